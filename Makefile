@@ -1,0 +1,33 @@
+# The two commands of the README's quick start, and the checks CI runs.
+#   make demo   set up .venv (Python 3.12, locked dependencies) and run `margin demo`
+#   make test   set up .venv and run lint, types and the test suite
+.PHONY: setup demo test lint typecheck pytest lock bench clean
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+setup:
+	@scripts/setup.sh
+
+demo: setup
+	$(BIN)/margin demo
+
+test: setup lint typecheck pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy
+
+pytest:
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Regenerate requirements.lock after changing pyproject.toml dependencies.
+lock: setup
+	$(BIN)/python -m pip install --quiet "uv==0.13.9"
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.12 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

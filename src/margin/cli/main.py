@@ -1,0 +1,74 @@
+"""Entry point of the ``margin`` command.
+
+Commands import what they need inside their bodies, so ``margin --help`` stays instant.
+Errors margin raises on purpose print as one clear message (exit code 2); anything else
+prints a short note (exit code 1). ``--debug`` shows the traceback of either.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from margin.cli.console import console, fail
+from margin.errors import MarginError
+
+app = typer.Typer(
+    name="margin",
+    help="margin: what each marketing dollar caused, and where the next one should go.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+@app.callback()
+def main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """margin: what each marketing dollar caused, and where the next one should go."""
+    if debug:
+        os.environ["MARGIN_DEBUG"] = "1"
+
+
+def _register() -> None:
+    from margin.cli import data_commands, demo_command
+
+    data_commands.register(app)
+    demo_command.register(app)
+
+
+_register()
+
+
+def run() -> None:
+    """Console-script entry point with margin's error handling.
+
+    Typer (standalone mode) prints usage errors itself and exits; margin's own errors
+    print as one message (exit 2); anything else as a short internal-error note (exit 1).
+    """
+    debug = "--debug" in sys.argv or os.environ.get("MARGIN_DEBUG") == "1"
+    try:
+        app()
+    except MarginError as err:
+        if debug:
+            console.print_exception()
+        fail(str(err), code=2)
+    except KeyboardInterrupt:
+        fail("interrupted", code=130)
+    except Exception as err:  # the last line of defence for a CLI user
+        if debug:
+            console.print_exception()
+        fail(
+            f"internal error: {type(err).__name__}: {err}. Run again with --debug for the traceback, "
+            "and report it if it persists",
+            code=1,
+        )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

@@ -1,0 +1,224 @@
+"""The local workspace: one DuckDB file holding the contract tables.
+
+Open it with :func:`open_workspace` (or ``Workspace(path)``); it is created and migrated
+on first use. Every write goes through :meth:`Workspace.transaction`, so a failed load
+leaves the file exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from margin.data.schema import MIGRATIONS, SCHEMA_VERSION, TABLES, WEEKDAYS, weekly_views_sql
+from margin.errors import ConfigError, WorkspaceError
+
+if TYPE_CHECKING:
+    import duckdb
+
+__all__ = ["DEFAULT_WORKSPACE", "Workspace", "WorkspaceSettings", "open_workspace", "resolve_path"]
+
+DEFAULT_WORKSPACE = "margin.duckdb"
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+def resolve_path(path: str | os.PathLike[str] | None) -> Path:
+    """The workspace path: ``path`` if given, else ``$MARGIN_WORKSPACE``, else ``./margin.duckdb``."""
+    if path is not None:
+        return Path(path)
+    return Path(os.environ.get("MARGIN_WORKSPACE") or DEFAULT_WORKSPACE)
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    """Settings fixed per workspace.
+
+    Attributes:
+        currency: ISO 4217 code every money column is converted to.
+        week_start: the weekday weeks start on (``monday`` gives ISO weeks).
+    """
+
+    currency: str = "USD"
+    week_start: str = "monday"
+
+    def __post_init__(self) -> None:
+        if not _CURRENCY.match(self.currency):
+            raise ConfigError(
+                f"currency {self.currency!r} is not an ISO 4217 code; use three capital letters such as 'USD' or 'EUR'"
+            )
+        if self.week_start not in WEEKDAYS:
+            raise ConfigError(
+                f"week start {self.week_start!r} is not a weekday; use one of {', '.join(WEEKDAYS)}"
+            )
+
+
+class Workspace:
+    """A DuckDB workspace file with the margin schema.
+
+    Args:
+        path: the file; created (with ``settings``) if it does not exist.
+        settings: currency and week start for a new workspace. For an existing one they
+            must match what it holds, or be ``None``.
+        read_only: open without taking the write lock (several readers may share it).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        settings: WorkspaceSettings | None = None,
+        read_only: bool = False,
+    ) -> None:
+        import duckdb
+
+        self.path = resolve_path(path)
+        new = not self.path.exists()
+        if read_only and new:
+            raise WorkspaceError(
+                f"workspace {self.path} does not exist; create it with 'margin ingest' or 'margin demo' first"
+            )
+        if new:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.con: duckdb.DuckDBPyConnection = duckdb.connect(
+                str(self.path), read_only=read_only
+            )
+        except duckdb.Error as err:
+            raise WorkspaceError(
+                f"cannot open workspace {self.path}: {err}. If another margin process is writing to it, "
+                "wait for it to finish; if the file is not a margin workspace, pass another --workspace"
+            ) from err
+        try:
+            self._migrate(settings if new else None)
+        except BaseException:
+            self.con.close()
+            raise
+        if settings is not None and not new and settings != self.settings:
+            current = self.settings
+            self.con.close()
+            raise ConfigError(
+                f"workspace {self.path} uses currency {current.currency} and weeks starting "
+                f"{current.week_start}; it cannot be reopened with {settings.currency}/{settings.week_start}. "
+                "Use a new workspace for other settings"
+            )
+
+    # -- lifecycle -------------------------------------------------------------------
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run a block as one transaction: all of it is written, or none of it."""
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            yield self.con
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+        self.con.execute("COMMIT")
+
+    # -- schema ----------------------------------------------------------------------
+    def _meta(self, key: str) -> str | None:
+        row = self.con.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return None if row is None else str(row[0])
+
+    def _version(self) -> int:
+        has_meta = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta' AND table_schema = 'main'"
+        ).fetchone()
+        if not has_meta or has_meta[0] == 0:
+            others = self.con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'main'"
+            ).fetchone()
+            if others and others[0] > 0:
+                raise WorkspaceError(
+                    f"{self.path} is a DuckDB file but not a margin workspace (it has no 'meta' table); "
+                    "pass another --workspace"
+                )
+            return 0
+        value = self._meta("schema_version")
+        return int(value) if value is not None else 0
+
+    def _migrate(self, settings: WorkspaceSettings | None) -> None:
+        version = self._version()
+        if version > SCHEMA_VERSION:
+            raise WorkspaceError(
+                f"workspace {self.path} has schema version {version}, newer than this margin "
+                f"understands ({SCHEMA_VERSION}); upgrade margin"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        with self.transaction() as con:
+            for step in MIGRATIONS[version:]:
+                for statement in step:
+                    con.execute(statement)
+            if version == 0:
+                chosen = settings or WorkspaceSettings()
+                con.executemany(
+                    "INSERT INTO meta VALUES (?, ?)",
+                    [
+                        ["currency", chosen.currency],
+                        ["week_start", chosen.week_start],
+                        ["user_key_secret", secrets.token_hex(32)],
+                        ["schema_version", str(SCHEMA_VERSION)],
+                    ],
+                )
+                for statement in weekly_views_sql(chosen.week_start):
+                    con.execute(statement)
+            else:
+                con.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
+                )
+
+    @property
+    def schema_version(self) -> int:
+        return self._version()
+
+    @property
+    def settings(self) -> WorkspaceSettings:
+        return WorkspaceSettings(
+            currency=self._meta("currency") or "USD",
+            week_start=self._meta("week_start") or "monday",
+        )
+
+    @property
+    def user_key_secret(self) -> str:
+        """The per-workspace secret that keys the hash of user and customer ids."""
+        secret = self._meta("user_key_secret")
+        if secret is None:  # pragma: no cover - written by the first migration
+            raise WorkspaceError(f"workspace {self.path} has no user-key secret; it is damaged")
+        return secret
+
+    # -- reading ---------------------------------------------------------------------
+    def counts(self) -> dict[str, int]:
+        """Rows per contract table."""
+        out: dict[str, int] = {}
+        for name in TABLES:
+            row = self.con.execute(f"SELECT count(*) FROM {name}").fetchone()
+            out[name] = int(row[0]) if row else 0
+        return out
+
+    def fetch(self, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.con.execute(sql, params or []).fetchall()
+
+
+def open_workspace(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    settings: WorkspaceSettings | None = None,
+    read_only: bool = False,
+) -> Workspace:
+    """Open (creating and migrating if needed) the workspace at ``path``."""
+    return Workspace(path, settings=settings, read_only=read_only)

@@ -1,0 +1,107 @@
+"""The workspace file: creation, settings, migrations, weekly views."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from margin.data.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from margin.data.workspace import Workspace, WorkspaceSettings, resolve_path
+from margin.errors import ConfigError, WorkspaceError
+
+
+def test_new_workspace_has_every_contract_table(tmp_path: Path) -> None:
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        assert set(ws.counts()) == set(TABLES)
+        assert set(TABLES) >= {
+            "spend",
+            "outcomes",
+            "controls",
+            "events",
+            "experiments",
+            "transactions",
+            "fx_rates",
+            "runs",
+        }
+        assert ws.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
+
+
+def test_settings_persist_and_cannot_silently_change(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Workspace(path, settings=WorkspaceSettings(currency="EUR", week_start="sunday")).close()
+    with Workspace(path) as ws:
+        assert ws.settings == WorkspaceSettings("EUR", "sunday")
+    with pytest.raises(ConfigError, match="cannot be reopened"):
+        Workspace(path, settings=WorkspaceSettings("USD", "monday"))
+
+
+@pytest.mark.parametrize(
+    ("currency", "week_start"), [("usd", "monday"), ("EURO", "monday"), ("USD", "funday")]
+)
+def test_bad_settings(currency: str, week_start: str) -> None:
+    with pytest.raises(ConfigError):
+        WorkspaceSettings(currency, week_start)
+
+
+def test_path_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MARGIN_WORKSPACE", raising=False)
+    assert resolve_path(None) == Path("margin.duckdb")
+    monkeypatch.setenv("MARGIN_WORKSPACE", "/data/x.duckdb")
+    assert resolve_path(None) == Path("/data/x.duckdb")
+    assert resolve_path("y.duckdb") == Path("y.duckdb")
+
+
+def test_read_only_needs_an_existing_workspace(tmp_path: Path) -> None:
+    with pytest.raises(WorkspaceError, match="does not exist"):
+        Workspace(tmp_path / "nope.duckdb", read_only=True)
+
+
+def test_foreign_duckdb_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE t (x INT)")
+    con.close()
+    with pytest.raises(WorkspaceError, match="not a margin workspace"):
+        Workspace(path)
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Workspace(path).close()
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(WorkspaceError, match="upgrade margin"):
+        Workspace(path)
+
+
+def test_migration_path_upgrades_an_older_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workspace at version 1 gains version 2's change when margin has a second migration."""
+    import margin.data.workspace as workspace_module
+
+    path = tmp_path / "w.duckdb"
+    Workspace(path).close()
+    extra = ("ALTER TABLE runs ADD COLUMN note VARCHAR",)
+    monkeypatch.setattr(workspace_module, "MIGRATIONS", (*MIGRATIONS, extra))
+    monkeypatch.setattr(workspace_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with Workspace(path) as ws:
+        assert ws.schema_version == SCHEMA_VERSION + 1
+        columns = [r[0] for r in ws.fetch("DESCRIBE runs")]
+        assert "note" in columns
+
+
+def test_week_start_moves_the_weekly_views(tmp_path: Path) -> None:
+    with Workspace(tmp_path / "w.duckdb", settings=WorkspaceSettings("USD", "sunday")) as ws:
+        ws.con.execute(
+            "INSERT INTO spend VALUES ('2024-01-06', 'national', 'tv', '', 'USD', 1, 1, NULL, NULL, 'generic', 1),"
+            " ('2024-01-07', 'national', 'tv', '', 'USD', 2, 2, NULL, NULL, 'generic', 1)"
+        )
+        # Saturday 6 Jan belongs to the week of Sunday 31 Dec; Sunday 7 Jan starts a new one.
+        assert ws.fetch("SELECT week::VARCHAR, spend FROM spend_weekly ORDER BY week") == [
+            ("2023-12-31", 1.0),
+            ("2024-01-07", 2.0),
+        ]
