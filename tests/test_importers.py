@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from margin.data.importers import COLUMNS, Imported, import_meridian, import_pymc, import_robyn
-from margin.data.panel import MarketingData, load_panel_workspace
+from margin.data.panel import MarketingData
+from margin.data.panel_workspace import load_panel_workspace
 from margin.data.schema import NATIONAL
 from margin.data.spec import parse_spec
 from margin.data.workspace import Workspace

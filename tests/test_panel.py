@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from margin.data.panel import MarketingData, load_panel, load_panel_csv, load_panel_workspace
+from margin.data.panel import MarketingData, load_panel
+from margin.data.panel_csv import load_panel_csv
+from margin.data.panel_workspace import load_panel_workspace
 from margin.data.schema import NATIONAL
 from margin.data.spec import Spec, parse_spec
 from margin.data.workspace import Workspace

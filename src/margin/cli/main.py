@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from margin.cli.console import console, fail
+from margin.cli.console import err_console, fail
 from margin.errors import MarginError
 
 app = typer.Typer(
@@ -56,13 +56,13 @@ def run() -> None:
         app()
     except MarginError as err:
         if debug:
-            console.print_exception()
+            err_console.print_exception()
         fail(str(err), code=2)
     except KeyboardInterrupt:
         fail("interrupted", code=130)
     except Exception as err:  # the last line of defence for a CLI user
         if debug:
-            console.print_exception()
+            err_console.print_exception()
         fail(
             f"internal error: {type(err).__name__}: {err}. Run again with --debug for the traceback, "
             "and report it if it persists",

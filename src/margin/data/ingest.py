@@ -24,7 +24,13 @@ from margin.data.normalize import (
     outcomes_select,
     transactions_select,
 )
-from margin.data.readers import ReadOptions, StagedFile, quote_identifier, stage_file
+from margin.data.readers import (
+    ReadOptions,
+    StagedFile,
+    drop_relation,
+    quote_identifier,
+    stage_file,
+)
 from margin.data.schema import TABLES
 from margin.data.taxonomy import Taxonomy
 from margin.errors import ConfigError, DataValidationError, LoadRejectedError
@@ -124,9 +130,8 @@ def ingest_file(
             workspace, kind, staged.path, staged.sha256, used_layout, staged.n_rows, unmapped
         )
     finally:
-        con.execute(
-            "DROP TABLE IF EXISTS _stage; DROP TABLE IF EXISTS _raw; DROP TABLE IF EXISTS _normalized"
-        )
+        for name in ("_stage", "_raw", _NORMALIZED):
+            drop_relation(con, name)
 
 
 def _platform_channel(layout: str) -> str | None:
@@ -217,7 +222,7 @@ def _to_normalized(workspace: Workspace, kind: str, staged: StagedFile) -> None:
     """Build ``_normalized`` (the table's columns plus ``_row``), converting spend currency."""
     con = workspace.con
     if kind != "spend":
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {_NORMALIZED} AS SELECT * FROM _raw")
+        con.execute(f"DROP TABLE IF EXISTS {_NORMALIZED}; ALTER TABLE _raw RENAME TO {_NORMALIZED}")
         return
     target = workspace.settings.currency
     _check_fx(con, staged, target)

@@ -26,6 +26,7 @@ __all__ = [
     "PARQUET_SUFFIXES",
     "ReadOptions",
     "StagedFile",
+    "drop_relation",
     "file_sha256",
     "parse_date_column",
     "parse_mapping",
@@ -132,7 +133,7 @@ def stage_file(
         )
     if path.stat().st_size == 0:
         raise InputFileError(f"file {path} is empty; export it again with a header row and data")
-    con.execute(f"DROP TABLE IF EXISTS {relation}")
+    drop_relation(con, relation)
     if is_parquet:
         _stage_parquet(con, path, relation)
     else:
@@ -149,12 +150,25 @@ def stage_file(
     return StagedFile(path, relation, columns, n_rows, file_sha256(path), not is_parquet)
 
 
+def drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop the temporary table or view ``name`` if it exists."""
+    row = con.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main' "
+        "AND table_catalog = 'temp'",
+        [name],
+    ).fetchall()
+    if row:
+        kind = "VIEW" if row[0][0] == "VIEW" else "TABLE"
+        con.execute(f"DROP {kind} {name}")
+
+
 def _stage_parquet(con: duckdb.DuckDBPyConnection, path: Path, relation: str) -> None:
     import duckdb
 
     try:
+        # A view, not a copy: Parquet is typed and columnar, so it is scanned in place.
         con.execute(
-            f"CREATE TEMP TABLE {relation} AS SELECT file_row_number + 1 AS _row, * "
+            f"CREATE TEMP VIEW {relation} AS SELECT file_row_number + 1 AS _row, * "
             f"EXCLUDE (file_row_number) FROM read_parquet({quote_literal(str(path))}, file_row_number = true)"
         )
     except duckdb.Error as err:
