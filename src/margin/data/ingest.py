@@ -202,6 +202,8 @@ def _harmonise_channels(
             if camp:
                 unmapped.add(str(camp))
         rows.append((channel, camp, mapped))
+    if all(raw == mapped for raw, _, mapped in rows):
+        return tuple(sorted(unmapped))  # names already harmonised: no rewrite
     con.execute(
         "DROP TABLE IF EXISTS _channels; CREATE TEMP TABLE _channels (raw VARCHAR, campaign VARCHAR, mapped VARCHAR)"
     )

@@ -303,11 +303,36 @@ def _cleaned(column: str) -> str:
     return f"CASE WHEN {col} IN ({missing}) THEN NULL ELSE {col} END"
 
 
+_NUMERIC_TYPES = (
+    "DOUBLE",
+    "FLOAT",
+    "REAL",
+    "INTEGER",
+    "BIGINT",
+    "SMALLINT",
+    "TINYINT",
+    "HUGEINT",
+    "UBIGINT",
+    "UINTEGER",
+    "USMALLINT",
+    "UTINYINT",
+)
+
+
+def _column_type(con: duckdb.DuckDBPyConnection, staged: StagedFile, column: str) -> str:
+    """The DuckDB type of a staged column (``VARCHAR`` for every CSV column)."""
+    rows = con.execute(f"DESCRIBE {staged.relation}").fetchall()
+    kind = next((str(r[1]) for r in rows if r[0] == column), "VARCHAR")
+    return "DOUBLE" if kind.startswith("DECIMAL") else kind
+
+
 def parse_number_column(con: duckdb.DuckDBPyConnection, staged: StagedFile, column: str) -> str:
     """A SQL expression for ``column`` as DOUBLE; raises if any non-missing text is not a number.
 
     Thousands separators (``1,234.5``) are accepted; ``--``, ``NA`` and blanks are missing.
     """
+    if _column_type(con, staged, column) in _NUMERIC_TYPES:
+        return f"CAST({quote_identifier(column)} AS DOUBLE)"  # typed (Parquet): nothing to parse
     clean = _cleaned(column)
     grouped = f"regexp_full_match({clean}, '-?[0-9]{{1,3}}(,[0-9]{{3}})+(\\.[0-9]+)?')"
     expr = (
