@@ -338,3 +338,19 @@ def test_unknown_layout_is_explained(ws: Workspace, write_file: WriteFile) -> No
 def test_runs_cannot_be_ingested(ws: Workspace, write_file: WriteFile) -> None:
     with pytest.raises(ConfigError, match="written by margin itself"):
         ingest_file(ws, "runs", write_file("r.csv", "id\n1\n"))
+
+
+def test_check_warns_when_two_sources_hold_the_same_spend(
+    ws: Workspace, write_file: WriteFile
+) -> None:
+    from margin.data.validation import check_workspace
+
+    ingest_file(ws, "spend", write_file("g.csv", GOOGLE_API))
+    assert not [f for f in check_workspace(ws).findings if f.rule == "spend_from_several_sources"]
+    same = "date,channel,campaign,spend\n2024-01-01,google_ads,Brand Search UK,12.5\n"
+    ingest_file(ws, "spend", write_file("generic.csv", same))
+    found = [f for f in check_workspace(ws).findings if f.rule == "spend_from_several_sources"]
+    assert len(found) == 1
+    assert found[0].rows == ("2024-01-01/national/google_ads/Brand Search UK",)
+    assert found[0].n_rows == 1
+    assert "generic + google_ads" in found[0].message

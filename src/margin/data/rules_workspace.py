@@ -29,6 +29,7 @@ __all__ = [
     "implausible_values",
     "mixed_currencies",
     "negative_spend",
+    "spend_from_several_sources",
 ]
 
 DATA_TABLES = tuple(name for name in TABLES if name != "runs")
@@ -271,3 +272,32 @@ def empty_workspace(con: duckdb.DuckDBPyConnection, ctx: CheckContext) -> list[F
             fix="Load files with 'margin ingest KIND FILE', or try 'margin demo'.",
         )
     ]
+
+
+def spend_from_several_sources(con: duckdb.DuckDBPyConnection, ctx: CheckContext) -> list[Finding]:
+    """The same date, geo, channel and campaign loaded from more than one source layout.
+
+    Loads replace rows by key *within* a source, so a Google Ads export and a generic file
+    holding the same spend both stay, and the spend counts twice.
+    """
+    found = sample(
+        con,
+        f"SELECT {ROW_KEYS['spend']}, string_agg(DISTINCT source, ' + ' ORDER BY source) "
+        "FROM spend GROUP BY date, geo, channel, campaign HAVING count(DISTINCT source) > 1",
+    )
+    return finding(
+        found,
+        rule="spend_from_several_sources",
+        severity="warning",
+        table="spend",
+        column="source",
+        message=(
+            f"{plural(found.n, 'spend key')} (date, geo, channel, campaign) {agree(found.n, 'were')} "
+            f"loaded from more than one source, so that spend counts once per source "
+            f"(sources: {listing(found, label='')})."
+        ),
+        fix=(
+            "Keep one source per channel and campaign: rebuild the workspace without the overlapping "
+            "file, or map the campaigns of one source to other channels with a taxonomy."
+        ),
+    )

@@ -61,6 +61,7 @@ from margin.data.rules_workspace import (
     empty_workspace,
     implausible_values,
     negative_spend,
+    spend_from_several_sources,
 )
 from margin.data.rules_workspace import duplicate_rows as duplicate_keys
 from margin.data.rules_workspace import mixed_currencies as converted_currencies
@@ -80,6 +81,7 @@ WORKSPACE_RULES: tuple[tuple[str, WorkspaceRule], ...] = (
     ("empty_workspace", empty_workspace),  # info
     ("negative_spend", negative_spend),  # error
     ("duplicate_rows", duplicate_keys),  # warning
+    ("spend_from_several_sources", spend_from_several_sources),  # warning
     ("date_gaps", date_gaps),  # warning
     ("no_spend_variation", no_spend_variation),  # warning
     ("outliers", outliers),  # warning
