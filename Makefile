@@ -27,7 +27,7 @@ pytest:
 # Regenerate requirements.lock after changing pyproject.toml dependencies.
 lock: setup
 	$(BIN)/python -m pip install --quiet "uv==0.13.9"
-	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.12 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --universal --python-version 3.12 -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
