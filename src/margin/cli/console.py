@@ -11,7 +11,7 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-__all__ = ["console", "err_console", "fail", "status", "write_json"]
+__all__ = ["console", "err_console", "fail", "fmt_number", "status", "write_json"]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -39,3 +39,15 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Write ``payload`` as indented JSON, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def fmt_number(value: float) -> str:
+    """A number for people: thousands separators, no exponent for ordinary magnitudes."""
+    size = abs(value)
+    if size >= 1e15 or (0 < size < 1e-4):
+        return f"{value:.3g}"
+    if size >= 1000:
+        return f"{value:,.0f}"
+    if size >= 10:
+        return f"{value:,.1f}"
+    return f"{value:.3g}" if size < 1 else f"{value:.2f}"

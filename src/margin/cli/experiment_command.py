@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from margin.cli.console import console, status, write_json
+from margin.cli.console import console, fmt_number, status, write_json
 from margin.cli.options import OutOption, WorkspaceOption
 from margin.errors import ConfigError
 
@@ -82,7 +82,7 @@ def _date(text: str, option: str) -> date:
 
 
 def _show(value: float | None, unit: str) -> str:
-    return "unbounded" if value is None else f"{value:,.4g}{unit}"
+    return "unbounded" if value is None else f"{fmt_number(value)}{unit}"
 
 
 def _print_estimate(name: str, payload: dict[str, Any], unit: str = "") -> None:
@@ -288,7 +288,7 @@ def _print_lift(payload: dict[str, Any]) -> None:
         _print_estimate("incremental ROI", payload["incremental_roi"])
     console.print(f"  p-value            {payload['p_value']:.4g}")
     console.print(
-        f"  pre-period fit     RMSE {payload['pre_fit']['rmse']:,.4g}, R² {payload['pre_fit']['r2']:.3f}"
+        f"  pre-period fit     RMSE {fmt_number(payload['pre_fit']['rmse'])}, R² {payload['pre_fit']['r2']:.3f}"
     )
 
 
@@ -332,7 +332,7 @@ def _register_list(sub: typer.Typer) -> None:
                 row["kpi"],
                 ",".join(row["treatment_geos"]),
                 f"{row['start']}–{row['end']}",
-                f"{row['lift']:,.4g} ± {row['lift_se']:,.3g}",
+                f"{fmt_number(row['lift'])} ± {fmt_number(row['lift_se'])}",
                 spend,
                 row["method"],
             )
