@@ -1,7 +1,7 @@
 # The two commands of the README's quick start, and the checks CI runs.
 #   make demo   set up .venv (Python 3.12, locked dependencies) and run `margin demo`
 #   make test   set up .venv and run lint, types and the test suite
-.PHONY: setup demo test lint typecheck pytest lock bench clean
+.PHONY: setup demo test test-slow lint typecheck pytest lock clean
 
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -22,7 +22,11 @@ typecheck:
 	$(BIN)/mypy
 
 pytest:
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+# Long model fits (minutes each): run before a release, not in every CI run.
+test-slow: setup
+	$(BIN)/pytest -m slow $(PYTEST_ARGS)
 
 # Regenerate requirements.lock after changing pyproject.toml dependencies.
 lock: setup

@@ -43,6 +43,9 @@ def _register() -> None:
     from margin.cli import experiment_command
 
     experiment_command.register(app)
+    from margin.cli import mmm_command
+
+    mmm_command.register(app)
 
 
 _register()

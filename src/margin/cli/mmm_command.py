@@ -1,0 +1,121 @@
+"""``margin mmm fit``: fit the Bayesian MMM and write ``summary.json`` and ``posterior.npz``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from margin.cli.console import console, status
+from margin.cli.options import WorkspaceOption
+
+__all__ = ["register"]
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``mmm`` command group (``margin mmm fit``) to ``app``."""
+    mmm = typer.Typer(help="Bayesian marketing mix model.", no_args_is_help=True)
+
+    @mmm.command("fit")
+    def fit(
+        spec: Annotated[
+            Path, typer.Option("--spec", help="Spec TOML (sections data, model, priors).")
+        ],
+        out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the run's files.")],
+        data: Annotated[
+            Path | None, typer.Option("--data", help="Wide CSV/Parquet (default: the workspace).")
+        ] = None,
+        workspace: WorkspaceOption = None,
+        lift_tests: Annotated[
+            Path | None,
+            typer.Option("--lift-tests", help="Lift tests CSV (default: workspace experiments)."),
+        ] = None,
+        chains: Annotated[int, typer.Option(help="NUTS chains (vectorised).")] = 4,
+        draws: Annotated[int, typer.Option(help="Draws per chain after warm-up.")] = 500,
+        warmup: Annotated[int, typer.Option(help="Warm-up iterations per chain.")] = 500,
+        seed: Annotated[int, typer.Option(help="Seed: same inputs and seed, same numbers.")] = 0,
+        holdout_weeks: Annotated[int, typer.Option(help="Last weeks held out for MAPE/R².")] = 0,
+        method: Annotated[
+            str, typer.Option(help="'nuts' or 'approximate' (SVI: fast, approximate).")
+        ] = "nuts",
+        calibrate: Annotated[
+            bool, typer.Option(help="Use lift tests from the workspace or --lift-tests.")
+        ] = True,
+    ) -> None:
+        """Fit the MMM: ROI, marginal ROI and contributions per channel, with 90% intervals."""
+        _fit(locals())
+
+    app.add_typer(mmm, name="mmm")
+
+
+def _fit(options: dict[str, Any]) -> None:
+    from contextlib import ExitStack
+
+    from margin.data.panel import load_panel
+    from margin.data.spec import load_spec
+    from margin.data.workspace import Workspace
+    from margin.mmm import MarketingMixModel, model_config, record_run, save_run
+
+    spec = load_spec(options["spec"])
+    with ExitStack() as stack:
+        ws = None
+        if options["data"] is None or options["workspace"] is not None:
+            ws = stack.enter_context(Workspace(options["workspace"]))
+        with status("loading data"):
+            source = {"data": options["data"]} if options["data"] else {"workspace": ws}
+            panel = load_panel(spec, **source)
+        config = model_config(spec.raw, panel.channels)
+        tests = _lift_tests(options, ws, panel.kpi_name)
+        model = MarketingMixModel(
+            config, method=options["method"], chains=options["chains"], draws=options["draws"],
+            warmup=options["warmup"], seed=options["seed"],
+            holdout_weeks=options["holdout_weeks"], progress=console.is_terminal,
+        )  # fmt: skip
+        console.print(
+            f"fitting {panel.n_geos} geo(s) × {panel.n_times} weeks × {panel.n_channels} "
+            f"channels ({options['method']}, {len(tests)} lift test(s))"
+        )
+        model.fit(panel, tests)
+        record = save_run(model, panel, spec, options["out"])
+        if ws is not None:
+            record_run(ws, record)
+    _report(model.result(), options["out"])
+
+
+def _lift_tests(options: dict[str, Any], ws: Any, kpi: str) -> list[Any]:
+    from margin.mmm import read_lift_tests_csv, read_lift_tests_workspace
+
+    if not options["calibrate"]:
+        return []
+    if options["lift_tests"] is not None:
+        return list(read_lift_tests_csv(options["lift_tests"]))
+    return [] if ws is None else list(read_lift_tests_workspace(ws, kpi=kpi))
+
+
+def _report(result: dict[str, Any], out: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"ROI per channel ({result['method']}; mean and 90% interval)")
+    for column in ("channel", "spend", "ROI", "mROI", "contribution"):
+        table.add_column(column, justify="right" if column != "channel" else "left")
+    for name, c in result["channels"].items():
+        table.add_row(name, f"{c['spend']:,.0f}", _fmt(c["roi"]), _fmt(c["mroi"]),
+                      _fmt(c["contribution"], ",.0f"))  # fmt: skip
+    console.print(table)
+    diagnostics = result["diagnostics"]
+    if diagnostics["max_rhat"] is not None:
+        verdict = "converged" if diagnostics["converged"] else "[bold red]NOT converged[/bold red]"
+        console.print(
+            f"{verdict}: max R-hat {diagnostics['max_rhat']:.3f}, min bulk ESS "
+            f"{diagnostics['min_ess_bulk']:.0f}, divergences {diagnostics['divergences']}"
+        )
+    else:
+        console.print("[yellow]approximate fit (SVI): intervals are not NUTS posteriors[/yellow]")
+    for warning in diagnostics["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+    console.print(f"wrote {out / 'summary.json'} and {out / 'posterior.npz'}")
+
+
+def _fmt(stat: dict[str, float], spec: str = ".2f") -> str:
+    return f"{stat['mean']:{spec}} [{stat['p05']:{spec}}, {stat['p95']:{spec}}]"

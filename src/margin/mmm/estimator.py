@@ -1,0 +1,187 @@
+"""``MarketingMixModel``: the scikit-learn-style estimator around the pure pieces."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import numpy.typing as npt
+
+from margin.data.panel import MarketingData
+from margin.errors import ConfigError, NotFittedError
+from margin.mmm.calibration import LiftTest, lift_arrays
+from margin.mmm.config import ModelConfig
+from margin.mmm.diagnostics import convergence, data_checks, fit_quality, prior_shift
+from margin.mmm.inference import SVI_STEPS, Method, run_nuts, run_svi
+from margin.mmm.inputs import fit_scaling, model_inputs
+from margin.mmm.model import mmm_model
+from margin.mmm.summary import flat_params, predict_draws, summarize
+
+__all__ = ["MarketingMixModel"]
+
+_METHODS = ("nuts", "approximate")
+
+
+class MarketingMixModel:
+    """Bayesian MMM: adstock, saturation, geo hierarchy, ROI priors, lift calibration.
+
+    Args:
+        config: model structure and priors (default :class:`ModelConfig`).
+        method: ``"nuts"`` (default) or ``"approximate"`` (SVI, fast, labelled so).
+        chains, draws, warmup: NUTS settings (``chains × draws`` draws for SVI too).
+        seed: the only source of randomness; same data, config and seed give the same numbers.
+        holdout_weeks: the last weeks are left out of fitting and predicted (MAPE, R²).
+        svi_steps: optimisation steps of the approximate mode.
+        progress: show numpyro's progress bar (CLI only).
+
+    Attributes (after :meth:`fit`):
+        draws_: the :class:`Draws`; scaling_: the :class:`Scaling`;
+        summary_: channels, totals, baseline; diagnostics_: convergence, fit, warnings;
+        fit_seconds_: wall time of sampling, compilation included.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig | None = None,
+        *,
+        method: Method = "nuts",
+        chains: int = 4,
+        draws: int = 500,
+        warmup: int = 500,
+        seed: int = 0,
+        holdout_weeks: int = 0,
+        svi_steps: int = SVI_STEPS,
+        progress: bool = False,
+    ) -> None:
+        self.config = config
+        self.method = method
+        self.chains = chains
+        self.draws = draws
+        self.warmup = warmup
+        self.seed = seed
+        self.holdout_weeks = holdout_weeks
+        self.svi_steps = svi_steps
+        self.progress = progress
+
+    def _check(self, data: MarketingData) -> None:
+        if self.method not in _METHODS:
+            raise ConfigError(f"method {self.method!r} is not one of {list(_METHODS)}")
+        for name in ("chains", "draws", "warmup", "seed", "holdout_weeks", "svi_steps"):
+            value = getattr(self, name)
+            low = 1 if name in ("chains", "draws", "svi_steps") else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}")
+        if data.n_times - self.holdout_weeks < 26:
+            raise ConfigError(
+                f"holdout_weeks={self.holdout_weeks} leaves {data.n_times - self.holdout_weeks} "
+                "weeks to fit; an MMM needs at least 26: use fewer holdout weeks or more data"
+            )
+
+    def fit(self, data: MarketingData, lift_tests: Sequence[LiftTest] = ()) -> MarketingMixModel:
+        """Fit on ``data`` (minus the holdout weeks), calibrated by ``lift_tests``."""
+        self._check(data)
+        config = self.config or ModelConfig()
+        warnings = data_checks(data)
+        if data.kpi_type == "conversions" and data.revenue_per_kpi is None:
+            warnings.append("conversions KPI without revenue_per_kpi: ROI is conversions per "
+                            "unit of spend; set data.revenue_per_kpi for revenue ROI")  # fmt: skip
+        fitted = data.slice_times(0, data.n_times - self.holdout_weeks)
+        scaling = fit_scaling(fitted, config.fourier_terms)
+        inputs = model_inputs(fitted, scaling)
+        lift = lift_arrays(lift_tests, fitted, scaling, config.max_lag) if lift_tests else None
+        priors = [config.roi_prior(c) for c in data.channels]
+        roi_loc = jnp.log(jnp.asarray([p.median for p in priors], dtype=jnp.float32))
+        roi_scale = jnp.asarray([p.sigma for p in priors], dtype=jnp.float32)
+        args = (inputs, config, roi_loc, roi_scale, lift)
+        start = time.perf_counter()
+        if self.method == "nuts":
+            draws = run_nuts(mmm_model, args, seed=self.seed, chains=self.chains,
+                             draws=self.draws, warmup=self.warmup, progress=self.progress)  # fmt: skip
+        else:
+            draws = run_svi(
+                mmm_model, args, seed=self.seed, chains=self.chains, draws=self.draws,
+                steps=self.svi_steps,
+            )  # fmt: skip
+        self.fit_seconds_ = time.perf_counter() - start
+        self.config_, self.scaling_, self.draws_, self.n_lift_tests_ = (
+            config,
+            scaling,
+            draws,
+            len(lift_tests),
+        )
+        self.summary_ = summarize(draws.samples, fitted, inputs, scaling, config)
+        self.diagnostics_ = self._diagnose(data, fitted, warnings)
+        return self
+
+    def _diagnose(
+        self, data: MarketingData, fitted: MarketingData, warnings: list[str]
+    ) -> dict[str, Any]:
+        draws, config = self.draws_, self.config_
+        result = convergence(draws)
+        rng = np.random.default_rng(self.seed)
+        in_sample = fit_quality(fitted.kpi, self._predictive(self.predict(fitted), rng))
+        shift, prior_warnings = prior_shift(draws.samples["roi"], data.channels, config)
+        holdout = None
+        if self.holdout_weeks:
+            full = self._predictive(self.predict(data), rng)[:, :, fitted.n_times :]
+            holdout = fit_quality(data.kpi[:, fitted.n_times :], full)
+        result["warnings"] = warnings + result["warnings"] + prior_warnings
+        result.update({
+            "method": draws.method,
+            "fit": in_sample,
+            "holdout": holdout,
+            "holdout_mape": None if holdout is None else holdout["mape"],
+            "holdout_r2": None if holdout is None else holdout["r2"],
+            "posterior_prior_sd_ratio": shift,
+        })  # fmt: skip
+        return result
+
+    def _predictive(
+        self, mean: npt.NDArray[np.float64], rng: np.random.Generator
+    ) -> npt.NDArray[np.float64]:
+        """Posterior predictive draws: ``mean`` ``(n_samples, g, t)`` plus observation noise."""
+        samples = self.draws_.samples
+        sigma = samples["sigma"].reshape(-1)[:, None, None]
+        scale = sigma * self.scaling_.share[None, :, None] * self.scaling_.kpi_scale
+        if "nu" in samples:
+            nu = samples["nu"].reshape(-1)[:, None, None]
+            noise = rng.standard_t(np.broadcast_to(nu, mean.shape))
+        else:
+            noise = rng.standard_normal(mean.shape)
+        result: npt.NDArray[np.float64] = mean + scale * noise
+        return result
+
+    def predict(self, data: MarketingData) -> npt.NDArray[np.float64]:
+        """Expected KPI per draw, ``(n_samples, n_geos, n_times)``, in KPI units.
+
+        ``data`` must share the fitted panel's geos and channels; its weeks may extend past
+        the fitted window (carry-over starts from its own first week).
+        """
+        if not hasattr(self, "draws_"):
+            raise NotFittedError("this MarketingMixModel is not fitted yet; call fit(data) first")
+        params = flat_params(self.draws_.samples)
+        mu, _ = predict_draws(params, model_inputs(data, self.scaling_), self.config_)
+        return np.asarray(mu, dtype=np.float64) * self.scaling_.kpi_scale
+
+    def result(self) -> dict[str, Any]:
+        """The ``summary.json`` body: channels, totals, baseline, diagnostics, fit."""
+        if not hasattr(self, "summary_"):
+            raise NotFittedError("this MarketingMixModel is not fitted yet; call fit(data) first")
+        return {
+            **self.summary_,
+            "method": self.draws_.method,
+            "diagnostics": self.diagnostics_,
+            "fit": {
+                "seconds": self.fit_seconds_,
+                "chains": self.chains,
+                "draws": self.draws,
+                "warmup": self.warmup if self.method == "nuts" else 0,
+                "seed": self.seed,
+                "method": self.draws_.method,
+                "holdout_weeks": self.holdout_weeks,
+                "lift_tests": self.n_lift_tests_,
+            },
+        }

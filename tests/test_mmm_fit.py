@@ -1,0 +1,109 @@
+"""Fitting the MMM: contract, reproducibility, recovery of a simulated world, calibration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from margin.data.panel import MarketingData
+from margin.data.simulator import World, WorldParams, simulate_world
+from margin.data.simulator.params import DEFAULT_CHANNELS
+from margin.errors import ConfigError, NotFittedError
+from margin.mmm import MarketingMixModel
+
+WORLD_SEED = 7
+FIT_SEED = 1
+N_WEEKS = 104
+RECOVERY_SHARE = 2 / 3
+"""At least this share of channels must have the true ROI inside the 90% interval."""
+TOTAL_CONTRIBUTION_RTOL = 0.35
+"""Total media contribution within this relative error of the truth."""
+
+
+def panel_of(world: World) -> MarketingData:
+    """The world's panel as :class:`MarketingData` (controls: price, holiday)."""
+    p = world.params
+    dates = np.datetime64(p.start, "D") + 7 * np.arange(p.n_weeks)
+    a = world.arrays
+    return MarketingData(
+        dates=dates,
+        geos=p.geos,
+        channels=p.channel_names,
+        control_names=("price", "holiday"),
+        spend=a.spend,
+        kpi=a.observed,
+        controls=np.stack([a.price, a.holiday], axis=2),
+        population=np.asarray(p.population),
+    )
+
+
+@pytest.fixture(scope="module")
+def national() -> World:
+    params = WorldParams.national(n_weeks=N_WEEKS, channels=DEFAULT_CHANNELS[:3], n_users=200)
+    return simulate_world(params, seed=WORLD_SEED)
+
+
+@pytest.fixture(scope="module")
+def fitted(national: World) -> MarketingMixModel:
+    model = MarketingMixModel(chains=2, draws=150, warmup=150, seed=FIT_SEED, holdout_weeks=8)
+    return model.fit(panel_of(national))
+
+
+@pytest.mark.slow
+def test_summary_contract(fitted: MarketingMixModel, national: World) -> None:
+    result = fitted.result()
+    data = panel_of(national)
+    assert set(result["channels"]) == set(data.channels)
+    for name, channel in result["channels"].items():
+        for key in ("roi", "mroi", "contribution", "contribution_share"):
+            stat = channel[key]
+            assert stat["p05"] <= stat["mean"] <= stat["p95"], (name, key)
+        c = data.channels.index(name)
+        assert channel["spend"] == pytest.approx(data.spend[:, : N_WEEKS - 8, c].sum())
+    diagnostics = result["diagnostics"]
+    for key in ("max_rhat", "min_ess_bulk", "divergences", "holdout_mape", "warnings"):
+        assert key in diagnostics
+    assert 0 <= diagnostics["holdout_mape"] < 0.2
+    assert result["fit"] == result["fit"] | {"chains": 2, "draws": 150, "warmup": 150, "seed": 1}
+    assert result["method"] == "nuts"
+
+
+@pytest.mark.slow
+def test_recovers_true_roi_and_total_contribution(
+    fitted: MarketingMixModel, national: World
+) -> None:
+    truth = national.truth["channels"]
+    result = fitted.result()["channels"]
+    inside = [result[c]["roi"]["p05"] <= truth[c]["roi"] <= result[c]["roi"]["p95"] for c in truth]
+    assert np.mean(inside) >= RECOVERY_SHARE, {
+        c: (result[c]["roi"], truth[c]["roi"]) for c in truth
+    }
+    fitted_weeks = slice(0, N_WEEKS - 8)
+    true_total = national.arrays.media[:, fitted_weeks].sum()
+    estimate = fitted.result()["totals"]["contribution"]["mean"]
+    assert estimate == pytest.approx(true_total, rel=TOTAL_CONTRIBUTION_RTOL)
+
+
+@pytest.mark.slow
+def test_same_seed_same_numbers(national: World) -> None:
+    data = panel_of(national)
+    settings = {"method": "approximate", "chains": 1, "draws": 50, "svi_steps": 200, "seed": 3}
+    first = MarketingMixModel(**settings).fit(data).result()  # type: ignore[arg-type]
+    second = MarketingMixModel(**settings).fit(data).result()  # type: ignore[arg-type]
+    assert first["channels"] == second["channels"]
+    assert first["method"] == "approximate"
+    assert any("approximate" in w for w in first["diagnostics"]["warnings"])
+
+
+def test_unfitted_model_and_bad_settings_raise(national: World) -> None:
+    data = panel_of(national)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        MarketingMixModel().predict(data)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        MarketingMixModel().result()
+    with pytest.raises(ConfigError, match="holdout_weeks"):
+        MarketingMixModel(holdout_weeks=90).fit(data)
+    with pytest.raises(ConfigError, match="method"):
+        MarketingMixModel(method="mcmc").fit(data)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="chains"):
+        MarketingMixModel(chains=0).fit(data)
