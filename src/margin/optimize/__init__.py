@@ -1,0 +1,48 @@
+"""Deciding: budget allocation, frontiers, scenarios and forecasts on any ResponseModel.
+
+The optimizer sees only a :class:`ResponseModel` (see :mod:`margin.optimize.protocol`);
+:class:`ParametricResponse` is a reference implementation from known parameters.
+"""
+
+from margin.optimize.allocate import allocate, allocate_target
+from margin.optimize.forecast import Backtest, Forecast, backtest, forecast
+from margin.optimize.frontier import Frontier, FrontierPoint, efficient_frontier
+from margin.optimize.objective import Objective
+from margin.optimize.parametric import ParametricResponse, parametric_from_world
+from margin.optimize.problem import Constraints, current_plan
+from margin.optimize.protocol import ResponseModel
+from margin.optimize.results import (
+    AllocationResult,
+    ChannelAllocation,
+    Interval,
+    OptimalityChecks,
+    write_plan_csv,
+)
+from margin.optimize.scenario import ScenarioResult, parse_changes, plan_from_frame, scenario
+
+__all__ = [
+    "AllocationResult",
+    "Backtest",
+    "ChannelAllocation",
+    "Constraints",
+    "Forecast",
+    "Frontier",
+    "FrontierPoint",
+    "Interval",
+    "Objective",
+    "OptimalityChecks",
+    "ParametricResponse",
+    "ResponseModel",
+    "ScenarioResult",
+    "allocate",
+    "allocate_target",
+    "backtest",
+    "current_plan",
+    "efficient_frontier",
+    "forecast",
+    "parametric_from_world",
+    "parse_changes",
+    "plan_from_frame",
+    "scenario",
+    "write_plan_csv",
+]

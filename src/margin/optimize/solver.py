@@ -1,0 +1,215 @@
+"""The constrained solve: SciPy SLSQP on scaled unit totals with analytic gradients.
+
+Variables are unit totals divided by a scale (the budget), so gradients are marginal
+returns in currency per currency and the problem is well conditioned. The objective and
+its gradient come from one model evaluation (the model's vector-Jacobian product with
+the risk measure's draw weights). Each solve starts from the current plan rescaled to the
+budget and from an even split; the better end point wins, and it is kept only if it is
+at least as good as the rescaled current plan (so a plan is never worse than the start).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize  # type: ignore[import-untyped,unused-ignore]
+
+from margin.errors import ConfigError
+from margin.optimize.objective import Objective, risk_value, risk_weights
+from margin.optimize.problem import Problem
+from margin.optimize.protocol import FloatArray
+
+__all__ = ["Solution", "plan_values", "project_to_budget", "solve", "value_and_gradient"]
+
+_FTOL = 1e-12
+_MAXITER = 300
+_BISECTIONS = 200
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """Unit totals ``(n_units,)``, the objective's value, the start's and the solver's message."""
+
+    totals: FloatArray
+    value: float
+    start_value: float
+    message: str
+
+
+def plan_values(problem: Problem, totals: FloatArray, objective: Objective) -> FloatArray:
+    """Per-draw value of a plan in currency, ``(n_draws,)`` (see :mod:`.objective`)."""
+    value = problem.model.kpi_value * problem.kpi_draws(totals)
+    if objective.kind == "profit":
+        result: FloatArray = objective.margin * value - totals.sum()
+        return result
+    return value
+
+
+def value_and_gradient(
+    problem: Problem, totals: FloatArray, objective: Objective
+) -> tuple[float, FloatArray]:
+    values = plan_values(problem, totals, objective)
+    weights = risk_weights(values, objective)
+    factor = problem.model.kpi_value * (objective.margin if objective.kind == "profit" else 1.0)
+    grad = factor * problem.unit_gradient(totals, weights)
+    if objective.kind == "profit":
+        grad = grad - weights.sum()
+    return risk_value(values, objective), grad
+
+
+def project_to_budget(
+    point: FloatArray, low: FloatArray, high: FloatArray, budget: float
+) -> FloatArray:
+    """Euclidean projection onto ``{Σ x = budget, low <= x <= high}`` (bisection on a shift).
+
+    The caller guarantees ``Σ low <= budget <= Σ high``.
+    """
+    lo_shift = float(np.min(low - point)) - 1.0
+    hi_shift = float(np.max(high - point)) + 1.0
+    for _ in range(_BISECTIONS):
+        mid = 0.5 * (lo_shift + hi_shift)
+        if np.clip(point + mid, low, high).sum() < budget:
+            lo_shift = mid
+        else:
+            hi_shift = mid
+    x = np.clip(point + 0.5 * (lo_shift + hi_shift), low, high)
+    free = (x > low) & (x < high)
+    if free.any():  # put the last rounding residual on the free units
+        x[free] += (budget - x.sum()) / free.sum()
+    result: FloatArray = np.clip(x, low, high)
+    return result
+
+
+def _channel_constraints(problem: Problem, scale: float) -> list[dict[str, Any]]:
+    """Linear constraints on channel totals when units are (geo, channel)."""
+    if not problem.by_geo:
+        return []
+    n_channels = problem.channel_low.size
+    matrix = (problem.channel_of[None, :] == np.arange(n_channels)[:, None]).astype(float)
+    low, high = problem.channel_low / scale, problem.channel_high / scale
+    active_low, active_high = low > 0, high < problem.high.sum() / scale
+    out: list[dict[str, Any]] = []
+    if active_low.any():
+        a = matrix[active_low]
+        out.append({"type": "ineq", "fun": lambda z: a @ z - low[active_low], "jac": lambda z: a})
+    if active_high.any():
+        b = matrix[active_high]
+        out.append(
+            {"type": "ineq", "fun": lambda z: high[active_high] - b @ z, "jac": lambda z: -b}
+        )
+    return out
+
+
+def _spread_to_units(
+    problem: Problem, channel_totals: FloatArray, weights: FloatArray
+) -> FloatArray:
+    """Unit totals giving each channel its total, split over its units in proportion to ``weights``."""
+    per_channel = np.bincount(problem.channel_of, weights=weights, minlength=channel_totals.size)
+    counts = np.bincount(problem.channel_of, minlength=channel_totals.size)
+    share = np.where(
+        per_channel[problem.channel_of] > 0,
+        weights / np.where(per_channel > 0, per_channel, 1.0)[problem.channel_of],
+        1.0 / counts[problem.channel_of],
+    )
+    result: FloatArray = channel_totals[problem.channel_of] * share
+    return result
+
+
+def _feasible_point(problem: Problem, point: FloatArray, budget: float) -> FloatArray:
+    """A point meeting channel bounds and the budget, close to ``point`` (exact per channel)."""
+    if not problem.by_geo:
+        return project_to_budget(point, problem.low, problem.high, budget)
+    channel = project_to_budget(
+        problem.channel_totals(point), problem.channel_low, problem.channel_high, budget
+    )
+    return _spread_to_units(problem, channel, np.maximum(point, 0.0))
+
+
+def _starts(problem: Problem, budget: float) -> list[FloatArray]:
+    current = problem.current if problem.current.sum() > 0 else np.ones(problem.n_units)
+    rescaled = current * budget / current.sum()
+    even = np.full(problem.n_units, budget / problem.n_units)
+    return [_feasible_point(problem, p, budget) for p in (rescaled, even)]
+
+
+def solve(
+    problem: Problem,
+    objective: Objective,
+    budget: float,
+    *,
+    equality: bool = True,
+    extra: Callable[[float], list[dict[str, Any]]] | None = None,
+    start: FloatArray | None = None,
+) -> Solution:
+    """Maximise the objective over unit totals summing to ``budget`` (at most, if not ``equality``).
+
+    Args:
+        problem: units, bounds and model.
+        objective: what to maximise.
+        budget: total spend (> 0); ``Σ low <= budget <= Σ high`` when ``equality``.
+        equality: spend exactly ``budget`` (else at most).
+        extra: builds further SLSQP constraints in scaled units, given the scale.
+        start: optimise from this point only (made feasible) instead of the two default
+            starts; the rescaled current plan still sets the "not worse" bar.
+    """
+    scale = budget
+
+    def fun(z: FloatArray) -> tuple[float, FloatArray]:
+        value, grad = value_and_gradient(problem, np.maximum(z, 0.0) * scale, objective)
+        return -value / scale, -grad
+
+    budget_constraint = {
+        "type": "eq" if equality else "ineq",
+        "fun": lambda z: 1.0 - z.sum(),
+        "jac": lambda z: -np.ones_like(z),
+    }
+    constraints = [budget_constraint, *_channel_constraints(problem, scale)]
+    constraints += extra(scale) if extra is not None else []
+    bounds = list(zip(problem.low / scale, problem.high / scale, strict=True))
+    starts = _starts(problem, budget)
+    start_value = risk_value(plan_values(problem, starts[0], objective), objective)
+    best = Solution(starts[0], start_value, start_value, "kept the rescaled current plan")
+    if not _feasible(problem, starts[0], extra, scale):
+        best = Solution(starts[0], -np.inf, -np.inf, "no feasible plan found")
+    runs = starts if start is None else [_feasible_point(problem, start, budget)]
+    for point in runs:
+        result = minimize(
+            fun, point / scale, jac=True, method="SLSQP", bounds=bounds,
+            constraints=constraints, options={"ftol": _FTOL, "maxiter": _MAXITER},
+        )  # fmt: skip
+        totals = _polish(problem, np.asarray(result.x) * scale, budget, equality)
+        value = risk_value(plan_values(problem, totals, objective), objective)
+        if value > best.value and _feasible(problem, totals, extra, scale):
+            best = Solution(totals, value, best.start_value, str(result.message))
+    if not np.isfinite(best.value):
+        raise ConfigError(
+            "the solver found no plan that meets every constraint (budget, bounds and the "
+            "target); relax the target or widen the bounds."
+        )
+    return best
+
+
+def _feasible(
+    problem: Problem,
+    totals: FloatArray,
+    extra: Callable[[float], list[dict[str, Any]]] | None,
+    scale: float,
+) -> bool:
+    if extra is None:
+        return True
+    return all(np.all(c["fun"](totals / scale) >= -1e-9) for c in extra(scale))
+
+
+def _polish(problem: Problem, totals: FloatArray, budget: float, equality: bool) -> FloatArray:
+    """Remove the solver's last rounding: clip to bounds, meet the budget exactly."""
+    totals = np.clip(totals, problem.low, problem.high)
+    channel = problem.channel_totals(totals)
+    if equality or totals.sum() > budget:
+        return _feasible_point(problem, totals, budget)
+    if problem.by_geo:
+        clipped = np.clip(channel, problem.channel_low, problem.channel_high)
+        return _spread_to_units(problem, clipped, totals)
+    return totals
