@@ -40,6 +40,9 @@ def _register() -> None:
 
     data_commands.register(app)
     demo_command.register(app)
+    from margin.cli import attribution_command
+
+    attribution_command.register(app)
     from margin.cli import experiment_command
 
     experiment_command.register(app)
