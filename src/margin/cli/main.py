@@ -36,19 +36,22 @@ def main(
 
 
 def _register() -> None:
-    from margin.cli import data_commands, demo_command
+    from margin.cli import (
+        attribution_command,
+        data_commands,
+        demo_command,
+        experiment_command,
+        mmm_command,
+    )
 
-    data_commands.register(app)
-    demo_command.register(app)
-    from margin.cli import attribution_command
-
-    attribution_command.register(app)
-    from margin.cli import experiment_command
-
-    experiment_command.register(app)
-    from margin.cli import mmm_command
-
-    mmm_command.register(app)
+    for module in (
+        data_commands,
+        demo_command,
+        mmm_command,
+        attribution_command,
+        experiment_command,
+    ):
+        module.register(app)
 
 
 _register()
