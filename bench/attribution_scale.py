@@ -169,8 +169,8 @@ def _update_docs(
     section = (
         "\n## Attribution\n\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-        f"DuckDB {duckdb.__version__}; load average {load:.1f} when run (the machine is shared: "
-        "timings are upper bounds). Command: `.venv/bin/python bench/attribution_scale.py --update-docs`.\n\n"
+        f"DuckDB {duckdb.__version__}; load average {load:.1f} at the end of the run (the machine is "
+        "shared: timings are upper bounds). Command: `.venv/bin/python bench/attribution_scale.py --update-docs`.\n\n"
         f"Wall time and peak memory of the whole `margin attribute --model all` command on {n_events:,} "
         "events (about 1 M users, 10 channels; bench/attribution_data.py): journeys, path, transition and "
         "coalition counts in SQL, then the eight models with intervals (rule-based: exact Poisson-bootstrap "
