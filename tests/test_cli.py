@@ -10,21 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from _cli import margin
 from margin.data.workspace import Workspace
 
 WriteFile = Callable[[str, str | bytes], Path]
-
-
-def margin(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real entry point (``margin.cli.main.run``) in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "margin.cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "PYTHONHASHSEED": "0"},
-        check=False,
-    )
 
 
 def test_help_is_instant_because_heavy_modules_stay_unimported() -> None:

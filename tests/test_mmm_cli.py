@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from _cli import margin
 from margin.data.simulator import WorldParams, simulate_world, write_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
 from margin.data.workspace import Workspace
 
 WORLD_SEED = 5
-
-
-def margin(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "margin.cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200", "PYTHONHASHSEED": "0"},
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
