@@ -56,6 +56,20 @@ def _remap(staged: StagedFile, mapping: dict[str, str], canonical: str, *names: 
     return staged.find(canonical, *names)
 
 
+def _required(
+    staged: StagedFile, mapping: dict[str, str], kind: str, wanted: dict[str, tuple[str, ...]]
+) -> dict[str, str]:
+    """Each canonical column of ``wanted`` (or one of its aliases, or its ``--map``); raise if any is absent."""
+    found = {name: _remap(staged, mapping, name, *aliases) for name, aliases in wanted.items()}
+    missing = [name for name, column in found.items() if column is None]
+    if missing:
+        raise DataValidationError(
+            f"file {staged.path} ({kind}): missing required column(s) {missing}; it has "
+            f"{list(staged.columns)}. Rename them or pass --map {missing[0]}=YOUR_COLUMN"
+        )
+    return {name: column for name, column in found.items() if column is not None}
+
+
 def _long_or_wide(
     con: duckdb.DuckDBPyConnection,
     staged: StagedFile,
@@ -157,17 +171,14 @@ def events_select(
 ) -> str:
     """Events: ``user_key`` (or ``user_id``, hashed), ``ts``, ``channel``, ``event``, …"""
     user = _hashed_key(staged, mapping, "user_key", "user_id", secret)
-    ts_col = _remap(staged, mapping, "ts", "timestamp", "time", "event_time", "datetime")
-    event_col = _remap(staged, mapping, "event", "event_type", "type")
-    missing = [n for n, c in (("ts", ts_col), ("event", event_col)) if c is None]
-    if missing:
-        raise DataValidationError(
-            f"file {staged.path} (events): missing required column(s) {missing}; it has "
-            f"{list(staged.columns)}. Rename them or pass --map {missing[0]}=YOUR_COLUMN"
-        )
-    if ts_col is None or event_col is None:  # pragma: no cover - raised just above
-        raise AssertionError
-    ts = parse_timestamp_column(con, staged, ts_col)
+    found = _required(
+        staged,
+        mapping,
+        "events",
+        {"ts": ("timestamp", "time", "event_time", "datetime"), "event": ("event_type", "type")},
+    )
+    event_col = found["event"]
+    ts = parse_timestamp_column(con, staged, found["ts"])
     value_col = _remap(staged, mapping, "value", "revenue", "conversion_value")
     value = (
         "CAST(0 AS DOUBLE)"
@@ -188,14 +199,16 @@ def transactions_select(
 ) -> str:
     """Transactions: ``customer_key`` (or ``customer_id``, hashed), ``ts``, ``amount``."""
     customer = _hashed_key(staged, mapping, "customer_key", "customer_id", secret)
-    ts_col = _remap(staged, mapping, "ts", "timestamp", "date", "time", "order_date")
-    amount_col = _remap(staged, mapping, "amount", "revenue", "value", "order_value")
-    missing = [n for n, c in (("ts", ts_col), ("amount", amount_col)) if c is None]
-    if missing or ts_col is None or amount_col is None:
-        raise DataValidationError(
-            f"file {staged.path} (transactions): missing required column(s) {missing}; it has "
-            f"{list(staged.columns)}. Rename them or pass --map {missing[0]}=YOUR_COLUMN"
-        )
+    found = _required(
+        staged,
+        mapping,
+        "transactions",
+        {
+            "ts": ("timestamp", "date", "time", "order_date"),
+            "amount": ("revenue", "value", "order_value"),
+        },
+    )
+    ts_col, amount_col = found["ts"], found["amount"]
     channel = _remap(staged, mapping, "acquisition_channel", "channel")
     return (
         f"SELECT _row, {customer} AS customer_key, {parse_timestamp_column(con, staged, ts_col)} AS ts, "
