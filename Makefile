@@ -1,7 +1,7 @@
 # The two commands of the README's quick start, and the checks CI runs.
 #   make demo   set up .venv (Python 3.12, locked dependencies) and run `margin demo`
 #   make test   set up .venv and run lint, types and the test suite
-.PHONY: setup demo test test-slow lint typecheck pytest lock clean
+.PHONY: setup demo test test-slow lint typecheck pytest browser lock clean
 
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -21,8 +21,12 @@ lint:
 typecheck:
 	$(BIN)/mypy
 
-pytest:
+pytest: browser
 	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS)
+
+# Debian's Chromium for the Playwright browser tests (no-op when one is installed).
+browser:
+	@scripts/browser.sh
 
 # Long model fits (minutes each): run before a release, not in every CI run.
 test-slow: setup

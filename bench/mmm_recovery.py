@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -59,6 +60,7 @@ def run_world(kind: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     diagnostics = result["diagnostics"]
     return {
         "world": kind, "seed": seed, "geos": n_geos, "weeks": args.weeks,
+        "load_after": Path("/proc/loadavg").read_text().split()[0],
         "channels": len(truth), "wall_s": wall, "max_rhat": diagnostics["max_rhat"],
         "min_ess_bulk": diagnostics["min_ess_bulk"],
         "ess_per_s": diagnostics["min_ess_bulk"] / wall,
@@ -80,7 +82,17 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path.home() / ".cache" / "margin-bench" / "mmm_recovery.json"
     )
+    parser.add_argument(
+        "--warm-cache", action="store_true",
+        help="use margin's persistent compilation cache (default: cold, compilation timed)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if not args.warm_cache:
+        os.environ["MARGIN_JAX_CACHE"] = "0"
+    from margin.cli.main import configure_jax
+
+    configure_jax()  # as the margin command: one CPU device per chain, compile cache
+    print(f"load average at start: {Path('/proc/loadavg').read_text().split()[:3]}", flush=True)
     rows = []
     for kind in args.worlds:
         for seed in args.seeds:

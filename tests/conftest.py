@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from margin.data.workspace import Workspace
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The JAX settings the ``margin`` command uses (parallel chains, compile cache)."""
+    from margin.cli.main import configure_jax
+
+    configure_jax()
 
 
 @pytest.fixture
@@ -42,3 +50,44 @@ def shared_data() -> Path:
             f"peer reference data not found at {SHARED_DATA} (../shared/data beside the repo)"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def fitted_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fitted MMM run folder (``save_run``), shared by the whole test session.
+
+    A small national world (3 channels, 104 weeks, 300 users; seed 3) is simulated,
+    ingested into the workspace ``fitted_run_dir.parent / "ws.duckdb"`` (every table,
+    events included), fitted with ``MarketingMixModel(method="approximate")`` and
+    recorded in ``runs``. The files of the world are in ``fitted_run_dir.parent / "world"``.
+    Tests that write to the workspace or the folder must work on copies (it is shared).
+    """
+    from margin.data.ingest import ingest_file
+    from margin.data.panel import load_panel
+    from margin.data.simulator import WorldParams, simulate_world, write_world
+    from margin.data.simulator.params import DEFAULT_CHANNELS
+    from margin.data.spec import load_spec
+    from margin.mmm import MarketingMixModel, record_run, save_run
+
+    base = tmp_path_factory.mktemp("fitted")
+    params = WorldParams.national(n_weeks=104, channels=DEFAULT_CHANNELS[:3], n_users=300)
+    paths = write_world(simulate_world(params, seed=3), base / "world")
+    with Workspace(base / "ws.duckdb") as workspace:
+        for kind in ("spend", "outcomes", "controls", "events"):
+            ingest_file(workspace, kind, paths[kind])
+        spec = load_spec(paths["spec"])
+        panel = load_panel(spec, workspace=workspace)
+        model = MarketingMixModel(
+            method="approximate", draws=200, seed=0, holdout_weeks=8, approximate_steps=1500
+        )
+        record = save_run(model.fit(panel), panel, spec, base / "run")
+        record_run(workspace, record)
+    return base / "run"
+
+
+@pytest.fixture(scope="session")
+def fitted_plan(fitted_run_dir: Path) -> dict[str, Any]:
+    """The ``plan.json`` body of an 8-week plan made from :func:`fitted_run_dir` (shared)."""
+    from _report import make_plan
+
+    return make_plan(fitted_run_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -143,18 +144,27 @@ def test_simulate_writes_every_file(tmp_path: Path) -> None:
 
 def test_demo_runs_the_loop_and_keeps_a_named_workspace(tmp_path: Path) -> None:
     ws = tmp_path / "demo.duckdb"
-    result = margin("demo", "-w", str(ws), "--seed", "1")
+    result = margin("demo", "-w", str(ws), "--seed", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "demo finished" in result.stdout
     assert "MarketingData: 6 geos × 104 weeks × 5 channels" in result.stdout
+    assert "recommended reallocation" in result.stdout
     status = margin("status", "-w", str(ws))
     assert status.returncode == 0
     with Workspace(ws, read_only=True) as w:
         counts = w.counts()
+        kinds = sorted(kind for (kind,) in w.fetch("SELECT kind FROM runs"))
     assert all(
         counts[t] > 0
         for t in ("spend", "outcomes", "controls", "events", "experiments", "transactions")
     )
+    # the run and its plan are recorded beside the kept workspace; the report is written
+    assert kinds == ["mmm", "plan"]
+    assert (tmp_path / "runs" / "demo" / "summary.json").is_file()
+    assert (tmp_path / "runs" / "demo" / "plans" / "demo" / "plan.json").is_file()
+    report = (tmp_path / "margin-demo-report.html").read_text(encoding="utf-8")
+    assert "chart.js" in report.lower()
+    assert "margin serve -w" in " ".join(result.stdout.split())
 
 
 @pytest.mark.shared_data
@@ -194,3 +204,23 @@ def test_imported_pymc_frame_gives_the_same_panel_as_the_file(
         from_workspace = load_panel(load_spec(spec), workspace=w)
     from_file = load_panel(load_spec(spec), data=source)
     assert from_workspace.data_hash() == from_file.data_hash()
+
+
+def test_configure_jax_sets_devices_and_cache_but_keeps_user_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from margin.cli.main import configure_jax
+
+    for name in ("XLA_FLAGS", "JAX_COMPILATION_CACHE_DIR", "MARGIN_JAX_CACHE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    configure_jax()
+    assert "--xla_force_host_platform_device_count=" in os.environ["XLA_FLAGS"]
+    assert os.environ["JAX_COMPILATION_CACHE_DIR"] == str(tmp_path / "margin" / "jax")
+
+    monkeypatch.setenv("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+    monkeypatch.delenv("JAX_COMPILATION_CACHE_DIR")
+    monkeypatch.setenv("MARGIN_JAX_CACHE", "0")
+    configure_jax()
+    assert os.environ["XLA_FLAGS"] == "--xla_force_host_platform_device_count=2"
+    assert "JAX_COMPILATION_CACHE_DIR" not in os.environ

@@ -17,6 +17,10 @@ import pytest
 from margin.attribution import Aggregates, JourneySettings, journeys_from_file
 from test_attribution_journeys import random_events
 
+# Spark's launcher forks (to exec the JVM at once) in a process where other tests have
+# already started JAX, whose at-fork hook warns about threads; fork-then-exec is safe.
+pytestmark = pytest.mark.filterwarnings("ignore:os.fork\\(\\) was called:RuntimeWarning")
+
 FLOAT64 = 1e-9
 TEST_CONFIG = {
     "spark.sql.shuffle.partitions": "1",

@@ -87,7 +87,8 @@ def test_recovers_true_roi_and_total_contribution(
 @pytest.mark.slow
 def test_same_seed_same_numbers(national: World) -> None:
     data = panel_of(national)
-    settings = {"method": "approximate", "chains": 1, "draws": 50, "svi_steps": 200, "seed": 3}
+    settings = {"method": "approximate", "chains": 1, "draws": 50, "approximate_steps": 200,
+                "seed": 3}  # fmt: skip
     first = MarketingMixModel(**settings).fit(data).result()  # type: ignore[arg-type]
     second = MarketingMixModel(**settings).fit(data).result()  # type: ignore[arg-type]
     assert first["channels"] == second["channels"]
@@ -107,3 +108,25 @@ def test_unfitted_model_and_bad_settings_raise(national: World) -> None:
         MarketingMixModel(method="mcmc").fit(data)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="chains"):
         MarketingMixModel(chains=0).fit(data)
+
+
+def test_approximate_fit_without_controls_and_with_a_warm_start(national: World) -> None:
+    """A panel with no control columns fits (zero-width sites), and ``init`` is honoured."""
+    full = panel_of(national)
+    data = MarketingData(
+        dates=full.dates, geos=full.geos, channels=full.channels, control_names=(),
+        spend=full.spend, kpi=full.kpi, controls=np.zeros((1, full.n_times, 0)),
+    )  # fmt: skip
+    settings = {"method": "approximate", "chains": 1, "draws": 40, "approximate_steps": 300}
+    first = MarketingMixModel(**settings).fit(data)  # type: ignore[arg-type]
+    assert "gamma" not in first.draws_.samples
+    assert first.result()["channels"].keys() == set(full.channels)
+    from margin.mmm.inference import warm_start
+
+    start = warm_start(first.draws_.samples)
+    again = MarketingMixModel(**settings).fit(data, init=start)  # type: ignore[arg-type]
+    for name in full.channels:
+        roi = again.result()["channels"][name]["roi"]
+        assert roi["p05"] <= first.result()["channels"][name]["roi"]["mean"] <= roi["p95"]
+    with pytest.raises(ConfigError, match="shape"):
+        MarketingMixModel(**settings).fit(data, init={"roi": np.ones(7)})  # type: ignore[arg-type]

@@ -94,6 +94,24 @@ def test_migration_path_upgrades_an_older_schema(
         assert "note" in columns
 
 
+def test_read_only_open_of_an_older_schema_says_how_to_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import margin.data.workspace as workspace_module
+
+    path = tmp_path / "w.duckdb"
+    Workspace(path).close()
+    extra = ("ALTER TABLE runs ADD COLUMN note VARCHAR",)
+    monkeypatch.setattr(workspace_module, "MIGRATIONS", (*MIGRATIONS, extra))
+    monkeypatch.setattr(workspace_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    with pytest.raises(WorkspaceError, match="margin init --workspace"):
+        Workspace(path, read_only=True)
+    with Workspace(path) as ws:  # a writable open upgrades it
+        assert ws.schema_version == SCHEMA_VERSION + 1
+    with Workspace(path, read_only=True) as ws:
+        assert ws.schema_version == SCHEMA_VERSION + 1
+
+
 def test_week_start_moves_the_weekly_views(tmp_path: Path) -> None:
     with Workspace(tmp_path / "w.duckdb", settings=WorkspaceSettings("USD", "sunday")) as ws:
         ws.con.execute(

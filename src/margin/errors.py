@@ -10,7 +10,9 @@ not know margin::
     │   ├── InputFileError(DataValidationError)      a file cannot be read as a table at all
     │   └── LoadRejectedError(DataValidationError)   validation rules rejected a load (``.findings``)
     ├── WorkspaceError(MarginError, RuntimeError)    the workspace file is missing, locked or too new
-    └── NotFittedError(MarginError, AttributeError)  an estimator was used before ``fit``
+    ├── NotFittedError(MarginError, AttributeError)  an estimator was used before ``fit``
+    └── margin.refresh.RefreshError(MarginError, RuntimeError)
+                                                     a refresh failed and was undone (``.result``)
 
 A message says what is wrong, where (file, row, column or parameter), what was received
 and how to fix it.

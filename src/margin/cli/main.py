@@ -37,24 +37,58 @@ def main(
 
 def _register() -> None:
     from margin.cli import (
+        api_commands,
         attribution_command,
         data_commands,
         demo_command,
         experiment_command,
         mmm_command,
+        optimize_command,
+        refresh_command,
+        report_command,
     )
 
     for module in (
         data_commands,
         demo_command,
         mmm_command,
+        optimize_command,
         attribution_command,
         experiment_command,
+        report_command,
+        refresh_command,
+        api_commands,
     ):
         module.register(app)
 
 
 _register()
+
+
+def configure_jax() -> None:
+    """Process-wide JAX settings for the command line, set before JAX starts.
+
+    - one CPU device per core (at least 4), so MCMC chains run in parallel
+      (``--xla_force_host_platform_device_count``; NumPyro pmaps chains over devices);
+    - a persistent compilation cache in ``$XDG_CACHE_HOME/margin/jax`` (default
+      ``~/.cache/margin/jax``; ``MARGIN_JAX_CACHE=0`` turns it off, a path moves it), so
+      a weekly refit does not recompile what last week's compiled.
+
+    Variables the user already set are left alone. Library users set these themselves
+    (``numpyro.set_host_device_count``, ``jax.config``).
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        devices = max(4, os.cpu_count() or 1)
+        os.environ["XLA_FLAGS"] = (
+            f"{flags} --xla_force_host_platform_device_count={devices}".strip()
+        )
+    cache = os.environ.get("MARGIN_JAX_CACHE", "")
+    if cache != "0" and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+        root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        os.environ["JAX_COMPILATION_CACHE_DIR"] = cache or os.path.join(root, "margin", "jax")
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+        os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "-1")
 
 
 def run() -> None:
@@ -64,6 +98,7 @@ def run() -> None:
     print as one message (exit 2); anything else as a short internal-error note (exit 1).
     """
     debug = "--debug" in sys.argv or os.environ.get("MARGIN_DEBUG") == "1"
+    configure_jax()
     try:
         app()
     except MarginError as err:

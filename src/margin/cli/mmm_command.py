@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Seed: same inputs and seed, same numbers.")] = 0,
         holdout_weeks: Annotated[int, typer.Option(help="Last weeks held out for MAPE/R².")] = 0,
         method: Annotated[
-            str, typer.Option(help="'nuts' or 'approximate' (SVI: fast, approximate).")
+            str, typer.Option(help="'nuts' or 'approximate' (mode + Laplace: fast, approximate).")
         ] = "nuts",
         calibrate: Annotated[
             bool, typer.Option(help="Use lift tests from the workspace or --lift-tests.")
@@ -111,10 +111,16 @@ def _report(result: dict[str, Any], out: Path) -> None:
             f"{diagnostics['min_ess_bulk']:.0f}, divergences {diagnostics['divergences']}"
         )
     else:
-        console.print("[yellow]approximate fit (SVI): intervals are not NUTS posteriors[/yellow]")
+        console.print(
+            "[yellow]approximate fit (posterior mode + Laplace): intervals are not NUTS posteriors[/yellow]"
+        )
     for warning in diagnostics["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {warning}")
-    console.print(f"wrote {out / 'summary.json'} and {out / 'posterior.npz'}")
+    console.print(
+        f"wrote {out / 'summary.json'}, {out / 'posterior.npz'}, {out / 'curves.json'} "
+        "(response and adstock curves) and model.json/model.npz (to plan with: "
+        f"margin optimize --run {out})"
+    )
 
 
 def _fmt(stat: dict[str, float], spec: str = ".2f") -> str:

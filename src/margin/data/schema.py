@@ -179,7 +179,41 @@ _V1 = [
     *(_create_table_sql(t) for t in TABLES.values()),
 ]
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_V1),)
+_V2_ACCESS = (
+    """CREATE TABLE api_keys (
+    id VARCHAR PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    role VARCHAR NOT NULL,
+    key_hash VARCHAR NOT NULL,
+    created TIMESTAMP NOT NULL,
+    revoked TIMESTAMP
+)""",
+    """CREATE TABLE sessions (
+    token_hash VARCHAR PRIMARY KEY,
+    key_id VARCHAR NOT NULL,
+    csrf_token VARCHAR NOT NULL,
+    created TIMESTAMP NOT NULL,
+    expires TIMESTAMP NOT NULL
+)""",
+    "CREATE SEQUENCE audit_id START 1",
+    """CREATE TABLE audit (
+    id BIGINT PRIMARY KEY DEFAULT nextval('audit_id'),
+    ts TIMESTAMP NOT NULL,
+    key_id VARCHAR,
+    key_name VARCHAR,
+    role VARCHAR,
+    method VARCHAR NOT NULL,
+    path VARCHAR NOT NULL,
+    action VARCHAR NOT NULL,
+    target VARCHAR,
+    status INTEGER NOT NULL,
+    detail VARCHAR NOT NULL
+)""",
+)
+"""Version 2: access control for ``margin serve`` (API keys stored as hashes, browser
+sessions, the append-only audit trail). Times are naive UTC."""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_V1), _V2_ACCESS)
 """``MIGRATIONS[i]`` holds the statements that move schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -78,6 +78,7 @@ class Workspace:
         import duckdb
 
         self.path = resolve_path(path)
+        self.read_only = read_only
         new = not self.path.exists()
         if read_only and new:
             raise WorkspaceError(
@@ -160,6 +161,12 @@ class Workspace:
             )
         if version == SCHEMA_VERSION:
             return
+        if self.read_only:
+            raise WorkspaceError(
+                f"workspace {self.path} has schema version {version}; this margin needs "
+                f"{SCHEMA_VERSION} and cannot upgrade a workspace opened read-only: run "
+                f"`margin init --workspace {self.path}` once to upgrade it, then retry"
+            )
         with self.transaction() as con:
             for step in MIGRATIONS[version:]:
                 for statement in step:

@@ -4,7 +4,7 @@ summaries, lift-test calibration and run artifacts.
 Importing this package imports JAX; the CLI imports it inside its commands only.
 """
 
-from margin.mmm.artifacts import RunRecord, record_run, save_run
+from margin.mmm.artifacts import RunRecord, SavedRun, load_run, record_run, save_run
 from margin.mmm.calibration import LiftTest, read_lift_tests_csv, read_lift_tests_workspace
 from margin.mmm.config import ModelConfig, RoiPrior, model_config
 from margin.mmm.estimator import MarketingMixModel
@@ -15,6 +15,8 @@ __all__ = [
     "ModelConfig",
     "RoiPrior",
     "RunRecord",
+    "SavedRun",
+    "load_run",
     "model_config",
     "read_lift_tests_csv",
     "read_lift_tests_workspace",

@@ -81,7 +81,7 @@ def convergence(draws: Draws) -> dict[str, Any]:
     if draws.method != "nuts" or draws.diverging is None or draws.num_steps is None:
         return {"converged": None, "max_rhat": None, "min_ess_bulk": None, "min_ess_tail": None,
                 "divergences": None, "tree_depth_saturation": None,
-                "warnings": ["approximate fit (SVI): no convergence diagnostics; refit with "
+                "warnings": ["approximate fit (Laplace): no convergence diagnostics; refit with "
                              "NUTS (--method nuts) before trusting intervals"]}  # fmt: skip
     stats = [_split_stats(draws.samples[s]) for s in _CHECKED_SITES if s in draws.samples]
     max_rhat = max(s[0] for s in stats)
@@ -98,7 +98,7 @@ def convergence(draws: Draws) -> dict[str, Any]:
                         "increase --draws or --chains")  # fmt: skip
     if divergences:
         warnings.append(f"{divergences} divergent transitions: the posterior is hard to explore; "
-                        "tighten priors, reduce max_lag, or check the data")  # fmt: skip
+                        "raise target_accept (e.g. 0.95), tighten priors, reduce max_lag, or check the data")  # fmt: skip
     if saturated > 0.05:
         warnings.append(f"{saturated:.0%} of draws hit the maximum tree depth; the sampler "
                         "struggles: rescale or simplify the model")  # fmt: skip

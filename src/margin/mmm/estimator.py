@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import jax.numpy as jnp
@@ -15,7 +15,7 @@ from margin.errors import ConfigError, NotFittedError
 from margin.mmm.calibration import LiftTest, lift_arrays
 from margin.mmm.config import ModelConfig
 from margin.mmm.diagnostics import convergence, data_checks, fit_quality, prior_shift
-from margin.mmm.inference import SVI_STEPS, Method, run_nuts, run_svi
+from margin.mmm.inference import APPROXIMATE_STEPS, Method, run_laplace, run_nuts
 from margin.mmm.inputs import fit_scaling, model_inputs
 from margin.mmm.model import mmm_model
 from margin.mmm.summary import flat_params, predict_draws, summarize
@@ -30,11 +30,15 @@ class MarketingMixModel:
 
     Args:
         config: model structure and priors (default :class:`ModelConfig`).
-        method: ``"nuts"`` (default) or ``"approximate"`` (SVI, fast, labelled so).
-        chains, draws, warmup: NUTS settings (``chains × draws`` draws for SVI too).
+        method: ``"nuts"`` (default) or ``"approximate"`` (posterior mode + Laplace
+            approximation: seconds, labelled so, no convergence diagnostics).
+        chains, draws, warmup: NUTS settings (``chains × draws`` approximate draws too).
         seed: the only source of randomness; same data, config and seed give the same numbers.
         holdout_weeks: the last weeks are left out of fitting and predicted (MAPE, R²).
-        svi_steps: optimisation steps of the approximate mode.
+        approximate_steps: most L-BFGS iterations of the approximate mode's search for
+            the posterior mode.
+        target_accept: NUTS target acceptance (raise towards 0.95-0.99 when a fit
+            reports divergences; smaller steps, slower).
         progress: show numpyro's progress bar (CLI only).
 
     Attributes (after :meth:`fit`):
@@ -53,7 +57,8 @@ class MarketingMixModel:
         warmup: int = 500,
         seed: int = 0,
         holdout_weeks: int = 0,
-        svi_steps: int = SVI_STEPS,
+        approximate_steps: int = APPROXIMATE_STEPS,
+        target_accept: float = 0.9,
         progress: bool = False,
     ) -> None:
         self.config = config
@@ -63,25 +68,41 @@ class MarketingMixModel:
         self.warmup = warmup
         self.seed = seed
         self.holdout_weeks = holdout_weeks
-        self.svi_steps = svi_steps
+        self.approximate_steps = approximate_steps
+        self.target_accept = target_accept
         self.progress = progress
 
     def _check(self, data: MarketingData) -> None:
         if self.method not in _METHODS:
             raise ConfigError(f"method {self.method!r} is not one of {list(_METHODS)}")
-        for name in ("chains", "draws", "warmup", "seed", "holdout_weeks", "svi_steps"):
+        for name in ("chains", "draws", "warmup", "seed", "holdout_weeks", "approximate_steps"):
             value = getattr(self, name)
-            low = 1 if name in ("chains", "draws", "svi_steps") else 0
+            low = 1 if name in ("chains", "draws", "approximate_steps") else 0
             if isinstance(value, bool) or not isinstance(value, int) or value < low:
                 raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}")
+        if not 0.5 <= self.target_accept < 1:
+            raise ConfigError(f"target_accept must be in [0.5, 1); got {self.target_accept!r}")
         if data.n_times - self.holdout_weeks < 26:
             raise ConfigError(
                 f"holdout_weeks={self.holdout_weeks} leaves {data.n_times - self.holdout_weeks} "
                 "weeks to fit; an MMM needs at least 26: use fewer holdout weeks or more data"
             )
 
-    def fit(self, data: MarketingData, lift_tests: Sequence[LiftTest] = ()) -> MarketingMixModel:
-        """Fit on ``data`` (minus the holdout weeks), calibrated by ``lift_tests``."""
+    def fit(
+        self,
+        data: MarketingData,
+        lift_tests: Sequence[LiftTest] = (),
+        *,
+        init: Mapping[str, npt.ArrayLike] | None = None,
+    ) -> MarketingMixModel:
+        """Fit on ``data`` (minus the holdout weeks), calibrated by ``lift_tests``.
+
+        ``init`` (optional): constrained starting values per latent site, e.g.
+        ``margin.mmm.inference.warm_start(previous_posterior)`` for a weekly refit on
+        the same spec; sites the model lacks are ignored, a wrong shape is an error.
+        Warm starts shorten nothing by themselves (warm-up still runs in full) but start
+        the chains in the posterior's bulk.
+        """
         self._check(data)
         config = self.config or ModelConfig()
         warnings = data_checks(data)
@@ -99,11 +120,12 @@ class MarketingMixModel:
         start = time.perf_counter()
         if self.method == "nuts":
             draws = run_nuts(mmm_model, args, seed=self.seed, chains=self.chains,
-                             draws=self.draws, warmup=self.warmup, progress=self.progress)  # fmt: skip
+                             draws=self.draws, warmup=self.warmup, init=init,
+                             target_accept=self.target_accept, progress=self.progress)  # fmt: skip
         else:
-            draws = run_svi(
+            draws = run_laplace(
                 mmm_model, args, seed=self.seed, chains=self.chains, draws=self.draws,
-                steps=self.svi_steps,
+                steps=self.approximate_steps, init=init,
             )  # fmt: skip
         self.fit_seconds_ = time.perf_counter() - start
         self.config_, self.scaling_, self.draws_, self.n_lift_tests_ = (

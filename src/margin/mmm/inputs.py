@@ -104,7 +104,8 @@ def fit_scaling(data: MarketingData, fourier_terms: int) -> Scaling:
             f"channel(s) {empty} have no spend in the fitting weeks "
             f"({data.dates[0]} to {data.dates[-1]}); drop them from data.media"
         )
-    controls = data.controls.reshape(-1, data.controls.shape[2])
+    n_controls = data.controls.shape[2]
+    controls = data.controls.reshape(data.controls.shape[0] * data.controls.shape[1], n_controls)
     mean = controls.mean(axis=0) if controls.size else np.zeros(0)
     sd = controls.std(axis=0) if controls.size else np.zeros(0)
     return Scaling(

@@ -134,10 +134,13 @@ def _baseline_priors(inputs: ModelInputs, config: ModelConfig) -> dict[str, Arra
     else:
         intercept_geo = numpyro.deterministic("intercept_geo", jnp.reshape(intercept, (1,)))
     trend = numpyro.sample("trend", dist.Normal(0.0, 0.2)) if config.trend else jnp.zeros(())
-    with numpyro.plate("fourier_term", inputs.season.shape[1]):
-        fourier = numpyro.sample("fourier", dist.Normal(0.0, 0.2))
-    with numpyro.plate("control", n_controls):
-        gamma = numpyro.sample("gamma", dist.Normal(0.0, 0.5))
+    fourier, gamma = jnp.zeros(0), jnp.zeros(0)  # no seasonality terms / no controls
+    if inputs.season.shape[1]:
+        with numpyro.plate("fourier_term", inputs.season.shape[1]):
+            fourier = numpyro.sample("fourier", dist.Normal(0.0, 0.2))
+    if n_controls:
+        with numpyro.plate("control", n_controls):
+            gamma = numpyro.sample("gamma", dist.Normal(0.0, 0.5))
     return {"intercept_geo": intercept_geo, "trend": trend, "fourier": fourier, "gamma": gamma}
 
 

@@ -43,9 +43,14 @@ def flat_params(samples: dict[str, npt.NDArray[np.float64]]) -> dict[str, Array]
     for name in (*_PARAM_SITES, *_OTHER_SITES):
         if name in samples:
             value = samples[name]
-            out[name] = jnp.asarray(value.reshape(-1, *value.shape[2:]), dtype=jnp.float32)
+            flat = value.reshape(value.shape[0] * value.shape[1], *value.shape[2:])
+            out[name] = jnp.asarray(flat, dtype=jnp.float32)
+    n = out["roi"].shape[0]
     if "trend" not in out:
-        out["trend"] = jnp.zeros(out["roi"].shape[0], dtype=jnp.float32)
+        out["trend"] = jnp.zeros(n, dtype=jnp.float32)
+    for name in ("fourier", "gamma"):  # not sampled without seasonality terms / controls
+        if name not in out:
+            out[name] = jnp.zeros((n, 0), dtype=jnp.float32)
     return out
 
 

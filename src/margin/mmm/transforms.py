@@ -11,6 +11,7 @@ before the first week is taken as zero.
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
@@ -134,13 +135,16 @@ def hill(x: ArrayLike, half_saturation: ArrayLike, slope: ArrayLike) -> Array:
 
     ``half_saturation`` (K > 0) and ``slope`` (s > 0) broadcast against ``x``, e.g.
     ``(n_channels,)`` over the last axis of ``(n_geos, n_times, n_channels)``.
-    Written as ``1 / (1 + (K / x)^s)``; ``x <= 0`` is evaluated at ``x = 1`` and masked,
-    so gradients stay finite there.
+    Written as ``sigmoid(s · (log x - log K))`` (one transcendental per element, stable
+    for any ``x/K``); ``x <= 0`` is evaluated at ``x = 1`` and masked, so gradients stay
+    finite there.
     """
     x = jnp.asarray(x)
-    safe = jnp.where(x > 0, x, 1.0)
-    value = 1.0 / (1.0 + (jnp.asarray(half_saturation) / safe) ** jnp.asarray(slope))
-    return jnp.where(x > 0, value, 0.0)
+    positive = x > 0
+    log_x = jnp.log(jnp.where(positive, x, 1.0))
+    log_k = jnp.log(jnp.asarray(half_saturation))
+    value = jax.nn.sigmoid(jnp.asarray(slope) * (log_x - log_k))
+    return jnp.where(positive, value, 0.0)
 
 
 def logistic_saturation(x: ArrayLike, rate: ArrayLike) -> Array:

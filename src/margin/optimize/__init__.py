@@ -5,12 +5,14 @@ The optimizer sees only a :class:`ResponseModel` (see :mod:`margin.optimize.prot
 """
 
 from margin.optimize.allocate import allocate, allocate_target
+from margin.optimize.curves import response_curves
 from margin.optimize.forecast import Backtest, Forecast, backtest, forecast
 from margin.optimize.frontier import Frontier, FrontierPoint, efficient_frontier
 from margin.optimize.objective import Objective
 from margin.optimize.parametric import ParametricResponse, parametric_from_world
 from margin.optimize.problem import Constraints, current_plan
 from margin.optimize.protocol import ResponseModel
+from margin.optimize.request import PlanRequest, parse_bounds, plan, plan_document, scenario_request
 from margin.optimize.results import (
     AllocationResult,
     ChannelAllocation,
@@ -32,6 +34,7 @@ __all__ = [
     "Objective",
     "OptimalityChecks",
     "ParametricResponse",
+    "PlanRequest",
     "ResponseModel",
     "ScenarioResult",
     "allocate",
@@ -41,8 +44,13 @@ __all__ = [
     "efficient_frontier",
     "forecast",
     "parametric_from_world",
+    "parse_bounds",
     "parse_changes",
+    "plan",
+    "plan_document",
     "plan_from_frame",
+    "response_curves",
     "scenario",
+    "scenario_request",
     "write_plan_csv",
 ]

@@ -1,0 +1,184 @@
+"""Regret of MMM-recommended plans on simulated worlds, scored with the simulator's truth.
+
+One command::
+
+    .venv/bin/python bench/optimize_regret.py --seeds 0 1 2 --methods nuts approximate
+
+For each world (national, 104 weeks, the default 5 channels) and fit method: fit the MMM,
+save the run, load it as a response model (``load_response``), recommend a plan for the
+current budget (last 13 weeks' average weekly spend × 13) over 13 weeks, then score it
+with the simulator's true response (``parametric_from_world``, spread 0): the plan's TRUE
+gain over the current plan (13 weeks plus carry-over tail), and the true optimum's gain
+(the optimizer on the true response, same budget). Regret = 1 − true gain / optimum gain;
+the issue's bar is a true gain of at least 90% of the optimum's (regret <= 10%).
+
+Each fitted run is planned three ways (``VARIANTS``): the posterior-mean objective with no
+bounds; the same with every channel bounded to 0.5–2× its current spend (common practice);
+and CVaR (mean of the worst 10% of draws) with no bounds. The true optimum is always the
+unbounded one, so bounded plans are scored against the best plan without bounds.
+Prints a Markdown table and writes JSON (``--out``); ``--keep DIR`` keeps the run folders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import numpyro  # type: ignore[import-untyped]
+import scipy
+
+import margin
+from margin.data.panel import MarketingData
+from margin.data.simulator import World, WorldParams, simulate_world
+from margin.data.spec import DataSpec, Spec
+from margin.mmm import MarketingMixModel, save_run
+from margin.mmm.response import load_response
+from margin.optimize import allocate, parametric_from_world, scenario
+from margin.optimize.request import PlanRequest, current_budget, plan
+
+WEEKS = 13
+VARIANTS: dict[str, dict[str, Any]] = {
+    "mean": {},
+    "mean, bounds 0.5-2x": {"bounds": "all"},
+    "cvar 10%": {"risk": "cvar", "cvar_alpha": 0.1},
+}
+BAR = 0.9
+"""The issue's bar: the plan's true gain is at least this share of the optimum's."""
+
+
+def panel_of(world: World) -> MarketingData:
+    p, a = world.params, world.arrays
+    return MarketingData(
+        dates=np.datetime64(p.start, "D") + 7 * np.arange(p.n_weeks),
+        geos=p.geos,
+        channels=p.channel_names,
+        control_names=("price", "holiday"),
+        spend=a.spend,
+        kpi=a.observed,
+        controls=np.stack([a.price, a.holiday], axis=2),
+        population=np.asarray(p.population),
+    )
+
+
+def fit_settings(method: str, args: argparse.Namespace) -> dict[str, Any]:
+    if method == "nuts":
+        return {"method": "nuts", "chains": args.chains, "draws": args.draws,
+                "warmup": args.warmup}  # fmt: skip
+    return {"method": "approximate", "chains": 1, "draws": args.chains * args.draws}
+
+
+def request_for(variant: str, channels: tuple[str, ...]) -> PlanRequest:
+    options = dict(VARIANTS[variant])
+    if options.pop("bounds", None) == "all":
+        options["bounds"] = dict.fromkeys(channels, (0.5, 2.0))
+    return PlanRequest(weeks=WEEKS, **options)
+
+
+def run_world(
+    seed: int, method: str, args: argparse.Namespace, folder: Path
+) -> list[dict[str, Any]]:
+    world = simulate_world(WorldParams.national(n_weeks=args.weeks, n_users=200), seed=seed)
+    data = panel_of(world)
+    model = MarketingMixModel(seed=seed, **fit_settings(method, args))  # type: ignore[arg-type]
+    start = time.perf_counter()
+    model.fit(data)
+    fit_s = time.perf_counter() - start
+    run_dir = folder / f"{method}-{seed}"
+    save_run(model, data, Spec(DataSpec(kpi="revenue", media=data.channels)), run_dir)
+    response = load_response(run_dir, max_draws=args.max_draws)
+    budget = current_budget(response, WEEKS)
+    truth = parametric_from_world(world.params, data.spend, n_draws=1, spread=0.0, seed=0)
+    optimum = allocate(truth, budget, WEEKS)
+    best_gain = optimum.expected_gain.mean
+    roi = model.result()["channels"]
+    inside = sum(
+        roi[c]["roi"]["p05"] <= world.truth["channels"][c]["roi"] <= roi[c]["roi"]["p95"]
+        for c in roi
+    )
+    rows = []
+    for variant in VARIANTS:
+        start = time.perf_counter()
+        result = plan(response, request_for(variant, data.channels))
+        plan_s = time.perf_counter() - start
+        scored = scenario(truth, WEEKS, plan=result.plan, reference=result.current_plan)
+        true_gain = scored.gain.mean
+        rows.append({
+            "seed": seed, "method": method, "variant": variant, "fit_s": fit_s,
+            "plan_s": plan_s, "budget": budget, "expected_gain": result.expected_gain.to_dict(),
+            "p_beats_current": result.p_beats_current, "checks": result.checks.to_dict(),
+            "true_gain": true_gain, "optimum_gain": best_gain,
+            "share_of_optimum": true_gain / best_gain, "regret": 1 - true_gain / best_gain,
+            "roi_in_90": inside, "spend": {a.channel: a.spend for a in result.allocation},
+            "optimum_spend": {a.channel: a.spend for a in optimum.allocation},
+            "current_spend": {a.channel: a.current_spend for a in result.allocation},
+        })  # fmt: skip
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The Markdown table of ``rows`` (one per fit, seed and plan variant)."""
+    lines = [
+        "| fit | seed | plan | fit s | plan s | expected gain (90%) | P(beats current) | "
+        "true gain | true optimum gain | share of optimum | checks | true ROI in 90% |",
+        "|" + "---|" * 12,
+    ]
+    for r in rows:
+        g = r["expected_gain"]
+        lines.append(
+            f"| {r['method']} | {r['seed']} | {r['variant']} | {r['fit_s']:.0f} | "
+            f"{r['plan_s']:.1f} | {g['mean']:,.0f} ({g['p05']:,.0f} to {g['p95']:,.0f}) | "
+            f"{r['p_beats_current']:.0%} | {r['true_gain']:,.0f} | {r['optimum_gain']:,.0f} | "
+            f"{r['share_of_optimum']:.0%} | {r['checks']['passed']} | {r['roi_in_90']}/5 |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=["nuts", "approximate"])
+    parser.add_argument("--weeks", type=int, default=104)
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--max-draws", type=int, default=1000)
+    parser.add_argument("--keep", type=Path, default=None, help="Keep the run folders here.")
+    parser.add_argument(
+        "--out", type=Path, default=Path.home() / ".cache" / "margin-bench" / "optimize_regret.json"
+    )
+    args = parser.parse_args()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="margin-regret-") as tmp:
+        folder = args.keep or Path(tmp)
+        for method in args.methods:
+            for seed in args.seeds:
+                rows.extend(run_world(seed, method, args, folder))
+                for row in rows[-len(VARIANTS) :]:
+                    print(json.dumps(row, default=float), flush=True)
+    print(table(rows))
+    for method in args.methods:
+        for variant in VARIANTS:
+            mine = [r for r in rows if r["method"] == method and r["variant"] == variant]
+            met = sum(r["share_of_optimum"] >= BAR for r in mine)
+            print(f"{method}, {variant}: {met}/{len(mine)} worlds meet the bar "
+                  f"(>= {BAR:.0%} of the optimum's gain)")  # fmt: skip
+    meta = {
+        "machine": platform.platform(), "processor": platform.machine(),
+        "python": platform.python_version(), "margin": margin.__version__,
+        "jax": jax.__version__, "numpyro": numpyro.__version__, "numpy": np.__version__,
+        "scipy": scipy.__version__, "args": vars(args),
+    }  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str) + "\n")
+    print(json.dumps(meta, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,245 @@
+"""Request and response models of the REST API (pydantic, the API's edge).
+
+They make ``/openapi.json`` say what each endpoint takes and returns, with examples.
+Requests refuse unknown fields (a typo such as ``"budjet"`` is a 400, not ignored).
+Response documents that other parts of margin produce (a run's summary, a plan, a
+scenario, attribution, the data-quality report) are typed for their stable fields and
+allow the rest through unchanged.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "AuditList",
+    "AuditRow",
+    "ChannelRow",
+    "ChannelTable",
+    "Document",
+    "Interval",
+    "KeyCreate",
+    "KeyCreated",
+    "KeyList",
+    "KeyRow",
+    "OptimizeRequest",
+    "PlanResponse",
+    "RunDetail",
+    "RunList",
+    "RunRow",
+    "ScenarioRequest",
+    "Session",
+]
+
+MAX_WEEKS = 104
+"""The longest horizon the API plans for (two years)."""
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Document(BaseModel):
+    """A JSON document whose shape is defined elsewhere in margin (passed through)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Interval(BaseModel):
+    """An estimate over posterior draws: the mean and the 5th and 95th percentiles."""
+
+    mean: float
+    p05: float
+    p95: float
+
+    model_config = ConfigDict(json_schema_extra={"example": {"mean": 2.1, "p05": 1.4, "p95": 2.9}})
+
+
+class RunRow(BaseModel):
+    """One row of the workspace's ``runs`` table."""
+
+    id: str
+    kind: str = Field(description="'mmm' (a fit), 'plan' (an optimization), 'refresh' ...")
+    created: str = Field(description="ISO time, UTC")
+    status: str
+    message: str | None = None
+    artifact_path: str | None = None
+
+
+class RunList(BaseModel):
+    runs: list[RunRow] = Field(description="Newest first.")
+
+
+class RunDetail(BaseModel):
+    run: RunRow
+    summary: Document = Field(description="The run's summary.json.")
+
+
+class ChannelRow(BaseModel):
+    """A channel's money figures for a fitted run."""
+
+    channel: str
+    spend: float = Field(description="Spend over the fitted weeks, workspace currency.")
+    roi: Interval
+    mroi: Interval
+    contribution: Interval
+    contribution_share: Interval
+
+
+class ChannelTable(BaseModel):
+    run_id: str
+    channels: list[ChannelRow]
+
+
+class OptimizeRequest(_Request):
+    """A budget plan to compute from a fitted run."""
+
+    budget: float | None = Field(
+        None,
+        gt=0,
+        description="Total spend over the horizon; null = what the current plan spends.",
+    )
+    weeks: int = Field(13, ge=1, le=MAX_WEEKS, description="Horizon in weeks.")
+    bounds: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="channel → [low, high]: multiples of current spend (bounds_relative) "
+        "or currency amounts over the horizon.",
+    )
+    bounds_relative: bool = True
+    objective: Literal["kpi", "profit"] = "kpi"
+    margin: float = Field(1.0, gt=0, le=1, description="Profit share of KPI value ('profit').")
+    target_kpi: float | None = Field(None, gt=0, description="Least spend reaching this KPI.")
+    min_roi: float | None = Field(None, gt=0, description="Largest plan with ROI ≥ this.")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "budget": 1_300_000,
+                "weeks": 13,
+                "bounds": {"tv": [0.5, 2.0]},
+                "objective": "kpi",
+                "target_kpi": None,
+                "min_roi": None,
+            }
+        },
+    )
+
+    @field_validator("budget", "target_kpi", "min_roi")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+    @field_validator("bounds")
+    @classmethod
+    def _ordered(cls, value: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        for channel, (low, high) in value.items():
+            if not (math.isfinite(low) and 0 <= low <= high):
+                raise ValueError(
+                    f"bound of {channel!r} is [{low:g}, {high:g}]; expected 0 <= low <= high"
+                )
+        return value
+
+
+class PlanResponse(Document):
+    """A plan (plan.json): allocation per channel, expected KPI and gain with intervals."""
+
+    plan_id: str = Field(description="The plan's id in the runs table (kind 'plan').")
+    budget: float
+    weeks: int
+    allocation: dict[str, Document]
+    expected_kpi: Interval
+    expected_gain: Interval
+    p_beats_current: float = Field(description="P(the plan's KPI beats the current plan's).")
+    run_id: str | None = None
+
+
+class ScenarioRequest(_Request):
+    """A what-if: change each channel's weekly spend by a fraction (0.2 = +20%)."""
+
+    weeks: int = Field(13, ge=1, le=MAX_WEEKS)
+    changes: dict[str, float] = Field(
+        description="channel → relative change of its spend every week (-1 = stop it)."
+    )
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"weeks": 13, "changes": {"social": 0.2, "search": -0.1}}},
+    )
+
+    @field_validator("changes")
+    @classmethod
+    def _sensible(cls, value: dict[str, float]) -> dict[str, float]:
+        if not value:
+            raise ValueError("give at least one channel's change, e.g. {'social': 0.2}")
+        for channel, change in value.items():
+            if not (math.isfinite(change) and change >= -1):
+                raise ValueError(
+                    f"change of {channel!r} is {change:g}; expected a fraction >= -1 "
+                    "(0.2 = +20%, -1 = stop the channel)"
+                )
+        return value
+
+
+class KeyCreate(_Request):
+    role: Literal["viewer", "analyst", "admin"]
+    name: str | None = Field(None, min_length=1, max_length=64, description="Who holds it.")
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"example": {"role": "analyst", "name": "jo"}}
+    )
+
+
+class KeyCreated(BaseModel):
+    id: str
+    key: str = Field(description="The key itself: shown this once, stored only as a hash.")
+    role: str
+    name: str
+
+
+class KeyRow(BaseModel):
+    id: str
+    name: str
+    role: str
+    created: str
+    revoked: str | None
+    active: bool
+
+
+class KeyList(BaseModel):
+    keys: list[KeyRow]
+
+
+class Session(BaseModel):
+    key_id: str
+    name: str
+    role: str
+    csrf_token: str | None = Field(
+        description="The session's CSRF token (browser sessions only; null with a Bearer key)."
+    )
+
+
+class AuditRow(BaseModel):
+    id: int
+    ts: str = Field(description="ISO time, UTC")
+    key_id: str | None
+    key_name: str | None
+    role: str | None
+    method: str
+    path: str
+    action: str
+    target: str | None
+    status: int
+    detail: dict[str, Any]
+
+
+class AuditList(BaseModel):
+    entries: list[AuditRow] = Field(description="Newest first.")
+    next_before: int | None = Field(
+        description="Pass as ?before= to read older entries; null at the start of the trail."
+    )

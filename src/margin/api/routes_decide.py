@@ -1,0 +1,195 @@
+"""Deciding from a fitted run: optimize a budget, run a scenario, trace the frontier.
+
+The maths is :mod:`margin.optimize` on the run's response model
+(:func:`margin.mmm.response.load_response`, loaded once per run and cached). Each plan
+made through the API is recorded in ``runs`` (kind ``plan``, ``artifact_path`` = its
+``plan.json`` under ``<run folder>/plans/<plan id>/``) so a later refresh can score it.
+An infeasible request (bounds that cannot meet the budget, an unreachable target) is
+422 with the optimizer's message.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from margin.api import runs
+from margin.api.auth import app_state, require, set_audit
+from margin.api.keys import Principal, utc_now
+from margin.api.models import MAX_WEEKS, Document, OptimizeRequest, PlanResponse, ScenarioRequest
+from margin.api.routes_runs import RunId
+from margin.errors import ConfigError
+
+__all__ = ["clean", "clean_dict", "router"]
+
+router = APIRouter(prefix="/api/runs", tags=["decide"])
+
+Analyst = Annotated[Principal, Depends(require("analyst"))]
+MAX_FRONTIER_POINTS = 30
+
+
+def clean(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
+
+def clean_dict(value: dict[str, Any]) -> dict[str, Any]:
+    """:func:`clean` of a JSON object."""
+    return {k: clean(v) for k, v in value.items()}
+
+
+def _model_run(request: Request, run_id: str) -> tuple[dict[str, Any], Path]:
+    with app_state(request).open() as ws:
+        run = runs.find_run(ws, run_id)
+    set_audit(request, target=run["id"])
+    return run, runs.run_folder(run, needs="model.json")
+
+
+def _channels(folder: Path) -> list[str]:
+    summary = runs.read_summary(folder)
+    return list(summary.get("channels_order") or summary["channels"])
+
+
+def _check_known(field: str, names: list[str], channels: list[str]) -> None:
+    unknown = sorted(set(names) - set(channels))
+    if unknown:
+        raise HTTPException(
+            400,
+            f"{field}: unknown channel(s) {unknown}; the run's channels are {channels}",
+        )
+
+
+def _infeasible(err: ConfigError) -> HTTPException:
+    return HTTPException(422, f"cannot plan this: {err}")
+
+
+def _record_plan(request: Request, run: dict[str, Any], document: dict[str, Any]) -> str:
+    from margin.mmm.artifacts import RunRecord, record_run
+
+    plan_id = f"plan-{uuid.uuid4().hex[:12]}"
+    folder = Path(run["artifact_path"]) / "plans" / plan_id
+    folder.mkdir(parents=True, exist_ok=True)
+    document = {**document, "plan_id": plan_id}
+    path = folder / "plan.json"
+    path.write_text(json.dumps(clean_dict(document), indent=2) + "\n", encoding="utf-8")
+    with app_state(request).open() as ws:
+        spec_hash, data_hash, version, seed = ws.fetch(
+            "SELECT spec_hash, data_hash, code_version, seed FROM runs WHERE id = ?", [run["id"]]
+        )[0]
+        record = RunRecord(
+            id=plan_id,
+            spec_hash=spec_hash,
+            data_hash=data_hash,
+            code_version=version,
+            seed=seed,
+            created=utc_now(),
+            status="ok",
+            artifact_path=str(path),
+            message=f"plan from run {run['id']} (API): budget {document['budget']:,.2f} "
+            f"over {document['weeks']} weeks",
+        )
+        record_run(ws, record, kind="plan")
+    set_audit(request, plan_id=plan_id)
+    return plan_id
+
+
+@router.post(
+    "/{run_id}/optimize",
+    response_model=PlanResponse,
+    summary="Optimize a budget (analyst)",
+    responses={422: {"description": "The plan is infeasible (message says why)."}},
+)
+def optimize(request: Request, _: Analyst, run_id: RunId, body: OptimizeRequest) -> dict[str, Any]:
+    """The allocation that maximises expected KPI (or profit) for a budget and horizon.
+
+    Returns spend per channel with its marginal ROI, the expected KPI and gain over the
+    current plan with intervals, and P(the plan beats the current plan). The plan is
+    recorded in the runs table (kind ``plan``) and its plan.json written.
+    """
+    from margin.optimize.request import PlanRequest, plan, plan_document
+
+    run, folder = _model_run(request, run_id)
+    _check_known("bounds", list(body.bounds), _channels(folder))
+    set_audit(request, payload=body.model_dump())
+    try:
+        plan_request = PlanRequest(
+            budget=body.budget,
+            weeks=body.weeks,
+            bounds=dict(body.bounds),
+            bounds_relative=body.bounds_relative,
+            objective=body.objective,
+            margin=body.margin,
+            target_kpi=body.target_kpi,
+            min_roi=body.min_roi,
+        )
+        response = runs.response(app_state(request), folder)
+        result = plan(response, plan_request)
+        document = plan_document(result, response, plan_request, run_id=run["id"])
+    except ConfigError as err:
+        raise _infeasible(err) from err
+    plan_id = _record_plan(request, run, document)
+    return clean_dict({**document, "plan_id": plan_id})
+
+
+@router.post("/{run_id}/scenario", response_model=Document, summary="What-if scenario (analyst)")
+def run_scenario(
+    request: Request, _: Analyst, run_id: RunId, body: ScenarioRequest
+) -> dict[str, Any]:
+    """Predicted KPI, gain and ROI (with intervals) when channels' spend changes."""
+    from margin.optimize.request import scenario_request
+
+    run, folder = _model_run(request, run_id)
+    _check_known("changes", list(body.changes), _channels(folder))
+    set_audit(request, payload=body.model_dump())
+    try:
+        result = scenario_request(
+            runs.response(app_state(request), folder), weeks=body.weeks, changes=body.changes
+        )
+    except ConfigError as err:
+        raise _infeasible(err) from err
+    return clean_dict(
+        {**result.to_dict(), "weeks": body.weeks, "changes": body.changes, "run_id": run["id"]}
+    )
+
+
+@router.get("/{run_id}/frontier", response_model=Document, summary="Efficient frontier (analyst)")
+def frontier(
+    request: Request,
+    _: Analyst,
+    run_id: RunId,
+    low: Annotated[
+        float | None, Query(gt=0, description="Smallest budget (default: 0.5 × current).")
+    ] = None,
+    high: Annotated[
+        float | None, Query(gt=0, description="Largest budget (default: 1.5 × current).")
+    ] = None,
+    points: Annotated[int, Query(ge=2, le=MAX_FRONTIER_POINTS)] = 9,
+    weeks: Annotated[int, Query(ge=1, le=MAX_WEEKS)] = 13,
+) -> dict[str, Any]:
+    """The best plan's KPI, ROI and profit (with intervals) at evenly spaced budgets."""
+    from margin.optimize import efficient_frontier
+    from margin.optimize.request import current_budget
+
+    run, folder = _model_run(request, run_id)
+    try:
+        response = runs.response(app_state(request), folder)
+        current = current_budget(response, weeks)
+        start = low if low is not None else 0.5 * current
+        stop = high if high is not None else 1.5 * current
+        if not start < stop:
+            raise HTTPException(400, f"low ({start:,.2f}) must be below high ({stop:,.2f})")
+        result = efficient_frontier(response, weeks, start, stop, n_points=points)
+    except ConfigError as err:
+        raise _infeasible(err) from err
+    return clean_dict({**result.to_dict(), "current_budget": current, "run_id": run["id"]})

@@ -1,0 +1,213 @@
+"""Dashboard pages, login and logout.
+
+Pages are Jinja2 templates of :mod:`margin.report` (``templates/pages/<page>.html``),
+rendered with ``{"page", "role", "csrf_token", "run_id"}``; their JavaScript calls the
+REST API with the session cookie and sends ``csrf_token`` as ``X-CSRF-Token``.
+
+Login: ``GET /login`` sets a short-lived login-CSRF cookie and renders a form whose
+``csrf_token`` field carries the same value; ``POST /login`` (fields ``key`` and
+``csrf_token``) checks both match (so another site cannot log a browser in with the
+attacker's key), checks the key, starts a session and redirects to ``/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import html
+import ipaddress
+import secrets
+from importlib import resources
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from margin.api.auth import app_state, check_csrf, identify, set_audit
+from margin.api.keys import Principal, authenticate
+from margin.api.sessions import SESSION_COOKIE, end_session, start_session
+
+__all__ = ["LOGIN_CSRF_COOKIE", "PAGES", "router"]
+
+router = APIRouter(include_in_schema=False)
+
+LOGIN_CSRF_COOKIE = "margin_login_csrf"
+PAGES = {
+    "/": "overview",
+    "/contributions": "contributions",
+    "/roi": "roi",
+    "/curves": "curves",
+    "/planner": "planner",
+    "/scenarios": "scenarios",
+    "/attribution": "attribution",
+    "/diagnostics": "diagnostics",
+    "/data-quality": "data_quality",
+    "/runs": "runs",
+}
+"""URL path → page name (template ``pages/<name>.html``)."""
+_LOOPBACK_NAMES = {"localhost"}
+
+
+@functools.cache
+def _environment() -> Any:
+    import jinja2
+
+    root = resources.files("margin.report") / "templates"
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(root)),
+        autoescape=jinja2.select_autoescape(("html", "xml"), default=True),
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+def _render(page: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
+    body = _environment().get_template(f"pages/{page}.html").render(**context)
+    return HTMLResponse(body, status_code=status)
+
+
+def _template_exists(page: str) -> bool:
+    try:
+        return (resources.files("margin.report") / "templates" / "pages" / f"{page}.html").is_file()
+    except ModuleNotFoundError:
+        return False
+
+
+def secure_cookie(request: Request) -> bool:
+    """Whether cookies for ``request`` get the ``Secure`` flag (see :func:`create_app`)."""
+    forced = app_state(request).secure_cookies
+    if forced is not None:
+        return forced
+    if request.url.scheme == "https":
+        return True
+    server = request.scope.get("server")
+    host = str(server[0]) if server else (request.url.hostname or "")
+    if host in _LOOPBACK_NAMES:
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
+
+
+def _login_page(request: Request, error: str | None, status: int) -> HTMLResponse:
+    token = secrets.token_urlsafe(32)
+    context = {"page": "login", "role": None, "csrf_token": token, "run_id": None, "error": error}
+    if _template_exists("login"):
+        response = _render("login", context, status)
+    else:  # a plain form, so access control works before the dashboard's templates exist
+        message = f"<p role='alert'>{html.escape(error)}</p>" if error else ""
+        response = HTMLResponse(
+            "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>margin: log in"
+            f"</title></head><body><h1>margin</h1>{message}<form method='post' action='/login'>"
+            f"<input type='hidden' name='csrf_token' value='{html.escape(token)}'>"
+            "<label>API key <input type='password' name='key' autocomplete='off' required>"
+            "</label> <button type='submit'>Log in</button></form></body></html>",
+            status_code=status,
+        )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        max_age=3600,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookie(request),
+        path="/login",
+    )
+    return response
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request) -> Response:
+    """The login form (or the dashboard, for a browser already logged in)."""
+    if await identify(request) is not None:
+        return RedirectResponse("/", status_code=303)
+    return _login_page(request, None, 200)
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    key: Annotated[str, Form(description="An API key.")] = "",
+    csrf_token: Annotated[str, Form()] = "",
+) -> Response:
+    """Check the key and start a session (cookie ``margin_session``)."""
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
+        set_audit(request, reason="login form token missing or stale")
+        return _login_page(request, "The login form expired; please try again.", 403)
+    state = app_state(request)
+
+    def check() -> tuple[Principal | None, Any]:
+        with state.open() as ws:
+            principal = authenticate(ws, key.strip())
+            return principal, (start_session(ws, principal.key_id) if principal else None)
+
+    principal, session = await run_in_threadpool(check)
+    if principal is None or session is None:
+        set_audit(request, reason="invalid, unknown or revoked key")
+        return _login_page(request, "That key is not valid (unknown, mistyped or revoked).", 401)
+    request.state.principal = principal
+    set_audit(request, target=principal.key_id)
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        session.token,
+        max_age=session.max_age,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookie(request),
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+async def _session_principal(request: Request) -> Principal | None:
+    return await identify(request)
+
+
+@router.post("/logout")
+async def logout(
+    request: Request, principal: Annotated[Principal | None, Depends(_session_principal)]
+) -> Response:
+    """End the browser's session (needs the page's CSRF token) and go back to /login."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if principal is not None and token:
+        await check_csrf(request, principal)
+        state = app_state(request)
+
+        def end() -> None:
+            with state.open() as ws:
+                end_session(ws, token)
+
+        await run_in_threadpool(end)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+def _page_route(path: str, page: str) -> None:
+    async def show(request: Request, run: str = "latest") -> Response:
+        principal = await identify(request)
+        if principal is None:
+            return RedirectResponse("/login", status_code=303)
+        context = {
+            "page": page,
+            "role": principal.role,
+            "csrf_token": principal.csrf_token or "",
+            "run_id": run,
+        }
+        if not _template_exists(page):
+            return HTMLResponse(
+                f"<!doctype html><title>margin</title><p>The dashboard page {html.escape(page)!s} "
+                "is not installed (margin.report templates missing).</p>",
+                status_code=501,
+            )
+        return _render(page, context)
+
+    show.__name__ = f"page_{page}"
+    router.add_api_route(path, show, methods=["GET"], response_class=HTMLResponse)
+
+
+for _path, _page in PAGES.items():
+    _page_route(_path, _page)

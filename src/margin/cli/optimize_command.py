@@ -1,0 +1,366 @@
+"""``margin optimize``, ``margin scenario`` and ``margin frontier`` on a fitted MMM run.
+
+Thin: each command loads the run (:func:`margin.mmm.response.load_response`), builds a
+request, calls :mod:`margin.optimize`, prints a table and writes JSON (and a CSV plan).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from margin.cli.console import console, fmt_number, status, write_json
+from margin.cli.options import OutOption, WorkspaceOption
+
+if TYPE_CHECKING:
+    from margin.mmm.response import MMMResponse
+    from margin.optimize.request import PlanRequest
+    from margin.optimize.results import AllocationResult
+
+__all__ = ["register"]
+
+MAX_DRAWS = 1000
+"""Posterior draws used for planning by default (evenly thinned when the run has more)."""
+
+RunOption = Annotated[
+    Path, typer.Option("--run", help="Run folder written by margin mmm fit --out.")
+]
+WeeksOption = Annotated[int, typer.Option("--weeks", help="Planning horizon in weeks.")]
+DrawsOption = Annotated[
+    int, typer.Option("--max-draws", help="Use at most this many posterior draws (thinned).")
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``optimize``, ``scenario`` and ``frontier`` to ``app``."""
+
+    @app.command()
+    def optimize(
+        run: RunOption,
+        budget: Annotated[
+            float | None,
+            typer.Option(help="Total spend over the horizon (default: the current plan's)."),
+        ] = None,
+        weeks: WeeksOption = 13,
+        bounds: Annotated[
+            list[str] | None,
+            typer.Option("--bounds", help="channel=low:high, multiples of current spend."),
+        ] = None,
+        bounds_absolute: Annotated[
+            bool, typer.Option(help="Bounds are currency totals over the horizon.")
+        ] = False,
+        lock: Annotated[
+            list[str] | None, typer.Option("--lock", help="Hold a channel at current spend.")
+        ] = None,
+        objective: Annotated[str, typer.Option(help="'kpi' or 'profit'.")] = "kpi",
+        margin: Annotated[
+            float, typer.Option(help="Profit margin on KPI value, (0, 1] (profit).")
+        ] = 1.0,
+        target_kpi: Annotated[
+            float | None, typer.Option(help="Least spend reaching this KPI over the horizon.")
+        ] = None,
+        min_roi: Annotated[
+            float | None, typer.Option(help="Most KPI keeping media ROI at or above this.")
+        ] = None,
+        risk: Annotated[str, typer.Option(help="'mean', 'mean_sd' or 'cvar'.")] = "mean",
+        risk_aversion: Annotated[float, typer.Option(help="λ of mean − λ·sd.")] = 1.0,
+        cvar_alpha: Annotated[float, typer.Option(help="Tail share of CVaR.")] = 0.1,
+        by_geo: Annotated[bool, typer.Option(help="Allocate each geo × channel.")] = False,
+        max_draws: DrawsOption = MAX_DRAWS,
+        out: OutOption = None,
+        workspace: WorkspaceOption = None,
+    ) -> None:
+        """Recommend where the budget should go: gain with its 90% interval, P(beats current)."""
+        _optimize(locals())
+
+    @app.command("scenario")
+    def scenario_command(
+        run: RunOption,
+        change: Annotated[
+            list[str] | None, typer.Option("--change", help="e.g. social=+20% (repeatable).")
+        ] = None,
+        plan: Annotated[
+            Path | None, typer.Option("--plan", help="CSV plan: week, channel, spend [, geo].")
+        ] = None,
+        weeks: WeeksOption = 13,
+        max_draws: DrawsOption = MAX_DRAWS,
+        out: OutOption = None,
+    ) -> None:
+        """Predict a what-if (spend changes or a full plan) against the current plan."""
+        _scenario(run, change, plan, weeks, max_draws, out)
+
+    @app.command()
+    def frontier(
+        run: RunOption,
+        start: Annotated[float, typer.Option("--from", help="Lowest total budget.")],
+        stop: Annotated[float, typer.Option("--to", help="Highest total budget.")],
+        points: Annotated[int, typer.Option(help="Number of budgets.")] = 20,
+        weeks: WeeksOption = 13,
+        margin: Annotated[
+            float, typer.Option(help="Profit margin used to pick the recommended point.")
+        ] = 1.0,
+        max_draws: DrawsOption = MAX_DRAWS,
+        out: OutOption = None,
+    ) -> None:
+        """The best plan's KPI and ROI against total budget, with 90% bands."""
+        _frontier(run, start, stop, points, weeks, margin, max_draws, out)
+
+
+def _load(run: Path, max_draws: int) -> MMMResponse:
+    from margin.mmm.response import load_response
+
+    with status(f"loading the run in {run}"):
+        return load_response(run, max_draws=max_draws)
+
+
+def _interval(stat: dict[str, float]) -> str:
+    return f"{fmt_number(stat['mean'])} [{fmt_number(stat['p05'])}, {fmt_number(stat['p95'])}]"
+
+
+def _request(options: dict[str, Any]) -> PlanRequest:
+    from margin.optimize.request import PlanRequest, parse_bounds
+
+    bounds = dict(parse_bounds(text) for text in options["bounds"] or [])
+    return PlanRequest(
+        budget=options["budget"], weeks=options["weeks"], bounds=bounds,
+        bounds_relative=not options["bounds_absolute"], objective=options["objective"],
+        margin=options["margin"], target_kpi=options["target_kpi"], min_roi=options["min_roi"],
+        risk=options["risk"], risk_aversion=options["risk_aversion"],
+        cvar_alpha=options["cvar_alpha"], locked=tuple(options["lock"] or ()),
+        by_geo=options["by_geo"],
+    )  # fmt: skip
+
+
+def _optimize(options: dict[str, Any]) -> None:
+    from margin.optimize.request import current_budget, plan, plan_document
+    from margin.optimize.results import write_plan_csv
+
+    request = _request(options)
+    response = _load(options["run"], options["max_draws"])
+    current = current_budget(response, request.weeks)
+    with status(f"optimising {len(response.channels)} channels over {request.weeks} weeks"):
+        result = plan(response, request)
+        document = plan_document(result, response, request)
+    print_plan(document, result, response, request, current)
+    if options["out"] is None and options["workspace"] is not None:
+        # a recorded plan keeps its file (a refresh scores it), as the API does
+        import uuid
+
+        options["out"] = Path(options["run"]) / "plans" / uuid.uuid4().hex[:12] / "plan.json"
+    if options["out"] is not None:
+        out: Path = options["out"]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(out, document)
+        csv_path = write_plan_csv(result, out.with_suffix(".csv"), start=response.start)
+        console.print(f"wrote {out} and {csv_path} (week × geo × channel spend)")
+    if options["workspace"] is not None:
+        record_plan(options["workspace"], options["run"], document, options["out"])
+
+
+def print_plan(
+    document: dict[str, Any],
+    result: AllocationResult,
+    response: MMMResponse,
+    request: PlanRequest,
+    current: float,
+) -> None:
+    """Print a plan: the allocation table, KPI, gain, P(beats current) and the checks."""
+    from rich.table import Table
+
+    budget_note = (
+        "budget not given: the current plan's spend"
+        if request.budget is None and request.mode == "budget"
+        else f"mode {result.mode}"
+    )
+    console.print(
+        f"run {response.run_id}: {request.weeks} weeks from {response.start} "
+        f"({response.n_draws} posterior draws); budget {fmt_number(result.budget)} "
+        f"({budget_note}; current plan {fmt_number(current)} = last 13 weeks' average "
+        "weekly spend × weeks)"
+    )
+    table = Table(title="recommended allocation (totals over the horizon; mROI mean [90%])")
+    columns = ("channel", "current spend", "recommended", "change", "mROI at recommended", "status")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("channel", "status") else "right")
+    for name, a in document["allocation"].items():
+        change = a["change"] / a["current_spend"] if a["current_spend"] > 0 else float("nan")
+        table.add_row(
+            name, fmt_number(a["current_spend"]), fmt_number(a["spend"]),
+            f"{fmt_number(a['change'])} ({change:+.0%})", _interval(a["mroi"]), a["status"],
+        )  # fmt: skip
+    console.print(table)
+    console.print(
+        f"expected KPI {_interval(document['expected_kpi'])}; current plan "
+        f"{_interval(document['current_kpi'])}"
+    )
+    console.print(
+        f"gain {_interval(document['expected_gain'])} (90% interval); "
+        f"P(beats current) = {document['p_beats_current']:.0%}"
+    )
+    checks = document["checks"]
+    spread = checks["marginal_spread"]
+    console.print(
+        f"optimality checks {'[green]passed[/]' if checks['passed'] else '[red]FAILED[/]'}: "
+        f"budget residual {checks['budget_residual']:.1e}, bound violation "
+        f"{checks['bound_violation']:.1e}, interior mROI spread "
+        f"{'n/a' if spread is None else f'{spread:.1e}'} (tolerance "
+        f"{checks['marginal_tolerance']:.0e}), bounds consistent {checks['bound_consistent']}, "
+        f"not worse than current {checks['not_worse']}"
+    )
+    console.print(f"[dim]{response.baseline_note}[/]")
+
+
+def record_plan(workspace: Path, run: Path, document: dict[str, Any], out: Path | None) -> None:
+    """Insert the plan as a ``kind='plan'`` row of the workspace ``runs`` table."""
+    import hashlib
+    import json
+    import uuid
+    from datetime import UTC, datetime
+
+    from margin.data.workspace import Workspace
+    from margin.mmm.artifacts import RunRecord, code_version, load_run, record_run
+
+    fitted = load_run(run)
+    request_text = json.dumps(document["request"], sort_keys=True)
+    gain = document["expected_gain"]
+    record = RunRecord(
+        id=f"plan-{uuid.uuid4().hex[:12]}",
+        spec_hash=hashlib.sha256(request_text.encode("utf-8")).hexdigest(),
+        data_hash=str(fitted.summary["run"]["data_hash"]),
+        code_version=code_version(),
+        seed=int(fitted.summary["run"]["seed"]),
+        created=datetime.now(UTC).replace(tzinfo=None),
+        status="ok" if document["checks"]["passed"] else "warning",
+        artifact_path=str((out or fitted.path).resolve()),
+        message=(
+            f"plan from run {document['run_id']}: budget {document['budget']:,.0f} over "
+            f"{document['weeks']} weeks, gain {gain['mean']:,.0f} "
+            f"[{gain['p05']:,.0f}, {gain['p95']:,.0f}]"
+        ),
+    )
+    with Workspace(workspace) as ws:
+        record_run(ws, record, kind="plan")
+    console.print(f"recorded plan {record.id} in {workspace}")
+
+
+def _scenario(
+    run: Path,
+    changes: list[str] | None,
+    plan: Path | None,
+    weeks: int,
+    max_draws: int,
+    out: Path | None,
+) -> None:
+    from margin.errors import ConfigError
+    from margin.optimize.request import scenario_request
+
+    if (not changes) == (plan is None):
+        raise ConfigError(
+            "give spend changes (--change social=+20%, repeatable) or a plan (--plan plan.csv), "
+            "not both and not neither"
+        )
+    response = _load(run, max_draws)
+    with status("predicting the scenario"):
+        if plan is not None:
+            result = scenario_request(response, weeks=weeks, plan_frame=_read_plan(plan))
+        else:
+            from margin.optimize.scenario import parse_changes
+
+            parsed = parse_changes(changes or [], response.channels)
+            result = scenario_request(response, weeks=weeks, changes=parsed)
+    document = {
+        "run_id": response.run_id,
+        "weeks": weeks,
+        "start": response.start.isoformat(),
+        "kpi_value": response.kpi_value,
+        **result.to_dict(),
+    }
+    _print_scenario(document, response)
+    if out is not None:
+        write_json(out, document)
+        console.print(f"wrote {out}")
+
+
+def _read_plan(path: Path) -> Any:
+    import pandas as pd
+
+    from margin.errors import InputFileError
+
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        raise InputFileError(
+            f"cannot read the plan {path}: {err}; give a CSV with columns week, channel, "
+            "spend [, geo] (as margin optimize --out writes beside plan.json)"
+        ) from err
+
+
+def _print_scenario(document: dict[str, Any], response: MMMResponse) -> None:
+    from rich.table import Table
+
+    table = Table(
+        title=f"scenario over {document['weeks']} weeks from {document['start']} (totals)"
+    )
+    for column in ("channel", "current spend", "scenario spend", "change"):
+        table.add_column(column, justify="left" if column == "channel" else "right")
+    for name in response.channels:
+        now, then = document["current_spend"][name], document["spend"][name]
+        table.add_row(name, fmt_number(now), fmt_number(then), fmt_number(then - now))
+    console.print(table)
+    console.print(
+        f"KPI {_interval(document['kpi'])} vs current {_interval(document['current_kpi'])}"
+    )
+    console.print(
+        f"gain {_interval(document['gain'])} (90% interval); P(beats current) = "
+        f"{document['p_beats_current']:.0%}; media ROI {_interval(document['roi'])} vs current "
+        f"{_interval(document['current_roi'])}"
+    )
+    console.print(
+        "[dim]current plan: last 13 weeks' average weekly spend, every week; "
+        f"{response.baseline_note}[/]"
+    )
+
+
+def _frontier(
+    run: Path,
+    start: float,
+    stop: float,
+    points: int,
+    weeks: int,
+    margin: float,
+    max_draws: int,
+    out: Path | None,
+) -> None:
+    from rich.table import Table
+
+    from margin.optimize.frontier import efficient_frontier
+
+    response = _load(run, max_draws)
+    with status(f"solving {points} budgets from {fmt_number(start)} to {fmt_number(stop)}"):
+        result = efficient_frontier(response, weeks, start, stop, n_points=points, margin=margin)
+    document = {
+        "run_id": response.run_id,
+        "start": response.start.isoformat(),
+        "kpi_value": response.kpi_value,
+        **result.to_dict(),
+    }
+    table = Table(title=f"efficient frontier over {weeks} weeks (mean [90%]; * = recommended)")
+    for column in ("budget", "KPI", "media ROI", "profit"):
+        table.add_column(column, justify="right")
+    for i, point in enumerate(document["points"]):
+        mark = " *" if i == result.recommended else ""
+        table.add_row(
+            fmt_number(point["budget"]) + mark, _interval(point["kpi"]),
+            _interval(point["roi"]), _interval(point["profit"]),
+        )  # fmt: skip
+    console.print(table)
+    best = document["points"][result.recommended]
+    console.print(
+        f"recommended budget {fmt_number(best['budget'])}: the highest expected profit "
+        f"(KPI value × margin {margin:g} − spend) among the points"
+    )
+    if out is not None:
+        write_json(out, document)
+        console.print(f"wrote {out}")

@@ -1,0 +1,323 @@
+"""A fitted MMM run as a :class:`~margin.optimize.protocol.ResponseModel`, for planning.
+
+:func:`load_response` reads a run folder (:func:`margin.mmm.artifacts.load_run`) and returns
+an :class:`MMMResponse`. It predicts with the model's own code: scaled media
+``x[g, t, c] = spend[g, t, c] / share[g] / spend_scale[c]`` goes through
+:func:`margin.mmm.model.media_response` (adstock with ``max_lag`` normalised weights, then
+saturation) times ``beta``, and the KPI is ``kpi_scale · share[g] · Σ_c beta_c · sat``.
+
+Time. ``history`` is the panel's spend up to a week (by default the last week of the
+panel the model was fitted on, held-out weeks included); every plan starts the week after
+it (:attr:`MMMResponse.start`). The last ``max_lag - 1`` weeks of history carry over into
+a plan.
+
+Baseline of future weeks (:meth:`MMMResponse.baseline_kpi`): the intercept, the trend
+extrapolated, the yearly Fourier seasonality of the future dates, and the **controls held at
+their mean over the last 13 weeks of history** (controls are not forecast). Observation
+noise: ``sigma · share[g] · kpi_scale`` per draw.
+
+Numbers are computed in float32 (as the model is fitted) and returned as float64.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+
+from margin.data.panel import MarketingData
+from margin.errors import ConfigError
+from margin.mmm.artifacts import SavedRun, load_run
+from margin.mmm.config import ModelConfig
+from margin.mmm.inputs import Scaling, model_inputs
+from margin.mmm.model import media_response
+from margin.mmm.summary import flat_params, predict_draws
+from margin.mmm.transforms import geometric_weights, weibull_weights
+from margin.optimize.protocol import FloatArray
+
+__all__ = ["CONTROL_LOOKBACK", "MMMResponse", "load_response"]
+
+CONTROL_LOOKBACK = 13
+"""Future controls are held at their mean over this many last weeks of history."""
+
+
+@functools.cache
+def _programs(
+    adstock: str, saturation: str, max_lag: int
+) -> tuple[Callable[..., Array], Callable[..., Array], Callable[..., Array]]:
+    """Compiled media KPI (one plan; one plan per draw) and its weighted gradient.
+
+    Each program is compiled once per input shape (``jax.jit`` caches by shape).
+    """
+    config = ModelConfig(
+        adstock=adstock,  # type: ignore[arg-type]
+        saturation=saturation,  # type: ignore[arg-type]
+        max_lag=max_lag,
+    )
+
+    def one_draw(params: dict[str, Array], spend: Array, share: Array, scale: Array) -> Array:
+        scaled = spend / share[:, None, None] / scale
+        response = params["beta"] * media_response(params, scaled, config)
+        return response.sum(axis=2) * share[:, None]  # (g, t) in units of kpi_scale
+
+    shared = jax.jit(jax.vmap(one_draw, in_axes=(0, None, None, None)))
+    per_draw = jax.jit(jax.vmap(one_draw, in_axes=(0, 0, None, None)))
+
+    def weighted_total(
+        spend: Array, params: dict[str, Array], weights: Array, share: Array, scale: Array
+    ) -> Array:
+        kpi = jax.vmap(one_draw, in_axes=(0, None, None, None))(params, spend, share, scale)
+        return (weights * kpi.sum(axis=(1, 2))).sum()
+
+    def gradient(
+        spend: Array, params: dict[str, Array], weights: Array, share: Array, scale: Array
+    ) -> Array:
+        _, pullback = jax.vjp(lambda s: weighted_total(s, params, weights, share, scale), spend)
+        grad: Array = pullback(jnp.ones((), dtype=spend.dtype))[0]
+        return grad
+
+    return shared, per_draw, jax.jit(gradient)
+
+
+@dataclass(frozen=True, eq=False)
+class MMMResponse:
+    """A fitted MMM's response to spend plans (see the module docstring).
+
+    Build it with :func:`load_response`. Implements
+    :class:`~margin.optimize.protocol.ResponseModel`.
+
+    Attributes:
+        channels, geos: axis names, the model's order.
+        kpi_value: currency per KPI unit (1 for revenue; for conversions the KPI-weighted
+            mean revenue per conversion over the last 13 fitted weeks).
+        history: ``(n_geos, n_history, n_channels)`` spend up to the week before ``start``.
+        start: the first week of every plan (the week after history).
+        run_id: the run's id; kpi_name: the KPI's name.
+        config: the model structure.
+        scaling: the run's scaling constants.
+        params: posterior draws flattened to ``(n_draws, ...)``, float32.
+        sigma: ``(n_draws,)`` observation noise sd in scaled units.
+        control_level: ``(n_geos, n_controls)`` raw controls held for future weeks.
+    """
+
+    channels: tuple[str, ...]
+    geos: tuple[str, ...]
+    kpi_value: float
+    history: FloatArray
+    start: date
+    run_id: str
+    kpi_name: str
+    config: ModelConfig
+    scaling: Scaling
+    params: dict[str, Array] = field(repr=False)
+    sigma: FloatArray = field(repr=False)
+    control_level: FloatArray = field(repr=False)
+    control_names: tuple[str, ...] = ()
+
+    @property
+    def n_draws(self) -> int:
+        return int(self.sigma.shape[0])
+
+    @property
+    def carryover_weeks(self) -> int:
+        return self.config.max_lag - 1
+
+    @property
+    def baseline_note(self) -> str:
+        """How future baseline weeks are made (shown beside forecasts)."""
+        return (
+            "baseline of future weeks: intercept, trend extrapolated, seasonality of the "
+            f"future dates, controls at their mean over the last {CONTROL_LOOKBACK} weeks"
+        )
+
+    def dates(self, n_weeks: int) -> list[date]:
+        """The first day of each of the ``n_weeks`` weeks after history."""
+        return [self.start + timedelta(weeks=w) for w in range(n_weeks)]
+
+    # -- media -------------------------------------------------------------------------
+    def _series(self, spend: FloatArray) -> tuple[np.ndarray[Any, Any], int]:
+        """``spend`` preceded by the carry-over weeks of history, float32; and that count."""
+        spend = np.asarray(spend, dtype=np.float64)
+        n_geos, n_channels = len(self.geos), len(self.channels)
+        ok = (spend.ndim == 3 and (spend.shape[0], spend.shape[2]) == (n_geos, n_channels)) or (
+            spend.ndim == 4
+            and (spend.shape[:2], spend.shape[3]) == ((self.n_draws, n_geos), n_channels)
+        )
+        if not ok:
+            raise ConfigError(
+                f"spend has shape {spend.shape}; expected (n_geos={n_geos}, n_weeks, "
+                f"n_channels={n_channels}) or (n_draws={self.n_draws}, n_geos, n_weeks, n_channels)"
+            )
+        if not np.all(np.isfinite(spend)) or np.any(spend < 0):
+            raise ConfigError("spend has negative or non-finite amounts; give amounts >= 0")
+        prefix = self.carryover_weeks
+        short = max(prefix - self.history.shape[1], 0)  # spend before the panel counts as 0
+        padded = np.pad(self.history, ((0, 0), (short, 0), (0, 0)))
+        past = padded[:, padded.shape[1] - prefix :, :]
+        if spend.ndim == 4:
+            past = np.broadcast_to(past, (spend.shape[0], *past.shape))
+        series = np.concatenate([past, spend], axis=-2).astype(np.float32)
+        return series, prefix
+
+    def _constants(self) -> tuple[Array, Array]:
+        return (
+            jnp.asarray(self.scaling.share, dtype=jnp.float32),
+            jnp.asarray(self.scaling.spend_scale, dtype=jnp.float32),
+        )
+
+    def media_kpi(self, spend: FloatArray) -> FloatArray:
+        """Media KPI per draw ``(n_draws, n_geos, n_weeks)``, KPI units, with history's carry-over.
+
+        Args:
+            spend: ``(n_geos, n_weeks, n_channels)`` or ``(n_draws, n_geos, n_weeks,
+                n_channels)``, currency.
+        """
+        series, prefix = self._series(spend)
+        shared, per_draw, _ = _programs(
+            self.config.adstock, self.config.saturation, self.config.max_lag
+        )
+        program = shared if series.ndim == 3 else per_draw
+        kpi = np.asarray(program(self.params, series, *self._constants()), dtype=np.float64)
+        result: FloatArray = kpi[:, :, prefix:] * self.scaling.kpi_scale
+        return result
+
+    def media_kpi_gradient(self, spend: FloatArray, draw_weights: FloatArray) -> FloatArray:
+        """``(n_geos, n_weeks, n_channels)``: ``∂/∂spend Σ_d w_d Σ_{g,t} media_kpi`` (``jax.vjp``)."""
+        series, prefix = self._series(spend)
+        if series.ndim != 3:
+            raise ConfigError("media_kpi_gradient takes one plan (n_geos, n_weeks, n_channels)")
+        weights = np.asarray(draw_weights, dtype=np.float32)
+        if weights.shape != (self.n_draws,):
+            raise ConfigError(f"draw_weights has shape {weights.shape}; expected ({self.n_draws},)")
+        _, _, gradient = _programs(self.config.adstock, self.config.saturation, self.config.max_lag)
+        grad = gradient(series, self.params, weights, *self._constants())
+        result: FloatArray = (
+            np.asarray(grad, dtype=np.float64)[:, prefix:, :] * self.scaling.kpi_scale
+        )
+        return result
+
+    # -- baseline and noise ------------------------------------------------------------
+    def baseline_kpi(self, n_weeks: int) -> FloatArray:
+        """KPI without media per draw ``(n_draws, n_geos, n_weeks)`` for the weeks after history.
+
+        Trend extrapolated, seasonality of those dates, controls at their mean over the
+        last :data:`CONTROL_LOOKBACK` weeks of history.
+        """
+        if not isinstance(n_weeks, int) or n_weeks < 1:
+            raise ConfigError(f"n_weeks = {n_weeks!r}; expected a whole number of weeks >= 1")
+        n_geos, n_channels = len(self.geos), len(self.channels)
+        future = MarketingData(
+            dates=np.datetime64(self.start, "D") + 7 * np.arange(n_weeks),
+            geos=self.geos,
+            channels=self.channels,
+            control_names=self.control_names,
+            spend=np.zeros((n_geos, n_weeks, n_channels)),
+            kpi=np.zeros((n_geos, n_weeks)),
+            controls=np.repeat(self.control_level[:, None, :], n_weeks, axis=1),
+        )
+        mu, _ = predict_draws(self.params, model_inputs(future, self.scaling), self.config)
+        result: FloatArray = np.asarray(mu, dtype=np.float64) * self.scaling.kpi_scale
+        return result
+
+    def observation_sd(self) -> FloatArray:
+        """``(n_draws, n_geos)`` observation noise sd in KPI units."""
+        result: FloatArray = (
+            self.sigma[:, None] * self.scaling.share[None, :] * self.scaling.kpi_scale
+        )
+        return result
+
+    def adstock_weights(self) -> FloatArray:
+        """``(n_draws, max_lag, n_channels)`` the normalised lag weights of every draw."""
+        max_lag = self.config.max_lag
+        if self.config.adstock == "geometric":
+            weights = jax.vmap(lambda d: geometric_weights(d, max_lag))(self.params["decay"])
+        else:
+            weights = jax.vmap(lambda k, s: weibull_weights(k, s, max_lag))(
+                self.params["adstock_shape"], self.params["adstock_scale"]
+            )
+        result: FloatArray = np.asarray(weights, dtype=np.float64)
+        return result
+
+
+def _thin(n_total: int, max_draws: int | None) -> np.ndarray[Any, Any]:
+    if max_draws is None or max_draws >= n_total:
+        return np.arange(n_total)
+    if isinstance(max_draws, bool) or not isinstance(max_draws, int) or max_draws < 1:
+        raise ConfigError(f"max_draws = {max_draws!r}; expected a whole number >= 1")
+    return np.unique(np.linspace(0, n_total - 1, max_draws).round().astype(np.int64))
+
+
+def _history_end(run: SavedRun, end: int | None) -> int:
+    n_times = int(run.arrays["spend"].shape[1])
+    if end is None:
+        return n_times
+    if isinstance(end, bool) or not isinstance(end, int) or not 1 <= end <= n_times:
+        raise ConfigError(
+            f"end = {end!r}; expected the number of panel weeks used as history, 1 to {n_times}"
+        )
+    return end
+
+
+def response_from_run(
+    run: SavedRun, *, end: int | None = None, max_draws: int | None = None
+) -> MMMResponse:
+    """An :class:`MMMResponse` from a :class:`SavedRun` (see :func:`load_response`)."""
+    meta, arrays = run.meta, run.arrays
+    config = ModelConfig(**meta["config"])
+    scaling = Scaling(
+        kpi_scale=float(meta["scaling"]["kpi_scale"]),
+        share=arrays["share"],
+        spend_scale=arrays["spend_scale"],
+        control_mean=arrays["control_mean"],
+        control_sd=arrays["control_sd"],
+        first_date=np.datetime64(meta["scaling"]["first_date"], "D"),
+        fourier_terms=int(meta["scaling"]["fourier_terms"]),
+    )
+    n_end = _history_end(run, end)
+    params = flat_params(run.samples)
+    keep = _thin(int(params["roi"].shape[0]), max_draws)
+    params = {name: value[keep] for name, value in params.items()}
+    sigma = np.asarray(run.samples["sigma"], dtype=np.float64).reshape(-1)[keep]
+    dates = run.dates
+    controls = arrays["controls"][:, max(n_end - CONTROL_LOOKBACK, 0) : n_end, :]
+    return MMMResponse(
+        channels=tuple(meta["channels"]),
+        geos=tuple(meta["geos"]),
+        kpi_value=float(meta["kpi"]["value"]),
+        history=np.array(arrays["spend"][:, :n_end, :], dtype=np.float64),
+        start=(dates[n_end - 1] + np.timedelta64(7, "D")).astype(date),
+        run_id=str(meta["run_id"]),
+        kpi_name=str(meta["kpi"]["name"]),
+        config=config,
+        scaling=scaling,
+        params=params,
+        sigma=sigma,
+        control_level=controls.mean(axis=1),
+        control_names=tuple(meta["control_names"]),
+    )
+
+
+def load_response(
+    run_dir: str | Path, *, end: int | None = None, max_draws: int | None = None
+) -> MMMResponse:
+    """The fitted model in ``run_dir`` as a response model for planning.
+
+    Args:
+        run_dir: a run folder written by ``margin mmm fit`` / :func:`save_run`.
+        end: number of panel weeks taken as history (default: all, held-out weeks
+            included); plans start the week after. A smaller ``end`` backtests.
+        max_draws: keep at most this many posterior draws, evenly spaced (default: all).
+
+    Raises:
+        DataValidationError: the folder is missing files or from another format version.
+        ConfigError: a bad ``end`` or ``max_draws``.
+    """
+    return response_from_run(load_run(run_dir), end=end, max_draws=max_draws)

@@ -1,0 +1,329 @@
+"""Planning requests as plain data: what the CLI, the REST API and the report ask for.
+
+A :class:`PlanRequest` (budget, horizon, bounds, objective, target) is validated when it is
+built; :func:`plan` turns it into an :class:`~margin.optimize.results.AllocationResult` on
+any :class:`~margin.optimize.protocol.ResponseModel`, and :func:`plan_document` into the
+``plan.json`` body::
+
+    {"budget", "weeks", "start": "YYYY-MM-DD", "run_id",
+     "allocation": {"<channel>": {"spend", "current_spend", "change", "mroi": I, ...}},
+     "expected_kpi": I, "current_kpi": I, "expected_gain": I, "p_beats_current",
+     "weekly_kpi": {"dates", "mean", "p05", "p95"}, "checks": {...}, "request": {...}, ...}
+
+with ``I = {"mean", "p05", "p95"}`` (5th–95th percentiles over posterior draws).
+
+Defaults, stated in every output: the **current plan** is the last 13 weeks' average weekly
+spend, every week; an omitted ``budget`` is what the current plan spends over the horizon;
+in target modes the budget is the most that may be spent, by default
+:data:`TARGET_BUDGET_FACTOR` times the current plan's spend.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from margin.errors import ConfigError
+from margin.optimize.allocate import allocate, allocate_target
+from margin.optimize.objective import Objective
+from margin.optimize.problem import DEFAULT_LOOKBACK, Constraints, current_plan
+from margin.optimize.protocol import ResponseModel
+from margin.optimize.results import AllocationResult
+from margin.optimize.scenario import ScenarioResult, scenario
+
+__all__ = [
+    "TARGET_BUDGET_FACTOR",
+    "PlanRequest",
+    "current_budget",
+    "parse_bounds",
+    "plan",
+    "plan_document",
+    "scenario_request",
+]
+
+TARGET_BUDGET_FACTOR = 3.0
+"""In target modes without a budget, the most that may be spent is this × current spend."""
+
+_BOUND = re.compile(
+    r"^\s*(?P<channel>[A-Za-z_][\w\-]*)\s*=\s*(?P<low>[0-9.eE+]+)?\s*:\s*(?P<high>[0-9.eE+]+)?\s*$"
+)
+
+
+def parse_bounds(text: str) -> tuple[str, tuple[float, float]]:
+    """One bound ``"tv=0.5:2"`` → ``("tv", (0.5, 2.0))``.
+
+    ``low`` or ``high`` may be left out (``"tv=:2"``, ``"tv=0.5:"``): 0 and infinity.
+    Whether the numbers are multiples of current spend or amounts is the request's
+    ``bounds_relative``.
+
+    Raises:
+        ConfigError: not of the form ``channel=low:high`` with 0 <= low <= high.
+    """
+    match = _BOUND.match(text)
+    example = 'write bounds like "tv=0.5:2" (low:high, either may be left out)'
+    if not match:
+        raise ConfigError(f"cannot read the bound {text!r}; {example}")
+    try:
+        low = float(match["low"]) if match["low"] else 0.0
+        high = float(match["high"]) if match["high"] else math.inf
+    except ValueError as err:
+        raise ConfigError(f"cannot read the bound {text!r}; {example}") from err
+    if not (math.isfinite(low) and 0 <= low <= high):
+        raise ConfigError(
+            f"bound {text!r} has low {low:g} and high {high:g}; expected 0 <= low <= high"
+        )
+    return match["channel"], (low, high)
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What to plan (validated on construction).
+
+    Attributes:
+        budget: total spend over the horizon, currency; ``None`` = the current plan's spend
+            over the horizon (a cap in target modes: default
+            :data:`TARGET_BUDGET_FACTOR` × current spend).
+        weeks: horizon N in weeks.
+        bounds: channel → (low, high) on its total over the horizon.
+        bounds_relative: bounds are multiples of the channel's current spend (``True``)
+            or amounts of currency (``False``).
+        objective: ``"kpi"`` (spend the whole budget for the most KPI) or ``"profit"``
+            (``kpi_value · margin · KPI − spend``; the budget is a cap).
+        margin: share of KPI value kept as profit, (0, 1] (``"profit"`` only).
+        target_kpi: least spend reaching this KPI over the horizon (baseline included).
+        min_roi: the largest-KPI plan whose media ROI stays at or above this floor.
+        risk: ``"mean"``, ``"mean_sd"`` (mean − risk_aversion · sd) or ``"cvar"``.
+        risk_aversion, cvar_alpha: parameters of the risk measure.
+        locked: channels held at their current spend.
+        by_geo: allocate each (geo, channel) separately.
+    """
+
+    budget: float | None = None
+    weeks: int = 13
+    bounds: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    bounds_relative: bool = True
+    objective: Literal["kpi", "profit"] = "kpi"
+    margin: float = 1.0
+    target_kpi: float | None = None
+    min_roi: float | None = None
+    risk: Literal["mean", "mean_sd", "cvar"] = "mean"
+    risk_aversion: float = 1.0
+    cvar_alpha: float = 0.1
+    locked: tuple[str, ...] = ()
+    by_geo: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.weeks, bool) or not isinstance(self.weeks, int) or self.weeks < 1:
+            raise ConfigError(f"weeks = {self.weeks!r}; expected a whole number of weeks >= 1")
+        if self.budget is not None and not (
+            isinstance(self.budget, int | float) and math.isfinite(self.budget) and self.budget > 0
+        ):
+            raise ConfigError(
+                f"budget = {self.budget!r}; expected a positive amount of currency "
+                "(or leave it out for the current plan's spend)"
+            )
+        if self.target_kpi is not None and self.min_roi is not None:
+            raise ConfigError(
+                f"both target_kpi ({self.target_kpi:g}) and min_roi ({self.min_roi:g}) are "
+                "given; ask for one target at a time"
+            )
+        for name in ("target_kpi", "min_roi"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{name} = {value!r}; expected a number > 0")
+        if (self.target_kpi is not None or self.min_roi is not None) and self.objective != "kpi":
+            raise ConfigError("target modes maximise KPI; use objective 'kpi' with them")
+        self.to_objective()  # validates objective, margin and risk
+
+    @property
+    def mode(self) -> str:
+        """``"budget"``, ``"target_kpi"`` or ``"min_roi"``."""
+        if self.target_kpi is not None:
+            return "target_kpi"
+        return "min_roi" if self.min_roi is not None else "budget"
+
+    def to_objective(self) -> Objective:
+        return Objective(
+            kind=self.objective,
+            margin=self.margin,
+            risk=self.risk,
+            risk_aversion=self.risk_aversion,
+            cvar_alpha=self.cvar_alpha,
+        )
+
+    def to_constraints(self) -> Constraints:
+        bounds = {name: (float(lo), float(hi)) for name, (lo, hi) in self.bounds.items()}
+        if self.bounds_relative:
+            return Constraints(relative_bounds=bounds, locked=tuple(self.locked))
+        return Constraints(bounds=bounds, locked=tuple(self.locked))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "budget": self.budget,
+            "weeks": self.weeks,
+            "bounds": {name: list(pair) for name, pair in self.bounds.items()},
+            "bounds_relative": self.bounds_relative,
+            "objective": self.objective,
+            "margin": self.margin,
+            "target_kpi": self.target_kpi,
+            "min_roi": self.min_roi,
+            "risk": self.risk,
+            "locked": list(self.locked),
+            "by_geo": self.by_geo,
+        }
+
+
+def current_budget(response: ResponseModel, weeks: int) -> float:
+    """What the current plan (last 13 weeks' average weekly spend) spends in ``weeks`` weeks."""
+    return float(current_plan(response, weeks).sum())
+
+
+def _check_channels(response: ResponseModel, request: PlanRequest) -> None:
+    unknown = sorted({*request.bounds, *request.locked} - set(response.channels))
+    if unknown:
+        raise ConfigError(
+            f"unknown channel(s) {unknown} in the bounds or locks; the model's channels are "
+            f"{list(response.channels)}"
+        )
+
+
+def plan(response: ResponseModel, request: PlanRequest) -> AllocationResult:
+    """The recommended plan for ``request`` (see the module docstring for defaults).
+
+    Raises:
+        ConfigError: unknown channels, a budget the bounds cannot meet, an unreachable
+            target (each message says which constraint and by how much).
+    """
+    _check_channels(response, request)
+    current = current_budget(response, request.weeks)
+    constraints = request.to_constraints()
+    if request.mode == "budget":
+        budget = request.budget if request.budget is not None else current
+        if not budget > 0:
+            raise ConfigError(
+                f"the current plan spends nothing over the last {DEFAULT_LOOKBACK} weeks; "
+                "give a budget"
+            )
+        return allocate(
+            response, budget, request.weeks, objective=request.to_objective(),
+            constraints=constraints, by_geo=request.by_geo,
+        )  # fmt: skip
+    cap = request.budget if request.budget is not None else TARGET_BUDGET_FACTOR * current
+    return allocate_target(
+        response, request.weeks, max_budget=cap, target_kpi=request.target_kpi,
+        min_roi=request.min_roi, constraints=constraints, by_geo=request.by_geo,
+    )  # fmt: skip
+
+
+def _weekly_kpi(response: ResponseModel, result: AllocationResult) -> dict[str, list[float]]:
+    """Total KPI (baseline + media, all geos) per planned week, over posterior draws.
+
+    ``mean``; ``p05``/``p95`` the 90% *predictive* interval (observation noise added, so
+    it is the band the actual weekly KPI should fall in: what a refresh scores);
+    ``expected_p05``/``expected_p95`` the band of the expected KPI (parameters only).
+    """
+    weekly = response.baseline_kpi(result.weeks) + response.media_kpi(result.plan)
+    total = weekly.sum(axis=1)  # (n_draws, n_weeks)
+    noise_sd = np.sqrt((response.observation_sd() ** 2).sum(axis=1))  # (n_draws,), geos summed
+    rng = np.random.default_rng(PREDICTIVE_SEED)
+    predictive = total + noise_sd[:, None] * rng.standard_normal(total.shape)
+    return {
+        "mean": total.mean(axis=0).tolist(),
+        "p05": np.percentile(predictive, 5.0, axis=0).tolist(),
+        "p95": np.percentile(predictive, 95.0, axis=0).tolist(),
+        "expected_p05": np.percentile(total, 5.0, axis=0).tolist(),
+        "expected_p95": np.percentile(total, 95.0, axis=0).tolist(),
+    }
+
+
+PREDICTIVE_SEED = 0
+"""Seed of the observation-noise draws behind the plan's weekly predictive band."""
+
+
+def _start_of(response: ResponseModel, start: date | None) -> date | None:
+    if start is not None:
+        return start
+    found = getattr(response, "start", None)
+    return found if isinstance(found, date) else None
+
+
+def plan_document(
+    result: AllocationResult,
+    response: ResponseModel,
+    request: PlanRequest,
+    *,
+    run_id: str | None = None,
+    start: date | None = None,
+) -> dict[str, Any]:
+    """The ``plan.json`` body: ``result.to_dict()`` plus start, weekly KPI, run and request.
+
+    Args:
+        result: the plan (from :func:`plan`).
+        response: the model it was made with.
+        request: the request it answers.
+        run_id: the fitted run's id (default: ``response.run_id`` when it has one).
+        start: first planned week (default: ``response.start`` when it has one).
+    """
+    first = _start_of(response, start)
+    weekly = _weekly_kpi(response, result)
+    dates = (
+        [(first + timedelta(weeks=w)).isoformat() for w in range(result.weeks)]
+        if first is not None
+        else []
+    )
+    document = result.to_dict()
+    document.update(
+        {
+            "start": None if first is None else first.isoformat(),
+            "run_id": run_id if run_id is not None else getattr(response, "run_id", None),
+            "kpi_value": response.kpi_value,
+            "weekly_kpi": {"dates": dates, **weekly},
+            "budget_note": (
+                "the current plan's spend over the horizon (budget not given)"
+                if request.budget is None and request.mode == "budget"
+                else "given"
+            ),
+            "baseline_note": getattr(response, "baseline_note", None),
+            "request": request.to_dict(),
+        }
+    )
+    return document
+
+
+def scenario_request(
+    response: ResponseModel,
+    *,
+    weeks: int,
+    changes: Mapping[str, float] | None = None,
+    plan_frame: pd.DataFrame | None = None,
+) -> ScenarioResult:
+    """A what-if against the current plan: relative ``changes`` or a full plan table.
+
+    Args:
+        response: the model.
+        weeks: horizon N (a plan table must cover N distinct weeks).
+        changes: channel → relative change of its spend every week, e.g. ``{"social": 0.2}``.
+        plan_frame: long table ``week, channel, spend [, geo]`` (as ``write_plan_csv`` writes).
+
+    Raises:
+        ConfigError: neither or both given, unknown channels, a change below -100%.
+    """
+    if (changes is None) == (plan_frame is None):
+        raise ConfigError("a scenario needs exactly one of changes or a plan table")
+    if changes is not None:
+        items = []
+        for name, value in changes.items():
+            if not (isinstance(value, int | float) and math.isfinite(value)):
+                raise ConfigError(
+                    f"change of {name!r} = {value!r}; expected a relative change such as 0.2"
+                )
+            items.append(f"{name}={100.0 * float(value):+.12g}%")
+        return scenario(response, weeks, changes=items)
+    return scenario(response, weeks, plan=plan_frame)

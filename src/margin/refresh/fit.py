@@ -1,0 +1,180 @@
+"""The refit step of a refresh: fit the MMM and write its run folder under the runs folder.
+
+The fit starts from the previous run's posterior medians (``init`` of
+:meth:`~margin.mmm.MarketingMixModel.fit`, from :func:`margin.mmm.inference.warm_start`)
+when that is sound: same spec hash, same channels (and geos). Otherwise, or when the
+values do not fit the new model, it starts as a fresh fit; the result says which and why.
+
+The run is written to a hidden ``.partial-<refresh id>`` folder and renamed to
+``<runs folder>/<run id>`` once complete, so a run folder with a run id is never half
+written. JAX is imported here, inside :func:`fit_run`, never when the CLI starts.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from margin.data.panel import MarketingData
+    from margin.data.spec import Spec
+    from margin.data.workspace import Workspace
+    from margin.mmm.artifacts import RunRecord
+    from margin.refresh.settings import RefreshSettings
+
+__all__ = ["FittedRun", "PreviousRun", "discard_partial", "fit_run", "last_good_run"]
+
+Progress = Callable[[str], AbstractContextManager[None]]
+
+
+@dataclass(frozen=True)
+class PreviousRun:
+    """The newest good ``mmm`` run of the workspace."""
+
+    id: str
+    path: Path
+    spec_hash: str
+    data_hash: str
+    status: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "path": str(self.path),
+            "spec_hash": self.spec_hash,
+            "data_hash": self.data_hash,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class FittedRun:
+    """A fitted, saved (not yet recorded) run."""
+
+    record: RunRecord
+    summary: dict[str, Any]
+    warm_start: dict[str, Any]
+
+    @property
+    def path(self) -> Path:
+        return Path(self.record.artifact_path)
+
+
+def last_good_run(workspace: Workspace) -> PreviousRun | None:
+    """The newest ``runs`` row with ``kind='mmm'`` that did not fail, or ``None``."""
+    row = workspace.con.execute(
+        "SELECT id, artifact_path, spec_hash, data_hash, status FROM runs "
+        "WHERE kind = 'mmm' AND status <> 'failed' ORDER BY created DESC, id DESC LIMIT 1"
+    ).fetchone()
+    if row is None:
+        return None
+    return PreviousRun(str(row[0]), Path(str(row[1])), str(row[2]), str(row[3]), str(row[4]))
+
+
+def partial_folder(runs: Path, refresh_id: str) -> Path:
+    return runs / f".partial-{refresh_id}"
+
+
+def discard_partial(runs: Path, refresh_id: str) -> None:
+    """Remove a half-written run folder of this refresh, if any."""
+    shutil.rmtree(partial_folder(runs, refresh_id), ignore_errors=True)
+
+
+def _warm_start(previous: PreviousRun | None, spec: Spec, panel: MarketingData) -> dict[str, Any]:
+    """Whether the fit can start from the previous run, and why (not)."""
+    if previous is None:
+        return {"used": False, "reason": "no previous run"}
+    if previous.spec_hash != spec.hash():
+        return {"used": False, "reason": f"the spec changed since run {previous.id}"}
+    try:
+        summary = json.loads((previous.path / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as err:
+        return {"used": False, "reason": f"run {previous.id} cannot be read: {err}"}
+    if list(summary.get("channels_order", [])) != list(panel.channels):
+        return {"used": False, "reason": f"the channels changed since run {previous.id}"}
+    if "geos" in summary and list(summary["geos"]) != list(panel.geos):
+        return {"used": False, "reason": f"the geos changed since run {previous.id}"}
+    return {"used": True, "reason": f"started from run {previous.id}'s posterior medians"}
+
+
+def _init(previous: PreviousRun) -> dict[str, Any]:
+    """The previous run's posterior medians per site (``margin.mmm.inference.warm_start``)."""
+    import numpy as np
+
+    from margin.mmm.inference import warm_start
+
+    with np.load(previous.path / "posterior.npz", allow_pickle=False) as draws:
+        samples = {name: draws[name] for name in draws.files}
+    return dict(warm_start(samples))
+
+
+def _fit(
+    model: Any,
+    panel: MarketingData,
+    tests: list[Any],
+    warm: dict[str, Any],
+    previous: PreviousRun | None,
+) -> None:
+    """Fit, from the previous run's medians when sound; without them if they do not fit."""
+    from margin.errors import ConfigError
+
+    if not warm["used"] or previous is None:
+        model.fit(panel, tests)
+        return
+    try:
+        init = _init(previous)
+    except (OSError, KeyError, ValueError) as err:
+        warm.update(used=False, reason=f"run {previous.id}'s posterior cannot be read: {err}")
+        model.fit(panel, tests)
+        return
+    try:
+        model.fit(panel, tests, init=init)
+    except ConfigError as err:  # e.g. a site's shape changed; a real config error recurs below
+        warm.update(used=False, reason=f"run {previous.id}'s values do not fit this model: {err}")
+        model.fit(panel, tests)
+
+
+def fit_run(
+    workspace: Workspace,
+    settings: RefreshSettings,
+    spec: Spec,
+    panel: MarketingData,
+    previous: PreviousRun | None,
+    *,
+    refresh_id: str,
+    progress: Progress,
+) -> FittedRun:
+    """Fit the MMM on ``panel`` and write its folder ``<runs folder>/<run id>``."""
+    from margin.mmm import MarketingMixModel, model_config, read_lift_tests_workspace, save_run
+
+    config = model_config(spec.raw, panel.channels)
+    tests = read_lift_tests_workspace(workspace, kpi=panel.kpi_name) if settings.calibrate else []
+    model = MarketingMixModel(
+        config, method="approximate" if settings.method == "approximate" else "nuts",
+        chains=settings.chains, draws=settings.draws, warmup=settings.warmup,
+        seed=settings.seed, holdout_weeks=settings.holdout_weeks, approximate_steps=settings.approximate_steps,
+    )  # fmt: skip
+    warm = _warm_start(previous, spec, panel)
+    label = (
+        f"fitting {panel.n_geos} geo(s) × {panel.n_times} weeks × {panel.n_channels} channels "
+        f"({settings.method}, {len(tests)} lift test(s))"
+    )
+    with progress(label):
+        _fit(model, panel, tests, warm, previous)
+    runs = settings.runs_folder(workspace)
+    partial = partial_folder(runs, refresh_id)
+    with progress("writing the run"):
+        record = save_run(model, panel, spec, partial)
+        final = runs / record.id
+        partial.rename(final)
+        record = replace(record, artifact_path=str(final.resolve()))
+        summary_path = final / "summary.json"
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+        summary["run"]["artifact_path"] = record.artifact_path
+        summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return FittedRun(record, summary, warm)

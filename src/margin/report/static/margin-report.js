@@ -1,0 +1,35 @@
+/* Draws the static report's charts from its embedded view-model (<script id="margin-view">). */
+(function () {
+  "use strict";
+  var C = window.MarginCharts;
+  var view = JSON.parse(document.getElementById("margin-view").textContent);
+  var symbol = view.meta.currency_symbol;
+
+  function canvas(id) { return document.getElementById(id); }
+
+  C.waterfall(canvas("chart-waterfall"), view.waterfall);
+  C.overTime(canvas("chart-over-time"), view.over_time);
+  C.intervals(canvas("chart-roi"), view.channels.map(function (r) {
+    return { label: r.channel, stat: r.roi };
+  }), { title: "ROI (mean)", reference: 1, colour: 0 });
+  C.intervals(canvas("chart-mroi"), view.channels.map(function (r) {
+    return { label: r.channel, stat: r.mroi };
+  }), { title: "marginal ROI (mean)", reference: 1, colour: 1 });
+  if (view.plan) {
+    C.allocation(canvas("chart-allocation"), view.plan.rows, { symbol: symbol });
+  }
+  if (view.curves) {
+    view.curves.channels.forEach(function (curve, i) {
+      C.responseCurve(canvas("chart-curve-" + i), curve,
+                      { symbol: symbol, horizon: view.curves.horizon_weeks });
+    });
+    Object.keys(view.curves.adstock || {}).forEach(function (name, i) {
+      var a = view.curves.adstock[name];
+      C.band(canvas("chart-adstock-" + i),
+             { labels: a.lag.map(function (k) { return "+" + k; }), mean: a.weight.mean,
+               p05: a.weight.p05, p95: a.weight.p95 },
+             { label: name + ": share of the effect", xTitle: "weeks after the spend",
+               colour: i });
+    });
+  }
+})();

@@ -1,0 +1,445 @@
+"""View-models of a run: plain dicts the HTML report and its charts are drawn from.
+
+:func:`build_view` reads a run folder (``summary.json``, optional ``curves.json``), an
+optional plan (``plan.json`` body) and optional data-quality findings (the body of
+:meth:`margin.data.findings.Report.to_dict`) and returns one JSON-ready dict::
+
+    {"meta": {...}, "summary": {...}, "channels": [...], "plan": {...} | None,
+     "waterfall": {...}, "over_time": {...}, "curves": {...} | None,
+     "health": {...}, "data_quality": {...} | None}
+
+Every estimate is an interval ``I = {"mean", "p05", "p95"}`` (posterior mean, 5th and
+95th percentiles) copied or scaled from the run's files; no modelling happens here. Money
+is ROI × spend: incremental revenue of a channel is its ROI interval times its spend, the
+same per-draw ratio the MMM summarised, so the interval is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from margin.errors import ConfigError
+
+__all__ = [
+    "build_view",
+    "channel_rows",
+    "data_quality_view",
+    "health_view",
+    "load_json",
+    "over_time_view",
+    "plan_view",
+    "read_run",
+    "scale",
+    "waterfall_view",
+]
+
+Interval = dict[str, float]
+_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "CNY": "¥"}
+_REQUIRED = ("run", "kpi", "channels_order", "channels", "totals", "baseline", "diagnostics")
+
+
+def load_json(path: Path, what: str) -> dict[str, Any]:
+    """Read one JSON object, with errors that name the file and how to fix it."""
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"cannot read {what} {path}: {err.strerror or err}") from err
+    except json.JSONDecodeError as err:
+        raise ConfigError(
+            f"{what} {path} is not valid JSON (line {err.lineno}, column {err.colno}: "
+            f"{err.msg}); write it again with margin"
+        ) from err
+    if not isinstance(body, dict):
+        raise ConfigError(f"{what} {path} holds a {type(body).__name__}; expected a JSON object")
+    return body
+
+
+def read_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """``(summary, curves or None)`` of a run folder written by ``margin mmm fit``.
+
+    Raises:
+        ConfigError: the folder or its ``summary.json`` is missing, unreadable or lacks
+            the keys a report needs.
+    """
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise ConfigError(
+            f"run folder {folder} does not exist or is not a folder; pass the --out folder "
+            "of `margin mmm fit`"
+        )
+    path = folder / "summary.json"
+    if not path.is_file():
+        raise ConfigError(
+            f"run folder {folder} has no summary.json; pass the --out folder of `margin mmm fit`"
+        )
+    summary = load_json(path, "run summary")
+    missing = [key for key in _REQUIRED if key not in summary]
+    if missing:
+        raise ConfigError(
+            f"run summary {path} lacks {missing}; it was not written by `margin mmm fit` "
+            "(or by an older margin): fit the model again"
+        )
+    curves_path = folder / "curves.json"
+    curves = load_json(curves_path, "response curves") if curves_path.is_file() else None
+    return summary, curves
+
+
+def scale(stat: Interval, factor: float) -> Interval:
+    """An interval times a positive number (quantiles commute with it)."""
+    return {key: float(stat[key]) * factor for key in ("mean", "p05", "p95")}
+
+
+def _money(value: float, symbol: str) -> str:
+    size = abs(value)
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if size >= limit:
+            return f"{'-' if value < 0 else ''}{symbol}{size / limit:.2f}{suffix}"
+    return f"{'-' if value < 0 else ''}{symbol}{size:,.2f}"
+
+
+def _span(stat: Interval, symbol: str) -> str:
+    """``"$1.20M [$1.00M, $1.40M]"``."""
+    m, lo, hi = (_money(stat[k], symbol) for k in ("mean", "p05", "p95"))
+    return f"{m} [{lo}, {hi}]"
+
+
+def _ratio(stat: Interval) -> str:
+    return f"{stat['mean']:.2f}× [{stat['p05']:.2f}, {stat['p95']:.2f}]"
+
+
+def _roi_verdict(name: str, roi: Interval, symbol: str) -> str:
+    each = f"each {symbol or ''}1 returned {symbol or ''}{roi['mean']:.2f}"
+    if roi["p05"] > 1:
+        return f"{name} paid back {_ratio(roi)}: {each}."
+    if roi["p95"] < 1:
+        return f"{name} did not pay back: {_ratio(roi)}; {each}."
+    return f"{name} may or may not have paid back: {_ratio(roi)}; {each}."
+
+
+def _mroi_verdict(name: str, mroi: Interval, symbol: str) -> str:
+    text = f"the next {symbol or ''}1 on {name} returns {_ratio(mroi)}"
+    if mroi["p05"] > 1:
+        return f"{text[0].upper()}{text[1:]}: worth spending more."
+    if mroi["p95"] < 1:
+        return f"{text[0].upper()}{text[1:]}: spending less loses little."
+    return f"{text[0].upper()}{text[1:]}: about break-even at the margin."
+
+
+def channel_rows(summary: dict[str, Any], symbol: str) -> list[dict[str, Any]]:
+    """One row per channel (model order): spend, ROI, mROI, contribution, revenue, verdicts."""
+    rows = []
+    for name in summary["channels_order"]:
+        c = summary["channels"][name]
+        row: dict[str, Any] = {
+            "channel": name,
+            "spend": float(c["spend"]),
+            "roi": c["roi"],
+            "mroi": c["mroi"],
+            "contribution": c["contribution"],
+            "contribution_share": c["contribution_share"],
+            "media_share": c["media_share"],
+            "revenue": scale(c["roi"], float(c["spend"])),
+            "verdict": _roi_verdict(name, c["roi"], symbol),
+            "marginal_verdict": _mroi_verdict(name, c["mroi"], symbol),
+        }
+        if "cpa" in c:
+            row["cpa"] = c["cpa"]
+        rows.append(row)
+    return rows
+
+
+def _summary_view(
+    summary: dict[str, Any], rows: list[dict[str, Any]], symbol: str
+) -> dict[str, Any]:
+    totals, baseline = summary["totals"], summary["baseline"]
+    revenue = scale(totals["roi"], float(totals["spend"]))
+    best = max(rows, key=lambda r: r["roi"]["mean"]) if rows else None
+    headline = [
+        f"Marketing caused {_span(revenue, symbol)} of incremental revenue on "
+        f"{_money(float(totals['spend']), symbol)} of spend: {_ratio(totals['roi'])} overall.",
+        f"{100 * baseline['share']['mean']:.1f}% [{100 * baseline['share']['p05']:.1f}, "
+        f"{100 * baseline['share']['p95']:.1f}] of {summary['kpi']['name']} would have come "
+        "without any marketing (baseline).",
+    ]
+    if best is not None:
+        headline.append(best["verdict"])
+    return {
+        "incremental_revenue": revenue,
+        "incremental_kpi": totals["contribution"],
+        "spend": float(totals["spend"]),
+        "roi": totals["roi"],
+        "kpi_predicted": totals["kpi_predicted"],
+        "kpi_observed": totals.get("kpi_observed"),
+        "media_share": totals["media_share"],
+        "baseline_share": baseline["share"],
+        "baseline_kpi": baseline["kpi"],
+        "headline": headline,
+    }
+
+
+def waterfall_view(summary: dict[str, Any]) -> dict[str, Any]:
+    """Baseline, then each channel stacked on it, then the predicted KPI.
+
+    Each step has ``start`` and ``end`` (posterior means, so the last channel's ``end``
+    equals the predicted KPI's mean) and the step's own interval.
+    """
+    steps = []
+    level = float(summary["baseline"]["kpi"]["mean"])
+    steps.append({"label": "baseline", "kind": "baseline", "start": 0.0, "end": level,
+                  "value": summary["baseline"]["kpi"]})  # fmt: skip
+    for name in summary["channels_order"]:
+        stat = summary["channels"][name]["contribution"]
+        steps.append({"label": name, "kind": "channel", "start": level,
+                      "end": level + float(stat["mean"]), "value": stat})  # fmt: skip
+        level += float(stat["mean"])
+    predicted = summary["totals"]["kpi_predicted"]
+    steps.append({"label": "predicted", "kind": "total", "start": 0.0,
+                  "end": float(predicted["mean"]), "value": predicted})  # fmt: skip
+    return {"kpi": summary["kpi"]["name"], "steps": steps}
+
+
+def over_time_view(summary: dict[str, Any]) -> dict[str, Any]:
+    """Weekly contribution per channel: labels (the run's dates, else week numbers)."""
+    series = []
+    n_weeks = 0
+    for name in summary["channels_order"]:
+        weekly = summary["channels"][name].get("weekly_contribution")
+        if not weekly:
+            continue
+        n_weeks = max(n_weeks, len(weekly["mean"]))
+        series.append({"channel": name, **{k: weekly[k] for k in ("mean", "p05", "p95")}})
+    dates = summary.get("dates")
+    labels = (
+        list(dates)
+        if isinstance(dates, list) and len(dates) == n_weeks
+        else [f"week {w + 1}" for w in range(n_weeks)]
+    )
+    return {"labels": labels, "series": series}
+
+
+def plan_view(plan: dict[str, Any], symbol: str) -> dict[str, Any]:
+    """The recommended reallocation: per-channel change, expected gain, P(beats current)."""
+    rows = []
+    for name, a in plan["allocation"].items():
+        spend, current = float(a["spend"]), float(a["current_spend"])
+        rows.append(
+            {
+                "channel": name,
+                "spend": spend,
+                "current_spend": current,
+                "change": spend - current,
+                "change_pct": None if current <= 0 else 100 * (spend - current) / current,
+                "mroi": a.get("mroi"),
+            }
+        )
+    gain, p = plan["expected_gain"], plan.get("p_beats_current")
+    gain_value = scale(gain, float(plan.get("kpi_value", 1.0)))
+    weeks = int(plan["weeks"])
+    moves = sorted(rows, key=lambda r: r["change"])
+    verdict = (
+        f"Over {weeks} weeks, the recommended plan is expected to add "
+        f"{_span(gain_value, symbol)} of revenue"
+    )
+    if p is not None:
+        verdict += f"; the chance it beats the current plan is {100 * float(p):.0f}%"
+    if moves and moves[0]["change"] < 0 < moves[-1]["change"]:
+        verdict += (
+            f". Biggest move: {_money(-moves[0]['change'], symbol)} out of {moves[0]['channel']}, "
+            f"{_money(moves[-1]['change'], symbol)} into {moves[-1]['channel']}"
+        )
+    return {
+        "budget": float(plan["budget"]),
+        "weeks": weeks,
+        "start": plan.get("start"),
+        "rows": rows,
+        "expected_kpi": plan["expected_kpi"],
+        "current_kpi": plan.get("current_kpi"),
+        "expected_gain": gain,
+        "expected_gain_value": gain_value,
+        "p_beats_current": None if p is None else float(p),
+        "weekly_kpi": plan.get("weekly_kpi"),
+        "verdict": verdict + ".",
+    }
+
+
+def _curves_view(curves: dict[str, Any], plan: dict[str, Any] | None) -> dict[str, Any]:
+    """Response curves per channel with current and (when planned) recommended weekly spend."""
+    allocation = plan["allocation"] if plan else {}
+    weeks = int(plan["weeks"]) if plan else 0
+    channels = []
+    for name, c in curves["channels"].items():
+        recommended = allocation.get(name, {}).get("spend")
+        channels.append(
+            {
+                "channel": name,
+                "spend": c["spend"],
+                "kpi": c["kpi"],
+                "mroi": c.get("mroi"),
+                "current_weekly_spend": float(c["current_weekly_spend"]),
+                "recommended_weekly_spend": (
+                    None if recommended is None or weeks < 1 else float(recommended) / weeks
+                ),
+            }
+        )
+    return {
+        "horizon_weeks": int(curves["horizon_weeks"]),
+        "kpi_value": float(curves.get("kpi_value", 1.0)),
+        "channels": channels,
+        "adstock": curves.get("adstock"),
+    }
+
+
+def _fit_items(diagnostics: dict[str, Any]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    mape, r2 = diagnostics.get("holdout_mape"), diagnostics.get("holdout_r2")
+    if mape is not None and math.isfinite(mape):
+        items.append({"name": "holdout MAPE", "value": mape, "ok": mape < 0.15,
+                      "text": f"Held-out weeks were predicted within {100 * mape:.1f}% on average."})  # fmt: skip
+    if r2 is not None and math.isfinite(r2):
+        items.append({"name": "holdout R²", "value": r2, "ok": r2 > 0.5,
+                      "text": f"The model explains {100 * r2:.0f}% of the week-to-week variation "
+                      "in weeks it did not see."})  # fmt: skip
+    fit = diagnostics.get("fit") or {}
+    if fit.get("mape") is not None:
+        items.append({"name": "in-sample MAPE", "value": fit["mape"], "ok": fit["mape"] < 0.1,
+                      "text": f"Fitted weeks are reproduced within {100 * fit['mape']:.1f}% "
+                      "on average."})  # fmt: skip
+    return items
+
+
+def _sampler_items(diagnostics: dict[str, Any]) -> list[dict[str, Any]]:
+    rhat, ess = diagnostics.get("max_rhat"), diagnostics.get("min_ess_bulk")
+    divergences = diagnostics.get("divergences")
+    if rhat is None:
+        return []
+    return [
+        {"name": "max R-hat", "value": rhat, "ok": rhat < 1.01,
+         "text": f"Chains agree (R-hat {rhat:.3f}; below 1.01 is good)." if rhat < 1.01
+         else f"Chains disagree (R-hat {rhat:.3f}; should be below 1.01)."},
+        {"name": "min bulk ESS", "value": ess, "ok": ess is not None and ess >= 400,
+         "text": f"At least {ess:.0f} effectively independent draws per quantity "
+         "(400 or more is good)."},
+        {"name": "divergences", "value": divergences, "ok": not divergences,
+         "text": "No divergent transitions." if not divergences
+         else f"{divergences} divergent transition(s): parts of the posterior were not explored."},
+    ]  # fmt: skip
+
+
+def health_view(summary: dict[str, Any]) -> dict[str, Any]:
+    """Model health in plain words: convergence (with what to do), fit, warnings."""
+    diagnostics = summary["diagnostics"]
+    method = summary.get("method", diagnostics.get("method", "nuts"))
+    converged = diagnostics.get("converged")
+    if method == "approximate":
+        state, text = (
+            "approximate",
+            (
+                "Approximate fit (Laplace): quick, but without convergence checks. Refit with "
+                "`margin mmm fit --method nuts` before acting on these intervals."
+            ),
+        )
+    elif converged:
+        state, text = "ok", "The sampler converged: the intervals can be trusted as posteriors."
+    else:
+        state, text = (
+            "bad",
+            (
+                "The sampler did NOT converge: treat every number as provisional. Refit with more "
+                "warm-up and draws (--warmup 1000 --draws 1000), or simplify the model."
+            ),
+        )
+    items = _sampler_items(diagnostics) + _fit_items(diagnostics)
+    return {
+        "method": method,
+        "converged": converged,
+        "state": state,
+        "headline": text,
+        "checks": items,
+        "warnings": list(diagnostics.get("warnings", [])),
+        "fit_seconds": (summary.get("fit") or {}).get("seconds"),
+    }
+
+
+def data_quality_view(report: dict[str, Any]) -> dict[str, Any]:
+    """The data-quality report (``Report.to_dict()`` body) with a one-line verdict."""
+    n_errors, n_warnings = int(report["n_errors"]), int(report["n_warnings"])
+    n_rules = len(report.get("rules_checked", []))
+    if n_errors:
+        headline = f"{n_errors} error(s) in the data: fix them before trusting the model."
+    elif n_warnings:
+        headline = f"No errors; {n_warnings} warning(s) worth a look."
+    else:
+        headline = f"All {n_rules} data-quality rules passed."
+    findings = [
+        {
+            key: f.get(key)
+            for key in ("severity", "rule", "table", "column", "message", "fix", "n_rows")
+        }
+        for f in report["findings"]
+    ]
+    return {
+        "ok": bool(report["ok"]),
+        "n_errors": n_errors,
+        "n_warnings": n_warnings,
+        "n_info": int(report.get("n_info", 0)),
+        "n_rules": n_rules,
+        "headline": headline,
+        "findings": findings,
+    }
+
+
+def _meta(summary: dict[str, Any], currency: str | None) -> dict[str, Any]:
+    run = summary["run"]
+    return {
+        "run_id": run.get("id"),
+        "created": run.get("created"),
+        "status": run.get("status"),
+        "code_version": run.get("code_version"),
+        "seed": run.get("seed"),
+        "method": summary.get("method"),
+        "kpi_name": summary["kpi"]["name"],
+        "kpi_type": summary["kpi"]["type"],
+        "currency": currency,
+        "currency_symbol": _SYMBOLS.get(currency or "", ""),
+        "channels": list(summary["channels_order"]),
+    }
+
+
+def build_view(
+    summary: dict[str, Any],
+    *,
+    curves: dict[str, Any] | None = None,
+    plan: dict[str, Any] | None = None,
+    data_quality: dict[str, Any] | None = None,
+    currency: str | None = None,
+) -> dict[str, Any]:
+    """The report's whole view-model (module docstring) from already-read documents.
+
+    Args:
+        summary: ``summary.json`` of an MMM run.
+        curves: ``curves.json`` of the run, when written.
+        plan: a ``plan.json`` body made from this run.
+        data_quality: ``Report.to_dict()`` of the workspace's data-quality check.
+        currency: ISO code money is in (default: the summary's ``currency``, else none).
+    """
+    currency = currency or summary.get("currency")
+    meta = _meta(summary, currency)
+    symbol = meta["currency_symbol"]
+    rows = channel_rows(summary, symbol)
+    plan_body = None
+    if plan is not None:
+        plan_body = plan_view(plan, symbol)
+    return {
+        "meta": meta,
+        "summary": _summary_view(summary, rows, symbol),
+        "channels": rows,
+        "plan": plan_body,
+        "waterfall": waterfall_view(summary),
+        "over_time": over_time_view(summary),
+        "curves": None if curves is None else _curves_view(curves, plan),
+        "health": health_view(summary),
+        "data_quality": None if data_quality is None else data_quality_view(data_quality),
+    }

@@ -1,0 +1,18 @@
+"""Helpers of the report and browser tests: a plan made from a fitted run (engineer A's API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+PLAN_WEEKS = 8
+
+
+def make_plan(run_dir: Path) -> dict[str, Any]:
+    """The ``plan.json`` body of an 8-week plan at the current budget, TV capped at 1.5×."""
+    from margin.mmm.response import load_response
+    from margin.optimize.request import PlanRequest, plan, plan_document
+
+    response = load_response(run_dir, max_draws=100)
+    request = PlanRequest(weeks=PLAN_WEEKS, bounds={"tv": (0.0, 1.5)})
+    return plan_document(plan(response, request), response, request)

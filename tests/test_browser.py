@@ -1,0 +1,288 @@
+"""Browser tests: the dashboard and the static report in Debian's Chromium, offline.
+
+Playwright (sync API) drives the Chromium binary found on PATH (``chromium``) or named by
+``MARGIN_CHROMIUM``; it never downloads a browser (``scripts/browser.sh`` installs
+Debian's). The app runs with uvicorn in a thread on a free 127.0.0.1 port; a route rule
+fails the test on any request to another host, so a pass proves the pages work offline.
+Screenshots of every page go to ``tests/artifacts/screenshots/`` (printed at the end).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
+PAGES = {
+    "/": ("overview", ["chart-waterfall", "chart-roi"]),
+    "/contributions": ("contributions", ["chart-waterfall", "chart-over-time"]),
+    "/roi": ("roi", ["chart-roi", "chart-mroi"]),
+    "/curves": ("curves", ["chart-curve-0", "chart-curve-2", "chart-adstock-0", "chart-adstock-2"]),
+    "/planner": ("planner", []),
+    "/scenarios": ("scenarios", []),
+    "/attribution": ("attribution", ["chart-attribution"]),
+    "/diagnostics": ("diagnostics", ["chart-learning"]),
+    "/data-quality": ("data_quality", ["chart-dq"]),
+    "/runs": ("runs", []),
+}
+"""Path → (page name, canvases that must be drawn on load)."""
+ALLOWED_HOSTS = {"127.0.0.1"}
+
+
+def chromium_path() -> str:
+    """The Chromium binary, or a failure that says how to install it."""
+    found = os.environ.get("MARGIN_CHROMIUM") or shutil.which("chromium")
+    found = found or shutil.which("chromium-browser")
+    if not found:
+        pytest.fail(
+            "no Chromium for the browser tests: run scripts/browser.sh (installs Debian's "
+            "chromium) or set MARGIN_CHROMIUM=/path/to/chromium; skip with -m 'not browser'"
+        )
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def site(
+    fitted_run_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """D's app on a copy of the fitted workspace, served by uvicorn on 127.0.0.1."""
+    import uvicorn
+
+    from margin.api.app import create_app
+    from margin.api.keys import create_key
+    from margin.data.workspace import Workspace
+
+    folder = tmp_path_factory.mktemp("site")
+    ws_path = folder / "ws.duckdb"
+    shutil.copy(fitted_run_dir.parent / "ws.duckdb", ws_path)
+    with Workspace(ws_path) as ws:
+        keys = {role: create_key(ws, role) for role in ("viewer", "analyst")}
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(ws_path), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("uvicorn did not start within 30 s")
+        time.sleep(0.05)
+    yield {"url": f"http://127.0.0.1:{port}", "keys": keys}
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def report_file(
+    fitted_run_dir: Path, fitted_plan: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The static report of the fitted run with its plan, written to a file."""
+    from margin.report import build_report
+
+    path = tmp_path_factory.mktemp("report") / "report.html"
+    workspace = fitted_run_dir.parent / "ws.duckdb"
+    path.write_text(build_report(fitted_run_dir, plan=fitted_plan, workspace=workspace))
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        instance = p.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield instance
+        instance.close()
+
+
+class Watch:
+    """Console errors, page errors and requests that left 127.0.0.1, of one page."""
+
+    def __init__(self, page: Any) -> None:
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda err: self.errors.append(f"page error: {err}"))
+        page.route("**/*", self._route)
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text}")
+
+    def _route(self, route: Any) -> None:
+        url = route.request.url
+        parsed = urlparse(url)
+        if parsed.scheme in ("data", "blob", "file") or parsed.hostname in ALLOWED_HOSTS:
+            route.continue_()
+            return
+        self.outside.append(url)
+        route.abort()
+
+    def check(self) -> None:
+        assert not self.outside, f"requests left 127.0.0.1: {self.outside}"
+        assert not self.errors, self.errors
+
+
+def drawn(page: Any, canvas_id: str) -> None:
+    """Wait until the canvas is marked drawn, then check it has a size."""
+    locator = page.locator(f"#{canvas_id}")
+    locator.wait_for(state="attached", timeout=15_000)
+    page.wait_for_selector(f"#{canvas_id}[data-rendered='1']", timeout=15_000)
+    box = locator.bounding_box()
+    assert box is not None, canvas_id
+    assert box["width"] > 50, (canvas_id, box)
+    assert box["height"] > 50, (canvas_id, box)
+
+
+def log_in(page: Any, url: str, key: str) -> None:
+    page.goto(f"{url}/login")
+    page.fill("input[name=key]", key)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{url}/")
+
+
+def shot(page: Any, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def analyst(browser: Any, site: dict[str, Any]) -> Iterator[tuple[Any, Watch]]:
+    """One logged-in analyst page for every visit."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    watch = Watch(page)
+    log_in(page, site["url"], site["keys"]["analyst"])
+    yield page, watch
+    context.close()
+    print(f"\nscreenshots: {SCREENSHOTS}")
+
+
+def test_login_rejects_a_wrong_key(browser: Any, site: dict[str, Any]) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    watch = Watch(page)
+    page.goto(f"{site['url']}/login")
+    page.fill("input[name=key]", "not-a-key")
+    page.click("button[type=submit]")
+    assert "not valid" in page.locator("#login-error").inner_text()
+    assert page.url.endswith("/login")
+    shot(page, "login_refused")
+    watch.errors = [e for e in watch.errors if "401" not in e]  # the refused POST itself
+    watch.check()
+    context.close()
+
+
+def test_every_page_renders_its_charts(analyst: tuple[Any, Watch], site: dict[str, Any]) -> None:
+    page, watch = analyst
+    for path, (name, canvases) in PAGES.items():
+        page.goto(site["url"] + path)
+        page.wait_for_selector("body[data-loaded='1']", timeout=60_000)
+        assert page.locator("#page-error").is_hidden(), page.locator("#page-error").inner_text()
+        for canvas_id in canvases:
+            drawn(page, canvas_id)
+        shot(page, name)
+    assert page.locator("#table-runs tbody tr").count() >= 1
+    watch.check()
+
+
+def test_budget_planner_returns_a_plan(analyst: tuple[Any, Watch], site: dict[str, Any]) -> None:
+    page, watch = analyst
+    page.goto(site["url"] + "/planner")
+    page.wait_for_selector("body[data-loaded='1']")
+    page.fill("#weeks", "8")
+    page.fill("input[data-channel='tv'][data-side='high']", "1.5")
+    page.click("#planner-submit")
+    page.wait_for_selector("#table-allocation tbody tr", timeout=120_000)
+    assert page.locator("#table-allocation tbody tr").count() == 3
+    assert "%" in page.locator("#plan-metrics").inner_text()
+    drawn(page, "chart-allocation")
+    drawn(page, "chart-weekly")
+    assert page.url == site["url"] + "/planner"  # no page reload
+    shot(page, "planner_plan")
+    page.click("#frontier-button")
+    drawn(page, "chart-frontier")
+    shot(page, "planner_frontier")
+    watch.check()
+
+
+def test_scenario_predicts_with_an_interval(
+    analyst: tuple[Any, Watch], site: dict[str, Any]
+) -> None:
+    page, watch = analyst
+    page.goto(site["url"] + "/scenarios")
+    page.wait_for_selector("body[data-loaded='1']")
+    page.fill("input[data-change='social']", "20")
+    page.click("#scenario-submit")
+    drawn(page, "chart-scenario")
+    text = page.locator("#scenario-metrics").inner_text()
+    assert "[" in text
+    assert "]" in text
+    shot(page, "scenario_result")
+    watch.check()
+
+
+def test_viewer_cannot_plan(browser: Any, site: dict[str, Any]) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    watch = Watch(page)
+    log_in(page, site["url"], site["keys"]["viewer"])
+    page.goto(site["url"] + "/planner")
+    page.wait_for_selector("body[data-loaded='1']")
+    assert page.locator("#planner-submit").is_disabled()
+    assert page.locator("#role-note").is_visible()
+    page.click("#logout-form button")
+    page.wait_for_url(f"{site['url']}/login")
+    page.goto(site["url"] + "/roi")
+    assert urlparse(page.url).path == "/login"  # the session ended
+    watch.check()
+    context.close()
+
+
+def test_the_offline_guard_catches_outside_requests(browser: Any) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    watch = Watch(page)
+    with page.expect_event("requestfailed"):
+        page.set_content('<img src="https://cdn.example.com/chart.png">')
+    assert watch.outside == ["https://cdn.example.com/chart.png"]
+    with pytest.raises(AssertionError, match=r"left 127\.0\.0\.1"):
+        watch.check()
+    context.close()
+
+
+def test_static_report_renders_offline(browser: Any, report_file: Path) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    watch = Watch(page)
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(report_file.as_uri())
+    for canvas_id in ("chart-waterfall", "chart-over-time", "chart-roi", "chart-mroi",
+                      "chart-allocation", "chart-curve-0"):  # fmt: skip
+        drawn(page, canvas_id)
+    shot(page, "static_report")
+    assert requests == [report_file.as_uri()], requests
+    watch.check()
+    context.close()

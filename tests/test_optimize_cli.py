@@ -1,0 +1,187 @@
+"""``margin optimize``, ``scenario`` and ``frontier`` as a user runs them, on a small fitted run.
+
+The plan itself runs the real entry point in a subprocess; the other commands run the same
+entry point (``margin.cli.main.run``) in-process, which skips a JAX start-up per command.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from _cli import margin
+from _decide import SmallRun, small_run
+from margin.data.workspace import Workspace
+
+CSV_CENT = 0.005
+"""The CSV plan rounds each cell to cents."""
+
+
+def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``margin ARGS…`` through ``margin.cli.main.run`` in-process: exit code, stdout, stderr."""
+    from margin.cli.main import run
+
+    saved, sys.argv = sys.argv, ["margin", *args]
+    environment = dict(os.environ)  # run() sets JAX variables for the process: restore them
+    try:
+        run()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.argv = saved
+        os.environ.clear()
+        os.environ.update(environment)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> SmallRun:
+    return small_run(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def planned(run: SmallRun, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    folder = tmp_path_factory.mktemp("plan")
+    result = margin(
+        "optimize", "--run", str(run.path), "--weeks", "13", "--bounds", "tv=0.5:1.5",
+        "--out", str(folder / "plan.json"), "--workspace", str(folder / "ws.duckdb"),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return folder, result.stdout
+
+
+def test_plan_json_keeps_the_contract(run: SmallRun, planned: tuple[Path, str]) -> None:
+    folder, stdout = planned
+    document = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+    last = run.data.dates[-1]
+    assert document["start"] == str(last + np.timedelta64(7, "D"))
+    assert document["weeks"] == 13
+    assert document["run_id"].startswith("mmm-")
+    assert set(document["allocation"]) == set(run.data.channels)
+    current = sum(a["current_spend"] for a in document["allocation"].values())
+    assert document["budget"] == pytest.approx(current)  # no --budget: the current plan's
+    for entry in document["allocation"].values():
+        assert entry["mroi"]["p05"] <= entry["mroi"]["mean"] <= entry["mroi"]["p95"]
+    for key in ("expected_kpi", "expected_gain"):
+        stat = document[key]
+        assert stat["p05"] <= stat["mean"] <= stat["p95"]
+    assert 0 <= document["p_beats_current"] <= 1
+    assert document["checks"]["passed"] is True
+    weekly = document["weekly_kpi"]
+    assert len(weekly["dates"]) == 13
+    assert weekly["dates"][0] == document["start"]
+    assert len(weekly["mean"]) == len(weekly["p05"]) == len(weekly["p95"]) == 13
+    assert "current plan" in stdout
+    assert "P(beats current)" in stdout
+    assert "mROI at recommended" in stdout
+    assert "optimality checks passed" in stdout
+
+
+def test_csv_plan_sums_to_the_budget_and_the_plan_is_recorded(planned: tuple[Path, str]) -> None:
+    folder, _ = planned
+    document = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+    with (folder / "plan.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 13 * 5
+    total = sum(float(r["spend"]) for r in rows)
+    assert total == pytest.approx(document["budget"], abs=CSV_CENT * len(rows))
+    assert rows[0]["week_start"] == document["start"]
+    with Workspace(folder / "ws.duckdb", read_only=True) as ws:
+        kinds = ws.fetch("SELECT kind, status FROM runs")
+    assert kinds == [("plan", "ok")]
+
+
+def test_a_recorded_plan_without_out_keeps_its_file_in_the_run_folder(
+    run: SmallRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = in_process(
+        capsys, "optimize", "--run", str(run.path), "--weeks", "4",
+        "--workspace", str(tmp_path / "ws.duckdb"),
+    )  # fmt: skip
+    assert code == 0, err
+    with Workspace(tmp_path / "ws.duckdb", read_only=True) as ws:
+        (path,) = ws.fetch("SELECT artifact_path FROM runs WHERE kind = 'plan'")[0]
+    plan_file = Path(path)
+    assert plan_file.name == "plan.json"
+    assert plan_file.is_relative_to(run.path.resolve() / "plans")
+    assert json.loads(plan_file.read_text(encoding="utf-8"))["weeks"] == 4
+
+
+def test_scenario_of_the_plan_csv_predicts_the_plans_kpi(
+    run: SmallRun, planned: tuple[Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder, _ = planned
+    document = json.loads((folder / "plan.json").read_text(encoding="utf-8"))
+    out = folder / "scenario.json"
+    code, _, err = in_process(capsys, "scenario", "--run", str(run.path), "--plan",
+                              str(folder / "plan.csv"), "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    scenario = json.loads(out.read_text(encoding="utf-8"))
+    assert scenario["kpi"]["mean"] == pytest.approx(document["expected_kpi"]["mean"], rel=1e-6)
+    assert scenario["gain"]["mean"] == pytest.approx(document["expected_gain"]["mean"], rel=1e-3)
+    changes = ("--change", "social=+20%", "--change", "search=-10%")
+    code, stdout, err = in_process(
+        capsys, "scenario", "--run", str(run.path), *changes, "--out", str(out)
+    )
+    assert code == 0, err
+    scenario = json.loads(out.read_text(encoding="utf-8"))
+    assert scenario["spend"]["social"] == pytest.approx(1.2 * scenario["current_spend"]["social"])
+    assert scenario["spend"]["tv"] == pytest.approx(scenario["current_spend"]["tv"])
+    assert "P(beats current)" in stdout
+
+
+def test_frontier_spends_each_budget_and_marks_a_recommended_point(
+    run: SmallRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "frontier.json"
+    code, stdout, err = in_process(capsys, "frontier", "--run", str(run.path), "--from", "2e6",
+                                   "--to", "1.2e7", "--points", "4", "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    frontier = json.loads(out.read_text(encoding="utf-8"))
+    budgets = [p["budget"] for p in frontier["points"]]
+    assert budgets == pytest.approx(np.linspace(2e6, 1.2e7, 4).tolist())
+    for point in frontier["points"]:
+        assert sum(point["spend"].values()) == pytest.approx(point["budget"], rel=1e-6)
+    kpis = [p["kpi"]["mean"] for p in frontier["points"]]
+    assert kpis == sorted(kpis)
+    assert 0 <= frontier["recommended"] < 4
+    assert "recommended budget" in stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("optimize", "--bounds", "radio=0.5:2"), "unknown channel(s) ['radio']"),
+        (("optimize", "--budget", "-5"), "budget = -5"),
+        (("optimize", "--target-kpi", "1e7", "--min-roi", "1.2"), "one target at a time"),
+        (("optimize", "--budget", "1e9", "--bounds", "tv=0:1", "--bounds", "search=0:1",
+          "--bounds", "social=0:1", "--bounds", "display=0:1", "--bounds", "video=0:1"),
+         "below the budget"),
+        (("scenario", "--change", "radio=+10%"), "unknown channel 'radio'"),
+        (("scenario",), "give spend changes"),
+    ],
+)  # fmt: skip
+def test_bad_requests_exit_2_with_one_line(
+    run: SmallRun, args: tuple[str, ...], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, stdout, err = in_process(capsys, *args[:1], "--run", str(run.path), *args[1:])
+    assert code == 2, stdout + err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
+    result = margin("optimize", "--run", str(tmp_path))
+    assert result.returncode == 2
+    assert "lacks" in result.stderr
+    assert "refit" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

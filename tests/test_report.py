@@ -1,0 +1,221 @@
+"""The static report: view-model numbers, one offline file, bad inputs, the CLI end to end."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from _cli import margin
+from margin.errors import ConfigError
+from margin.report import build_report, build_view
+from margin.report.html import CHART_JS, json_for_script, static_text
+from margin.report.views import read_run, scale
+
+PAYLOAD = re.compile(r'<script type="application/json" id="margin-view">(.*?)</script>', re.S)
+
+
+def payload_of(html: str) -> dict[str, Any]:
+    """The view-model embedded in a report, parsed back."""
+    match = PAYLOAD.search(html)
+    assert match, "no view-model payload in the report"
+    body: dict[str, Any] = json.loads(match.group(1))
+    return body
+
+
+@pytest.fixture(scope="module")
+def summary(fitted_run_dir: Path) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads((fitted_run_dir / "summary.json").read_text())
+    return body
+
+
+@pytest.fixture(scope="module")
+def html(fitted_run_dir: Path, fitted_plan: dict[str, Any]) -> str:
+    workspace = fitted_run_dir.parent / "ws.duckdb"
+    return build_report(fitted_run_dir, plan=fitted_plan, workspace=workspace)
+
+
+def test_view_numbers_equal_the_summary(summary: dict[str, Any]) -> None:
+    view = build_view(summary)
+    totals = summary["totals"]
+    assert view["summary"]["roi"] == totals["roi"]
+    assert view["summary"]["spend"] == totals["spend"]
+    assert view["summary"]["baseline_share"] == summary["baseline"]["share"]
+    revenue = view["summary"]["incremental_revenue"]
+    for key in ("mean", "p05", "p95"):
+        assert revenue[key] == pytest.approx(totals["roi"][key] * totals["spend"], rel=1e-12)
+    assert [r["channel"] for r in view["channels"]] == summary["channels_order"]
+    for row in view["channels"]:
+        channel = summary["channels"][row["channel"]]
+        for key in ("roi", "mroi", "contribution", "contribution_share"):
+            assert row[key] == channel[key]
+        assert row["revenue"]["p05"] == pytest.approx(channel["roi"]["p05"] * channel["spend"])
+        assert row["revenue"]["p05"] <= row["revenue"]["mean"] <= row["revenue"]["p95"]
+        assert f"{channel['roi']['mean']:.2f}×" in row["verdict"]
+    # for a revenue KPI, money caused is the media contribution (ROI × spend per draw)
+    if summary["kpi"]["type"] == "revenue":
+        assert revenue["mean"] == pytest.approx(totals["contribution"]["mean"], rel=1e-6)
+
+
+def test_waterfall_adds_up_to_the_predicted_kpi(summary: dict[str, Any]) -> None:
+    steps = build_view(summary)["waterfall"]["steps"]
+    assert [s["label"] for s in steps] == ["baseline", *summary["channels_order"], "predicted"]
+    assert steps[0]["end"] == summary["baseline"]["kpi"]["mean"]
+    for before, step in itertools.pairwise(steps[:-1]):
+        assert step["start"] == before["end"]
+    predicted = summary["totals"]["kpi_predicted"]["mean"]
+    assert steps[-2]["end"] == pytest.approx(predicted, rel=1e-9)
+    assert steps[-1]["value"] == summary["totals"]["kpi_predicted"]
+
+
+def test_over_time_uses_the_run_dates(summary: dict[str, Any]) -> None:
+    over_time = build_view(summary)["over_time"]
+    first = summary["channels_order"][0]
+    weekly = summary["channels"][first]["weekly_contribution"]
+    assert over_time["series"][0]["mean"] == weekly["mean"]
+    assert len(over_time["labels"]) == len(weekly["mean"])
+    if "dates" in summary:
+        assert over_time["labels"] == summary["dates"]
+    undated = {k: v for k, v in summary.items() if k != "dates"}
+    assert build_view(undated)["over_time"]["labels"][0] == "week 1"
+
+
+def test_plan_and_curves_views(
+    fitted_run_dir: Path, summary: dict[str, Any], fitted_plan: dict[str, Any]
+) -> None:
+    _, curves = read_run(fitted_run_dir)
+    assert curves is not None, "save_run writes curves.json"
+    view = build_view(summary, curves=curves, plan=fitted_plan)
+    plan = view["plan"]
+    assert plan["expected_gain"] == fitted_plan["expected_gain"]
+    assert plan["expected_gain_value"] == scale(
+        fitted_plan["expected_gain"], fitted_plan["kpi_value"]
+    )
+    assert plan["p_beats_current"] == fitted_plan["p_beats_current"]
+    assert sum(r["spend"] for r in plan["rows"]) == pytest.approx(fitted_plan["budget"], rel=1e-6)
+    assert f"{100 * fitted_plan['p_beats_current']:.0f}%" in plan["verdict"]
+    for curve in view["curves"]["channels"]:
+        allocated = fitted_plan["allocation"][curve["channel"]]["spend"]
+        assert curve["recommended_weekly_spend"] == pytest.approx(allocated / fitted_plan["weeks"])
+        assert (
+            curve["current_weekly_spend"]
+            == curves["channels"][curve["channel"]]["current_weekly_spend"]
+        )
+
+
+def test_health_in_plain_words(summary: dict[str, Any]) -> None:
+    health = build_view(summary)["health"]
+    assert health["warnings"] == summary["diagnostics"]["warnings"]
+    assert health["state"] == "approximate"
+    assert "--method nuts" in health["headline"]
+    names = [c["name"] for c in health["checks"]]
+    assert "holdout MAPE" in names
+    nuts = json.loads(json.dumps(summary))
+    nuts["method"] = "nuts"
+    nuts["diagnostics"] |= {"converged": False, "max_rhat": 1.08, "min_ess_bulk": 40.0,
+                            "divergences": 3}  # fmt: skip
+    bad = build_view(nuts)["health"]
+    assert bad["state"] == "bad"
+    assert "did NOT converge" in bad["headline"]
+    rhat = next(c for c in bad["checks"] if c["name"] == "max R-hat")
+    assert rhat["ok"] is False
+    assert "1.080" in rhat["text"]
+
+
+def test_report_is_one_offline_file(html: str, summary: dict[str, Any]) -> None:
+    assert html.startswith("<!doctype html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
+    assert "<link" not in html
+    assert "@import" not in html
+    assert "url(" not in html
+    assert static_text(CHART_JS)[:2000] in html  # the vendored Chart.js, inlined
+    assert "MarginCharts" in html
+    view = payload_of(html)
+    assert view["summary"]["roi"] == summary["totals"]["roi"]
+    assert view["plan"] is not None
+    assert view["curves"] is not None
+    assert view["data_quality"]["n_rules"] > 0
+    assert view["meta"]["currency"] == "USD"
+    assert view["meta"]["currency_symbol"] == "$"
+    for section in ("summary", "plan", "contributions", "roi", "curves", "health", "data-quality"):
+        assert f'id="{section}"' in html
+
+
+def test_names_cannot_break_out_of_the_page(summary: dict[str, Any]) -> None:
+    evil = "</script><script>alert(1)</script>"
+    text = json_for_script({"name": evil, "x": float("nan")})
+    assert "</" not in text
+    assert json.loads(text) == {"name": evil, "x": None}
+    body = json.loads(json.dumps(summary))
+    body["kpi"]["name"] = evil
+    folder_html = build_view(body)
+    assert folder_html["meta"]["kpi_name"] == evil
+
+
+def test_escaping_in_the_html(tmp_path: Path, fitted_run_dir: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(fitted_run_dir, run)
+    body = json.loads((run / "summary.json").read_text())
+    body["kpi"]["name"] = "<b>rev</b></script>"
+    (run / "summary.json").write_text(json.dumps(body))
+    html = build_report(run)
+    assert "<b>rev</b>" not in html
+    assert "&lt;b&gt;rev&lt;/b&gt;" in html
+    assert payload_of(html)["meta"]["kpi_name"] == "<b>rev</b></script>"
+
+
+def test_bad_run_folders(tmp_path: Path, fitted_run_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        build_report(tmp_path / "missing")
+    with pytest.raises(ConfigError, match=r"no summary\.json"):
+        build_report(tmp_path)
+    (tmp_path / "summary.json").write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        build_report(tmp_path)
+    (tmp_path / "summary.json").write_text('{"run": {}}')
+    with pytest.raises(ConfigError, match="lacks"):
+        build_report(tmp_path)
+    with pytest.raises(ConfigError, match="plan file"):
+        build_report(fitted_run_dir, plan=tmp_path / "plan.json")
+    (tmp_path / "plan.json").write_text('{"budget": 1}')
+    with pytest.raises(ConfigError, match="lacks"):
+        build_report(fitted_run_dir, plan=tmp_path / "plan.json")
+    with pytest.raises(ConfigError, match="workspace"):
+        build_report(fitted_run_dir, workspace=tmp_path / "none.duckdb")
+
+
+def test_cli_end_to_end(tmp_path: Path, fitted_run_dir: Path, fitted_plan: dict[str, Any]) -> None:
+    plan = tmp_path / "plan.json"
+    plan.write_text(json.dumps(fitted_plan))
+    out = tmp_path / "deep" / "report.html"
+    workspace = fitted_run_dir.parent / "ws.duckdb"
+    result = margin(
+        "report", "--run", str(fitted_run_dir), "--out", str(out), "--plan", str(plan),
+        "-w", str(workspace),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout
+    assert out.is_file()
+    assert payload_of(out.read_text(encoding="utf-8"))["plan"]["weeks"] == fitted_plan["weeks"]
+    missing = margin("report", "--run", str(tmp_path / "nope"), "--out", str(out))
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_static_files_ship_with_the_package() -> None:
+    from importlib import resources
+
+    static = resources.files("margin.report") / "static"
+    for name in (CHART_JS, "vendor/chart.js/LICENSE.md", "margin-charts.js", "margin.css"):
+        assert (static / name).is_file(), name
+    assert "Chart.js v4" in static_text(CHART_JS)[:200]
+    pages = resources.files("margin.report") / "templates" / "pages"
+    for page in ("base", "login", "overview", "contributions", "roi", "curves", "planner",
+                 "scenarios", "attribution", "diagnostics", "data_quality", "runs"):  # fmt: skip
+        assert (pages / f"{page}.html").is_file(), page
