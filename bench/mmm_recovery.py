@@ -43,7 +43,7 @@ def panel_of(world: World) -> MarketingData:
 
 def run_world(kind: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     n_geos = 1 if kind == "national" else args.geos
-    params = WorldParams(n_geos=n_geos, n_weeks=args.weeks, n_users=200)
+    params = WorldParams(n_geos=n_geos, n_weeks=args.weeks, n_users=max(200, 10 * n_geos))
     world = simulate_world(params, seed=seed)
     model = MarketingMixModel(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=seed)
     start = time.perf_counter()

@@ -1,0 +1,95 @@
+"""Fit margin's ``MarketingMixModel`` on one bench dataset; write the result as JSON.
+
+Run by ``bench/mmm_peers.py`` with the project venv's python, in its own process::
+
+    .venv/bin/python bench/peers/margin_runner.py --data DESC.json --out RESULT.json
+
+``DESC.json`` (written by ``mmm_peers.py``) names the wide CSV and its columns. Wall time
+covers the whole ``fit`` call (compilation included). ESS and R-hat are margin's own
+diagnostics are reported too (``margin_*``), but the table uses ``diag.py`` over the
+media sites (ROI, adstock decay, half-saturation, slope), as for every peer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from diag import summarize
+
+from margin.data.panel import MarketingData
+from margin.mmm import MarketingMixModel
+
+MEDIA_SITES = ("roi", "decay", "adstock_shape", "adstock_scale", "half_saturation", "slope", "rate")
+
+
+def panel(desc: dict) -> MarketingData:
+    frame = pd.read_csv(desc["csv"], parse_dates=[desc["date"]])
+    frame = frame.sort_values([desc["geo"], desc["date"]])
+    geos = list(dict.fromkeys(frame[desc["geo"]].astype(str)))
+    dates = np.sort(frame[desc["date"]].unique()).astype("datetime64[D]")
+    n_g, n_t = len(geos), len(dates)
+
+    def cube(columns: list[str]) -> np.ndarray:
+        values = frame[columns].to_numpy(dtype=np.float64)
+        return values.reshape(n_g, n_t, len(columns))
+
+    population = frame.groupby(desc["geo"], sort=False)[desc["population"]].first()
+    return MarketingData(
+        dates=dates,
+        geos=tuple(geos),
+        channels=tuple(desc["channels"]),
+        control_names=tuple(desc["controls"]),
+        spend=cube(desc["spend_columns"]),
+        kpi=cube([desc["kpi"]])[:, :, 0],
+        controls=cube(desc["controls"]),
+        population=population.to_numpy(dtype=np.float64),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    desc = json.loads(args.data.read_text())
+    data = panel(desc)
+    model = MarketingMixModel(
+        chains=args.chains, draws=args.draws, warmup=args.warmup, seed=args.seed
+    )
+    start = time.perf_counter()
+    model.fit(data)
+    wall = time.perf_counter() - start
+    result = model.result()
+    diagnostics = result["diagnostics"]
+    import jax
+
+    out = {
+        "peer": "margin",
+        "sampler": f"numpyro NUTS (dense mass), {jax.local_device_count()} JAX devices",
+        "wall_s": wall,
+        **summarize({k: v for k, v in model.draws_.samples.items() if k in MEDIA_SITES}),
+        "margin_min_ess_bulk": diagnostics["min_ess_bulk"],
+        "margin_max_rhat": diagnostics["max_rhat"],
+        "divergences": diagnostics["divergences"],
+        "roi": {
+            name: {k: channel["roi"][k] for k in ("mean", "p05", "p95")}
+            for name, channel in result["channels"].items()
+        },
+        "settings": "geometric adstock max_lag 8, Hill saturation, 2 Fourier terms, trend, "
+        "log-normal ROI priors (margin defaults)",
+    }
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
