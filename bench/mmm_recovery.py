@@ -22,23 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from margin.data.panel import MarketingData
-from margin.data.simulator import World, WorldParams, simulate_world
+from margin.data.simulator import WorldParams, simulate_world
 from margin.mmm import MarketingMixModel
-
-
-def panel_of(world: World) -> MarketingData:
-    p, a = world.params, world.arrays
-    return MarketingData(
-        dates=np.datetime64(p.start, "D") + 7 * np.arange(p.n_weeks),
-        geos=p.geos,
-        channels=p.channel_names,
-        control_names=("price", "holiday"),
-        spend=a.spend,
-        kpi=a.observed,
-        controls=np.stack([a.price, a.holiday], axis=2),
-        population=np.asarray(p.population),
-    )
 
 
 def run_world(kind: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -47,7 +32,7 @@ def run_world(kind: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     world = simulate_world(params, seed=seed)
     model = MarketingMixModel(chains=args.chains, draws=args.draws, warmup=args.warmup, seed=seed)
     start = time.perf_counter()
-    model.fit(panel_of(world))
+    model.fit(world.marketing_data())
     wall = time.perf_counter() - start
     result = model.result()
     truth = world.truth["channels"]

@@ -35,8 +35,7 @@ import numpyro  # type: ignore[import-untyped]
 import scipy
 
 import margin
-from margin.data.panel import MarketingData
-from margin.data.simulator import World, WorldParams, simulate_world
+from margin.data.simulator import WorldParams, simulate_world
 from margin.data.spec import DataSpec, Spec
 from margin.mmm import MarketingMixModel, save_run
 from margin.mmm.response import load_response
@@ -51,20 +50,6 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 BAR = 0.9
 """The issue's bar: the plan's true gain is at least this share of the optimum's."""
-
-
-def panel_of(world: World) -> MarketingData:
-    p, a = world.params, world.arrays
-    return MarketingData(
-        dates=np.datetime64(p.start, "D") + 7 * np.arange(p.n_weeks),
-        geos=p.geos,
-        channels=p.channel_names,
-        control_names=("price", "holiday"),
-        spend=a.spend,
-        kpi=a.observed,
-        controls=np.stack([a.price, a.holiday], axis=2),
-        population=np.asarray(p.population),
-    )
 
 
 def fit_settings(method: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -85,7 +70,7 @@ def run_world(
     seed: int, method: str, args: argparse.Namespace, folder: Path
 ) -> list[dict[str, Any]]:
     world = simulate_world(WorldParams.national(n_weeks=args.weeks, n_users=200), seed=seed)
-    data = panel_of(world)
+    data = world.marketing_data()
     model = MarketingMixModel(seed=seed, **fit_settings(method, args))  # type: ignore[arg-type]
     start = time.perf_counter()
     model.fit(data)

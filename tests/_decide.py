@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from margin.data.panel import MarketingData
 from margin.data.simulator import World, WorldParams, simulate_world
 from margin.data.spec import DataSpec, Spec
@@ -33,21 +31,6 @@ class SmallRun:
     world: World
 
 
-def panel_of(world: World) -> MarketingData:
-    """The world's panel (controls: price, holiday)."""
-    p, a = world.params, world.arrays
-    return MarketingData(
-        dates=np.datetime64(p.start, "D") + 7 * np.arange(p.n_weeks),
-        geos=p.geos,
-        channels=p.channel_names,
-        control_names=("price", "holiday"),
-        spend=a.spend,
-        kpi=a.observed,
-        controls=np.stack([a.price, a.holiday], axis=2),
-        population=np.asarray(p.population),
-    )
-
-
 _CACHE: dict[str, SmallRun] = {}
 
 
@@ -55,7 +38,7 @@ def small_run(base: Path) -> SmallRun:
     """Fit and save the small run under ``base`` the first time; reuse it afterwards."""
     if "run" not in _CACHE:
         world = simulate_world(WorldParams.national(n_weeks=N_WEEKS, n_users=200), seed=WORLD_SEED)
-        data = panel_of(world)
+        data = world.marketing_data()
         model = MarketingMixModel(
             seed=FIT_SEED,
             holdout_weeks=HOLDOUT_WEEKS,

@@ -20,23 +20,6 @@ TOTAL_CONTRIBUTION_RTOL = 0.35
 """Total media contribution within this relative error of the truth."""
 
 
-def panel_of(world: World) -> MarketingData:
-    """The world's panel as :class:`MarketingData` (controls: price, holiday)."""
-    p = world.params
-    dates = np.datetime64(p.start, "D") + 7 * np.arange(p.n_weeks)
-    a = world.arrays
-    return MarketingData(
-        dates=dates,
-        geos=p.geos,
-        channels=p.channel_names,
-        control_names=("price", "holiday"),
-        spend=a.spend,
-        kpi=a.observed,
-        controls=np.stack([a.price, a.holiday], axis=2),
-        population=np.asarray(p.population),
-    )
-
-
 @pytest.fixture(scope="module")
 def national() -> World:
     params = WorldParams.national(n_weeks=N_WEEKS, channels=DEFAULT_CHANNELS[:3], n_users=200)
@@ -46,13 +29,13 @@ def national() -> World:
 @pytest.fixture(scope="module")
 def fitted(national: World) -> MarketingMixModel:
     model = MarketingMixModel(chains=2, draws=150, warmup=150, seed=FIT_SEED, holdout_weeks=8)
-    return model.fit(panel_of(national))
+    return model.fit(national.marketing_data())
 
 
 @pytest.mark.slow
 def test_summary_contract(fitted: MarketingMixModel, national: World) -> None:
     result = fitted.result()
-    data = panel_of(national)
+    data = national.marketing_data()
     assert set(result["channels"]) == set(data.channels)
     for name, channel in result["channels"].items():
         for key in ("roi", "mroi", "contribution", "contribution_share"):
@@ -86,7 +69,7 @@ def test_recovers_true_roi_and_total_contribution(
 
 @pytest.mark.slow
 def test_same_seed_same_numbers(national: World) -> None:
-    data = panel_of(national)
+    data = national.marketing_data()
     settings = {"method": "approximate", "chains": 1, "draws": 50, "approximate_steps": 200,
                 "seed": 3}  # fmt: skip
     first = MarketingMixModel(**settings).fit(data).result()  # type: ignore[arg-type]
@@ -97,7 +80,7 @@ def test_same_seed_same_numbers(national: World) -> None:
 
 
 def test_unfitted_model_and_bad_settings_raise(national: World) -> None:
-    data = panel_of(national)
+    data = national.marketing_data()
     with pytest.raises(NotFittedError, match="not fitted"):
         MarketingMixModel().predict(data)
     with pytest.raises(NotFittedError, match="not fitted"):
@@ -112,7 +95,7 @@ def test_unfitted_model_and_bad_settings_raise(national: World) -> None:
 
 def test_approximate_fit_without_controls_and_with_a_warm_start(national: World) -> None:
     """A panel with no control columns fits (zero-width sites), and ``init`` is honoured."""
-    full = panel_of(national)
+    full = national.marketing_data()
     data = MarketingData(
         dates=full.dates, geos=full.geos, channels=full.channels, control_names=(),
         spend=full.spend, kpi=full.kpi, controls=np.zeros((1, full.n_times, 0)),

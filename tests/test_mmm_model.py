@@ -13,7 +13,6 @@ from margin.data.simulator.params import DEFAULT_CHANNELS
 from margin.mmm.config import ModelConfig
 from margin.mmm.inputs import fit_scaling, model_inputs
 from margin.mmm.model import mean_kpi, mmm_model
-from test_mmm_fit import panel_of
 
 WORLD_SEED = 3
 FLOAT32 = 1e-4
@@ -21,7 +20,7 @@ FLOAT32 = 1e-4
 
 def test_delayed_logistic_student_t_geo_model_traces() -> None:
     params = WorldParams(n_geos=3, n_weeks=40, channels=DEFAULT_CHANNELS[:2], n_users=100)
-    data = panel_of(simulate_world(params, seed=WORLD_SEED))
+    data = simulate_world(params, seed=WORLD_SEED).marketing_data()
     config = ModelConfig(adstock="delayed", saturation="logistic", likelihood="student_t")
     inputs = model_inputs(data, fit_scaling(data, config.fourier_terms))
     args = (inputs, config, jnp.zeros(2), jnp.ones(2), None)

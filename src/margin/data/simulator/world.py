@@ -9,6 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from margin.data.panel import MarketingData
 from margin.data.simulator.customers import simulate_transactions
 from margin.data.simulator.frames import (
     controls_frame,
@@ -98,6 +99,25 @@ class World:
     truth: dict[str, Any]
     arrays: WorldArrays = field(repr=False)
     conversion_causes: pd.DataFrame = field(repr=False)
+
+    def marketing_data(self) -> MarketingData:
+        """The world's weekly panel as :class:`MarketingData` (no spec or workspace needed).
+
+        Observed KPI (revenue), spend ``(n_geos, n_weeks, n_channels)``, controls
+        ``price`` and ``holiday``, population: what the spec of :func:`write_world` loads
+        from its files, straight from the arrays.
+        """
+        p, a = self.params, self.arrays
+        return MarketingData(
+            dates=np.datetime64(p.start, "D") + 7 * np.arange(p.n_weeks),
+            geos=p.geos,
+            channels=p.channel_names,
+            control_names=("price", "holiday"),
+            spend=a.spend,
+            kpi=a.observed,
+            controls=np.stack([a.price, a.holiday], axis=2),
+            population=np.asarray(p.population),
+        )
 
 
 def _causes_frame(
