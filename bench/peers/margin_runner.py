@@ -12,13 +12,12 @@ media sites (ROI, adstock decay, half-saturation, slope), as for every peer.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import runner_parser, write_result
 from diag import summarize
 
 from margin.data.panel import MarketingData
@@ -52,14 +51,7 @@ def panel(desc: dict) -> MarketingData:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = runner_parser(__doc__ or "").parse_args()
     desc = json.loads(args.data.read_text())
     data = panel(desc)
     model = MarketingMixModel(
@@ -87,8 +79,7 @@ def main() -> None:
         "settings": "geometric adstock max_lag 8, Hill saturation, 2 Fourier terms, trend, "
         "log-normal ROI priors (margin defaults)",
     }
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out))
+    write_result(args.out, out)
 
 
 if __name__ == "__main__":

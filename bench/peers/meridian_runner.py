@@ -20,13 +20,13 @@ time covers building the ``Meridian`` object and sampling. ROI: ``Analyzer.roi()
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import runner_parser, write_result
 from diag import summarize
 
 MEDIA_VARS = ("roi_m", "alpha_m", "ec_m", "slope_m")
@@ -54,14 +54,7 @@ def _frame(desc: dict, out_dir: Path) -> tuple[Path, list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = runner_parser(__doc__ or "").parse_args()
 
     import jax
     import meridian
@@ -129,8 +122,7 @@ def main() -> None:
             else f"default knots, controls {controls}"
         ),
     }
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out))
+    write_result(args.out, out)
 
 
 if __name__ == "__main__":

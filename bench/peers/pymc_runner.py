@@ -15,27 +15,20 @@ scale summed over the window (and geos) / spend.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from common import runner_parser, write_result
 from diag import summarize
 
 MEDIA_VARS = ("adstock_alpha", "saturation_lam", "saturation_beta")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--chains", type=int, default=4)
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--seed", type=int, default=0)
+    parser = runner_parser(__doc__ or "")
     parser.add_argument("--sampler", choices=["pymc", "numpyro"], default="pymc")
     parser.add_argument("--cores", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
@@ -120,8 +113,7 @@ def main() -> None:
         "settings": "GeometricAdstock(l_max=8), LogisticSaturation(), yearly_seasonality=2, "
         "controls + trend",
     }
-    args.out.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps(out))
+    write_result(args.out, out)
 
 
 if __name__ == "__main__":
