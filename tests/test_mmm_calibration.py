@@ -21,8 +21,10 @@ FIT_SEED = 2
 EXACT = 1e-6
 MIN_IMPROVEMENT = 0.3
 """Calibration by precise lift tests must cut the TV ROI error by at least this share
-(measured 0.64 with the approximate fit; with the simulator's own standard errors, about
-a quarter of the TV lift, the same fit moves 4% of the way and NUTS 8%)."""
+(measured 0.64 with NUTS, 2 × (300 + 300); with the simulator's own standard errors, about
+a quarter of the TV lift, 3%: the TV test is a heavy-up, which informs the response at
+higher spend more than the ROI). The approximate fit is not used here: its posterior
+mode already sits at 1.79 without the tests (the posterior is skewed; the mean is 1.89)."""
 PRECISION = 5.0
 """The calibrating tests' standard errors are the simulator's divided by this."""
 BIASED_TV_PRIOR = RoiPrior(median=5.0, sigma=0.3)
@@ -97,7 +99,7 @@ def test_calibration_moves_a_biased_estimate_toward_the_truth(
     data = world.marketing_data()
     config = ModelConfig(roi={"tv": BIASED_TV_PRIOR})
     true_roi = world.truth["channels"]["tv"]["roi"]  # type: ignore[attr-defined]
-    settings = {"method": "approximate", "chains": 1, "draws": 200, "seed": FIT_SEED}
+    settings = {"chains": 2, "warmup": 300, "draws": 300, "seed": FIT_SEED}
     biased = MarketingMixModel(config, **settings).fit(data)  # type: ignore[arg-type]
     precise = [dataclasses.replace(t, lift_se=t.lift_se / PRECISION) for t in tests]
     calibrated = MarketingMixModel(config, **settings).fit(data, precise)  # type: ignore[arg-type]

@@ -111,5 +111,11 @@ def test_approximate_fit_without_controls_and_with_a_warm_start(national: World)
     for name in full.channels:
         roi = again.result()["channels"][name]["roi"]
         assert roi["p05"] <= first.result()["channels"][name]["roi"]["mean"] <= roi["p95"]
-    with pytest.raises(ConfigError, match="shape"):
-        MarketingMixModel(**settings).fit(data, init={"roi": np.ones(7)})  # type: ignore[arg-type]
+    for site in ("roi", "decay"):
+        with pytest.raises(ConfigError, match=f"'{site}' has shape"):
+            MarketingMixModel(**settings).fit(data, init={site: np.ones(7)})  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="'roi' lies outside"):
+        MarketingMixModel(**settings).fit(data, init={"roi": -np.ones(len(full.channels))})  # type: ignore[arg-type]
+    # ROIs alone (a run saved before ROI was sampled as total and split) start there too
+    old = {"roi": np.median(first.draws_.samples["roi"].reshape(-1, len(full.channels)), axis=0)}
+    MarketingMixModel(**settings).fit(data, init=old)  # type: ignore[arg-type]

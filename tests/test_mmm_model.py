@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.stats
 from numpyro import handlers  # type: ignore[import-untyped]
 from numpyro.infer.util import log_density  # type: ignore[import-untyped]
 
@@ -12,7 +13,7 @@ from margin.data.simulator import WorldParams, simulate_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
 from margin.mmm.config import ModelConfig
 from margin.mmm.inputs import fit_scaling, model_inputs
-from margin.mmm.model import mean_kpi, mmm_model
+from margin.mmm.model import mean_kpi, mmm_model, roi_latents
 
 WORLD_SEED = 3
 FLOAT32 = 1e-4
@@ -25,7 +26,17 @@ def test_delayed_logistic_student_t_geo_model_traces() -> None:
     inputs = model_inputs(data, fit_scaling(data, config.fourier_terms))
     args = (inputs, config, jnp.zeros(2), jnp.ones(2), None)
     trace = handlers.trace(handlers.seed(mmm_model, jax.random.key(0))).get_trace(*args)
-    for site in ("roi", "adstock_shape", "adstock_scale", "rate", "nu", "geo_z", "beta"):
+    for site in (
+        "roi",
+        "adstock_shape",
+        "adstock_scale",
+        "rate",
+        "nu",
+        "geo_z",
+        "beta",
+        "media_log_total",
+        "media_log_ratio",
+    ):
         assert site in trace
     assert "decay" not in trace
     values = {k: v["value"] for k, v in trace.items() if v["type"] == "sample"}
@@ -36,3 +47,102 @@ def test_delayed_logistic_student_t_geo_model_traces() -> None:
     _, contributions = mean_kpi(site_values, inputs, config)
     revenue = (contributions * inputs.value[:, :, None]).sum(axis=(0, 1))
     np.testing.assert_allclose(revenue, site_values["roi"] * inputs.spend_total, rtol=FLOAT32)
+
+
+ROI_LOC = jnp.asarray([0.2, -0.3, 0.5], dtype=jnp.float32)
+ROI_SCALE = jnp.asarray([0.9, 0.5, 0.3], dtype=jnp.float32)
+SPEND = jnp.asarray([3.0, 0.5, 12.0], dtype=jnp.float32)
+
+
+def _roi_prior_trace(latents: dict[str, jax.Array]) -> dict[str, dict[str, object]]:
+    from margin.mmm.model import _roi_prior
+
+    model = handlers.substitute(handlers.seed(_roi_prior, jax.random.key(0)), latents)
+    trace: dict[str, dict[str, object]] = handlers.trace(model).get_trace(ROI_LOC, ROI_SCALE, SPEND)
+    return trace
+
+
+def test_roi_coordinates_round_trip_and_keep_the_log_normal_prior_exactly() -> None:
+    roi = jnp.asarray([1.7, 0.4, 2.5], dtype=jnp.float32)
+    latents = roi_latents(roi, SPEND)
+    trace = _roi_prior_trace(latents)
+    np.testing.assert_allclose(trace["roi"]["value"], roi, rtol=FLOAT32)
+    # the density on the sampled coordinates is the log-normal prior in log-ROI
+    # coordinates (what NumPyro samples for roi ~ LogNormal) ...
+    density = sum(  # the two sites' stand-in normals and the factor (a Unit distribution)
+        float(site["fn"].log_prob(site["value"]).sum())  # type: ignore[attr-defined]
+        for site in trace.values() if site["type"] == "sample"
+    )  # fmt: skip
+    oracle = scipy.stats.norm(ROI_LOC, ROI_SCALE).logpdf(np.log(np.asarray(roi))).sum()
+    np.testing.assert_allclose(density, oracle, rtol=FLOAT32)
+    # ... because the map from log ROI to them has unit Jacobian
+    jacobian = jax.jacfwd(
+        lambda log_roi: jnp.concatenate([
+            jnp.atleast_1d(v) for v in roi_latents(jnp.exp(log_roi), SPEND).values()
+        ])
+    )(jnp.log(roi))  # fmt: skip
+    np.testing.assert_allclose(abs(np.linalg.det(np.asarray(jacobian))), 1.0, rtol=FLOAT32)
+
+
+def test_one_channel_samples_its_roi_as_the_total_alone() -> None:
+    from margin.mmm.model import _roi_prior
+
+    roi = jnp.asarray([0.8], dtype=jnp.float32)
+    latents = roi_latents(roi, SPEND[:1])
+    assert set(latents) == {"media_log_total"}
+    model = handlers.substitute(handlers.seed(_roi_prior, jax.random.key(0)), latents)
+    trace = handlers.trace(model).get_trace(ROI_LOC[:1], ROI_SCALE[:1], SPEND[:1])
+    np.testing.assert_allclose(trace["roi"]["value"], roi, rtol=FLOAT32)
+    assert "media_log_ratio" not in trace
+
+
+def test_geo_intercepts_integrated_out_match_the_multivariate_normal_oracle() -> None:
+    """With the normal likelihood the geo intercepts are integrated out: the ``y`` factor
+    equals the density of each geo's KPI under ``Normal(s·(intercept + rest), s²(σ²I +
+    τ²J))`` (scipy), and the intercepts' conditional posterior matches Gaussian
+    conditioning on the joint of (a_g, r_g) done with matrices."""
+    params = WorldParams(n_geos=3, n_weeks=40, channels=DEFAULT_CHANNELS[:2], n_users=100)
+    data = simulate_world(params, seed=WORLD_SEED).marketing_data()
+    config = ModelConfig()
+    inputs = model_inputs(data, fit_scaling(data, config.fourier_terms))
+    args = (inputs, config, jnp.zeros(2), jnp.ones(2), None)
+    trace = handlers.trace(handlers.seed(mmm_model, jax.random.key(1))).get_trace(*args)
+    assert "geo_z" not in trace
+    assert "intercept_geo" not in trace
+    values = {k: v["value"] for k, v in trace.items()}
+    mu, tau, sigma = (float(values[k]) for k in ("intercept", "geo_sd", "sigma"))
+    rest, _ = mean_kpi({**values, "intercept_geo": jnp.zeros(3)}, inputs, config)
+    y, share = np.asarray(inputs.y, np.float64), np.asarray(inputs.share, np.float64)
+    n = y.shape[1]
+    oracle, means, sds = 0.0, [], []
+    for g in range(3):
+        cov = share[g] ** 2 * (sigma**2 * np.eye(n) + tau**2 * np.ones((n, n)))
+        mean = share[g] * mu + np.asarray(rest[g], np.float64)
+        oracle += scipy.stats.multivariate_normal(mean, cov).logpdf(y[g])
+        # joint of (a_g, y_g): a ~ N(mu, tau²), y = s·a + rest + noise
+        cross = share[g] * tau**2 * np.ones(n)
+        gain = np.linalg.solve(cov, cross)
+        means.append(mu + gain @ (y[g] - mean))
+        sds.append(np.sqrt(tau**2 - cross @ gain))
+    factor = float(trace["y"]["fn"].log_prob(trace["y"]["value"]))
+    np.testing.assert_allclose(factor, oracle, rtol=1e-4)
+    np.testing.assert_allclose(values["intercept_geo_mean"], means, rtol=1e-4)
+    np.testing.assert_allclose(values["intercept_geo_sd"], sds, rtol=1e-3)
+
+
+def test_geo_intercept_draws_follow_their_conditional_posterior() -> None:
+    from margin.mmm.model import draw_geo_intercepts
+
+    samples = {
+        "intercept_geo_mean": np.broadcast_to([1.0, 2.0], (4, 5000, 2)).copy(),
+        "intercept_geo_sd": np.broadcast_to([0.1, 0.3], (4, 5000, 2)).copy(),
+        "roi": np.ones((4, 5000, 2)),
+    }
+    out = draw_geo_intercepts(samples, seed=0)
+    assert set(out) == {"roi", "intercept_geo"}
+    draws = out["intercept_geo"].reshape(-1, 2)
+    np.testing.assert_allclose(draws.mean(axis=0), [1.0, 2.0], atol=0.01)  # ~5 se
+    np.testing.assert_allclose(draws.std(axis=0), [0.1, 0.3], rtol=0.02)
+    np.testing.assert_array_equal(draw_geo_intercepts(samples, seed=0)["intercept_geo"],
+                                  out["intercept_geo"])  # fmt: skip
+    assert draw_geo_intercepts({"roi": samples["roi"]}, seed=0).keys() == {"roi"}

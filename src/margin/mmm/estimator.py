@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -17,7 +18,7 @@ from margin.mmm.config import ModelConfig
 from margin.mmm.diagnostics import convergence, data_checks, fit_quality, prior_shift
 from margin.mmm.inference import APPROXIMATE_STEPS, Method, run_laplace, run_nuts
 from margin.mmm.inputs import fit_scaling, model_inputs
-from margin.mmm.model import mmm_model
+from margin.mmm.model import draw_geo_intercepts, mmm_model, roi_latents
 from margin.mmm.summary import flat_params, predict_draws, summarize
 
 __all__ = ["MarketingMixModel"]
@@ -117,6 +118,8 @@ class MarketingMixModel:
         roi_loc = jnp.log(jnp.asarray([p.median for p in priors], dtype=jnp.float32))
         roi_scale = jnp.asarray([p.sigma for p in priors], dtype=jnp.float32)
         args = (inputs, config, roi_loc, roi_scale, lift)
+        if init is not None and "roi" in init and "media_log_total" not in init:
+            init = {**init, **_roi_init(init["roi"], inputs.spend_total)}
         start = time.perf_counter()
         if self.method == "nuts":
             draws = run_nuts(mmm_model, args, seed=self.seed, chains=self.chains,
@@ -127,6 +130,7 @@ class MarketingMixModel:
                 mmm_model, args, seed=self.seed, chains=self.chains, draws=self.draws,
                 steps=self.approximate_steps, init=init,
             )  # fmt: skip
+        draws = dataclasses.replace(draws, samples=draw_geo_intercepts(draws.samples, self.seed))
         self.fit_seconds_ = time.perf_counter() - start
         self.config_, self.scaling_, self.draws_, self.n_lift_tests_ = (
             config,
@@ -207,3 +211,15 @@ class MarketingMixModel:
                 "lift_tests": self.n_lift_tests_,
             },
         }
+
+
+def _roi_init(value: npt.ArrayLike, spend_total: jnp.ndarray) -> dict[str, jnp.ndarray]:
+    """Starting ROIs given as ``roi`` (sampled as total and split) in the sampled coordinates."""
+    roi = jnp.asarray(value, dtype=jnp.float32)
+    if roi.shape != spend_total.shape:
+        raise ConfigError(
+            f"init value for 'roi' has shape {roi.shape}; the model expects {spend_total.shape}"
+        )
+    if not bool(jnp.all(jnp.isfinite(roi) & (roi > 0))):
+        raise ConfigError("init value for 'roi' lies outside the site's support (ROI > 0)")
+    return roi_latents(roi, spend_total)
