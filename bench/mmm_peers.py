@@ -561,6 +561,35 @@ def section(runs: dict[str, dict[str, Any]], v: dict[str, dict[str, str]]) -> st
     return "\n".join(parts) + "\n"
 
 
+_SETTINGS = ("chains", "draws", "warmup", "seed", "geos")
+
+
+def kept_rows(
+    stored: Path, desc: dict[str, Any], args: argparse.Namespace
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of peers not re-run now from the stored run of the same world and settings
+    (so ``--peers margin`` re-measures margin and keeps the peers' figures), and its commands."""
+    if not stored.exists():
+        return [], []
+    previous = json.loads(stored.read_text())
+    same = previous.get("desc") == desc and all(
+        previous["args"].get(k) == getattr(args, k) for k in _SETTINGS
+    )
+    if not same:
+        return [], []
+    rows = [r for r in previous["rows"] if r["peer"] not in args.peers]
+    for r in rows:
+        r.setdefault("measured", previous["measured"])
+    return rows, previous.get("commands", [previous["command"]])
+
+
+def _measured(rows: list[dict[str, Any]]) -> str:
+    stamps = sorted({r["measured"] for r in rows})
+    if len(stamps) == 1:
+        return stamps[0]
+    return "; ".join(f"{r['peer']} {r['measured']}" for r in rows)
+
+
 def update_docs(text: str) -> None:
     """Replace (or append) the ``## MMM peers`` section; the rest of the file is untouched."""
     doc = DOCS.read_text()  # re-read right before editing: others edit other sections
@@ -603,16 +632,20 @@ def main() -> None:
         path = write_world(world, args.seed, args.geos)
         desc = json.loads(path.read_text())
         stored = WORK / "peers" / world / "run.json"
-        rows: list[dict[str, Any]] = []
+        rows, commands = kept_rows(stored, desc, args)
+        commands = [*commands, command]
         for peer in args.peers:  # stored after every fit: an interrupted run keeps its rows
-            rows.append(run_fit(peer, path, args))
+            row = run_fit(peer, path, args)
+            row["measured"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+            rows = sorted([*rows, row], key=lambda r: list(PEERS).index(r["peer"]))
             run = {
                 "desc": desc,
                 "rows": rows,
                 "args": vars(args),
-                "command": command,
+                "command": " and ".join(dict.fromkeys(commands)),
+                "commands": list(dict.fromkeys(commands)),
                 "versions": v,
-                "measured": f"{datetime.now(UTC):%Y-%m-%d %H:%M}",
+                "measured": _measured(rows),
             }
             stored.write_text(json.dumps(run, indent=2, default=str) + "\n")
         print(f"\n### {world}\n\n{table(rows)}\n", flush=True)

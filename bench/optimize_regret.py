@@ -139,6 +139,9 @@ def main() -> None:
         "--out", type=Path, default=Path.home() / ".cache" / "margin-bench" / "optimize_regret.json"
     )
     args = parser.parse_args()
+    from margin.cli.main import configure_jax
+
+    configure_jax()  # as the margin command: chains in parallel over host devices
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="margin-regret-") as tmp:
         folder = args.keep or Path(tmp)

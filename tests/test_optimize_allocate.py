@@ -81,6 +81,34 @@ def test_matches_the_analytic_optimum_of_a_separable_concave_problem() -> None:
     assert result.checks.passed
 
 
+def test_a_stalled_solve_restarts_from_its_end_point_until_the_kkt_checks_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SLSQP can stop short of the optimum (seen on a fitted MMM); both default starts are
+    made to stop after one iteration here, and the restart must still reach the analytic
+    optimum."""
+    from margin.optimize import solver
+
+    real, calls = solver.minimize, []
+
+    def stalling(*args: object, **kwargs: dict[str, object]) -> object:
+        calls.append(kwargs)
+        if len(calls) <= 2:
+            kwargs = {**kwargs, "options": {**kwargs["options"], "maxiter": 1}}
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(solver, "minimize", stalling)
+    beta, half = np.array([5e5, 3e5, 1e5, 2e5]), np.array([1e5, 5e4, 2e4, 3e5])
+    budget = 2.5e5
+    result = allocate(_hill_model(list(beta), list(half)), budget, 1)
+    got = np.array([a.spend for a in result.allocation])
+    np.testing.assert_allclose(
+        got, _analytic_optimum(beta, half, budget), atol=ORACLE_RTOL * budget
+    )
+    assert result.checks.passed
+    assert len(calls) >= 3  # the two stalled starts, then at least one restart
+
+
 def test_two_channels_with_carry_over_and_uncertainty_beat_a_fine_grid() -> None:
     model = _world(n_draws=40)
     two = replace(

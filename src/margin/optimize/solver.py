@@ -6,6 +6,7 @@ its gradient come from one model evaluation (the model's vector-Jacobian product
 the risk measure's draw weights). Each solve starts from the current plan rescaled to the
 budget and from an even split; the better end point wins, and it is kept only if it is
 at least as good as the rescaled current plan (so a plan is never worse than the start).
+When the best end point fails the KKT checks the solve restarts from it (``_RESTARTS``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ __all__ = ["Solution", "plan_values", "project_to_budget", "solve", "value_and_g
 _FTOL = 1e-12
 _MAXITER = 300
 _BISECTIONS = 200
+_RESTARTS = 2
+"""SLSQP restarts from its own end point when that point fails the KKT checks: its
+quasi-Newton Hessian, built while crossing a steep or S-shaped response, can leave it
+stalled short of the optimum (seen on a fitted MMM: a channel left at 0.02% of the budget
+with a marginal ROI 4.5x the others'); a restart from a fresh Hessian finishes the job."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -174,8 +180,8 @@ def solve(
     best = Solution(starts[0], start_value, start_value, "kept the rescaled current plan")
     if not _feasible(problem, starts[0], extra, scale):
         best = Solution(starts[0], -np.inf, -np.inf, "no feasible plan found")
-    runs = starts if start is None else [_feasible_point(problem, start, budget)]
-    for point in runs:
+
+    def run(point: FloatArray, best: Solution) -> Solution:
         result = minimize(
             fun, point / scale, jac=True, method="SLSQP", bounds=bounds,
             constraints=constraints, options={"ftol": _FTOL, "maxiter": _MAXITER},
@@ -183,13 +189,36 @@ def solve(
         totals = _polish(problem, np.asarray(result.x) * scale, budget, equality)
         value = risk_value(plan_values(problem, totals, objective), objective)
         if value > best.value and _feasible(problem, totals, extra, scale):
-            best = Solution(totals, value, best.start_value, str(result.message))
+            return Solution(totals, value, best.start_value, str(result.message))
+        return best
+
+    runs = starts if start is None else [_feasible_point(problem, start, budget)]
+    for point in runs:
+        best = run(point, best)
+    for _ in range(_RESTARTS if extra is None else 0):
+        if not np.isfinite(best.value) or _stationary(problem, best, objective, budget, equality):
+            break
+        restarted = run(best.totals, best)
+        if restarted.value <= best.value:
+            break
+        best = restarted
     if not np.isfinite(best.value):
         raise ConfigError(
             "the solver found no plan that meets every constraint (budget, bounds and the "
             "target); relax the target or widen the bounds."
         )
     return best
+
+
+def _stationary(
+    problem: Problem, solution: Solution, objective: Objective, budget: float, equality: bool
+) -> bool:
+    """Whether ``solution`` passes the KKT checks of :mod:`.proof` (marginal returns)."""
+    from margin.optimize.proof import check_optimality
+
+    checks, _, _ = check_optimality(problem, solution, objective, budget, equality=equality)
+    spread_ok = not (checks.marginal_spread > checks.marginal_tolerance)
+    return bool(spread_ok and checks.bound_consistent)
 
 
 def _feasible(
