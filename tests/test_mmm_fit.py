@@ -117,13 +117,5 @@ def test_approximate_fit_without_controls_and_with_a_warm_start(national: World)
     with pytest.raises(ConfigError, match="'roi' lies outside"):
         MarketingMixModel(**settings).fit(data, init={"roi": -np.ones(len(full.channels))})  # type: ignore[arg-type]
     # ROIs alone (a run saved before ROI was sampled as total and split) start there too
-    n = len(full.channels)
-    old = {
-        name: np.median(first.draws_.samples[name].reshape(-1, n), axis=0)
-        for name in ("roi", "half_saturation", "slope")
-    }  # as a run saved before ROI and K were sampled in other coordinates
+    old = {"roi": np.median(first.draws_.samples["roi"].reshape(-1, len(full.channels)), axis=0)}
     MarketingMixModel(**settings).fit(data, init=old)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="'half_saturation' has shape"):
-        MarketingMixModel(**settings).fit(  # type: ignore[arg-type]
-            data, init={**old, "half_saturation": np.ones(n + 1)}
-        )

@@ -146,32 +146,3 @@ def test_geo_intercept_draws_follow_their_conditional_posterior() -> None:
     np.testing.assert_array_equal(draw_geo_intercepts(samples, seed=0)["intercept_geo"],
                                   out["intercept_geo"])  # fmt: skip
     assert draw_geo_intercepts({"roi": samples["roi"]}, seed=0).keys() == {"roi"}
-
-
-def test_hill_saturation_is_sampled_relative_to_the_spend_a_channel_runs_at() -> None:
-    """``K = r · exp(−saturation_logit / slope)`` with ``r`` each channel's mean spend over
-    the geo-weeks that have spend, so the Hill curve at ``r`` is ``sigmoid(saturation_logit)``."""
-    from margin.mmm.model import reference_spend, saturation_latents
-    from margin.mmm.transforms import hill
-
-    params = WorldParams(n_geos=2, n_weeks=30, channels=DEFAULT_CHANNELS[:3], n_users=100)
-    data = simulate_world(params, seed=WORLD_SEED).marketing_data()
-    config = ModelConfig()
-    inputs = model_inputs(data, fit_scaling(data, config.fourier_terms))
-    media = np.asarray(inputs.media, np.float64)
-    naive = [media[..., c][media[..., c] > 0].mean() for c in range(3)]  # a plain loop
-    reference = reference_spend(inputs.media)
-    np.testing.assert_allclose(reference, naive, rtol=FLOAT32)
-    logit = jnp.asarray([-1.0, 0.3, 2.0], dtype=jnp.float32)
-    slope = jnp.asarray([0.7, 1.0, 2.5], dtype=jnp.float32)
-    args = (inputs, config, jnp.zeros(3), jnp.ones(3), None)
-    model = handlers.substitute(
-        handlers.seed(mmm_model, jax.random.key(0)), {"saturation_logit": logit, "slope": slope}
-    )
-    trace = handlers.trace(model).get_trace(*args)
-    assert trace["half_saturation"]["type"] == "deterministic"
-    half = trace["half_saturation"]["value"]
-    at_reference = hill(reference, half, slope)
-    np.testing.assert_allclose(at_reference, jax.nn.sigmoid(logit), rtol=FLOAT32)
-    np.testing.assert_allclose(saturation_latents(half, slope, reference), logit, atol=FLOAT32)
-    assert float(reference_spend(jnp.zeros((1, 4, 1)))[0]) == 1.0  # no spend: neutral

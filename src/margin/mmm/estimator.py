@@ -17,14 +17,8 @@ from margin.mmm.calibration import LiftTest, lift_arrays
 from margin.mmm.config import ModelConfig
 from margin.mmm.diagnostics import convergence, data_checks, fit_quality, prior_shift
 from margin.mmm.inference import APPROXIMATE_STEPS, Method, run_laplace, run_nuts
-from margin.mmm.inputs import ModelInputs, fit_scaling, model_inputs
-from margin.mmm.model import (
-    draw_geo_intercepts,
-    mmm_model,
-    reference_spend,
-    roi_latents,
-    saturation_latents,
-)
+from margin.mmm.inputs import fit_scaling, model_inputs
+from margin.mmm.model import draw_geo_intercepts, mmm_model, roi_latents
 from margin.mmm.summary import flat_params, predict_draws, summarize
 
 __all__ = ["MarketingMixModel"]
@@ -124,8 +118,8 @@ class MarketingMixModel:
         roi_loc = jnp.log(jnp.asarray([p.median for p in priors], dtype=jnp.float32))
         roi_scale = jnp.asarray([p.sigma for p in priors], dtype=jnp.float32)
         args = (inputs, config, roi_loc, roi_scale, lift)
-        if init is not None:
-            init = _converted_init(init, inputs, config)
+        if init is not None and "roi" in init and "media_log_total" not in init:
+            init = {**init, **_roi_init(init["roi"], inputs.spend_total)}
         start = time.perf_counter()
         if self.method == "nuts":
             draws = run_nuts(mmm_model, args, seed=self.seed, chains=self.chains,
@@ -219,31 +213,13 @@ class MarketingMixModel:
         }
 
 
-def _converted_init(
-    init: Mapping[str, npt.ArrayLike], inputs: ModelInputs, config: ModelConfig
-) -> dict[str, npt.ArrayLike]:
-    """Starting values given on the model's scale (``roi``; Hill ``half_saturation`` with
-    ``slope``, e.g. from a run saved before these were sampled in other coordinates) added
-    in the sampled coordinates; values already given there win."""
-    out = dict(init)
-    n = inputs.spend_total.shape
-    if "roi" in init and "media_log_total" not in init:
-        roi = _positive_init("roi", init["roi"], n)
-        out.update(roi_latents(roi, inputs.spend_total))
-    hill = config.saturation == "hill"
-    if hill and "half_saturation" in init and "slope" in init and "saturation_logit" not in init:
-        half = _positive_init("half_saturation", init["half_saturation"], n)
-        slope = _positive_init("slope", init["slope"], n)
-        out["saturation_logit"] = saturation_latents(half, slope, reference_spend(inputs.media))
-    return out
-
-
-def _positive_init(name: str, value: npt.ArrayLike, shape: tuple[int, ...]) -> jnp.ndarray:
-    array = jnp.asarray(value, dtype=jnp.float32)
-    if array.shape != shape:
+def _roi_init(value: npt.ArrayLike, spend_total: jnp.ndarray) -> dict[str, jnp.ndarray]:
+    """Starting ROIs given as ``roi`` (sampled as total and split) in the sampled coordinates."""
+    roi = jnp.asarray(value, dtype=jnp.float32)
+    if roi.shape != spend_total.shape:
         raise ConfigError(
-            f"init value for {name!r} has shape {array.shape}; the model expects {shape}"
+            f"init value for 'roi' has shape {roi.shape}; the model expects {spend_total.shape}"
         )
-    if not bool(jnp.all(jnp.isfinite(array) & (array > 0))):
-        raise ConfigError(f"init value for {name!r} lies outside the site's support (> 0)")
-    return array
+    if not bool(jnp.all(jnp.isfinite(roi) & (roi > 0))):
+        raise ConfigError("init value for 'roi' lies outside the site's support (ROI > 0)")
+    return roi_latents(roi, spend_total)

@@ -46,9 +46,7 @@ __all__ = [
     "mean_kpi",
     "media_response",
     "mmm_model",
-    "reference_spend",
     "roi_latents",
-    "saturation_latents",
 ]
 
 
@@ -158,36 +156,11 @@ def _roi_prior(roi_loc: Array, roi_scale: Array, spend_total: Array) -> Array:
     return roi
 
 
-def reference_spend(media: Array) -> Array:
-    """``(n_channels,)`` each channel's typical scaled spend: its mean over the geo-weeks
-    with spend (1 for a channel spending the same every week; more for a flighted one)."""
-    active = (media > 0).sum(axis=(0, 1))
-    result: Array = media.sum(axis=(0, 1)) / jnp.maximum(active, 1)
-    return jnp.where(active > 0, result, 1.0)
-
-
-def saturation_latents(half_saturation: Array, slope: Array, reference: Array) -> Array:
-    """``saturation_logit`` for Hill parameters ``K``, ``s`` (see :func:`_media_priors`)."""
-    result: Array = -slope * (jnp.log(half_saturation) - jnp.log(reference))
-    return result
-
-
 def _media_priors(
-    config: ModelConfig, roi_loc: Array, roi_scale: Array, inputs: ModelInputs
+    config: ModelConfig, roi_loc: Array, roi_scale: Array, spend_total: Array
 ) -> dict[str, Array]:
-    """Per channel: ROI (:func:`_roi_prior`), carry-over, and saturation.
-
-    Hill saturation is sampled as its slope ``s ~ LogNormal(0, 0.3)`` and
-    ``saturation_logit ~ Normal(0, 0.7)``, the logit of the curve's value at the channel's
-    typical spend ``r`` (:func:`reference_spend`): ``K = r · exp(−saturation_logit / s)``
-    (a deterministic site). So the prior says how saturated a channel is at the spend it
-    actually runs at (half-way, 90% of the time between 0.24 and 0.76), as Meridian's
-    half-saturation prior is relative to median non-zero media; and the data, which pin
-    the curve near ``r``, meet a nearly linear ridge (about 20% more effective draws per
-    second than sampling ``log K`` directly on the simulated worlds).
-    """
     n = roi_loc.shape[0]
-    params: dict[str, Array] = {"roi": _roi_prior(roi_loc, roi_scale, inputs.spend_total)}
+    params: dict[str, Array] = {"roi": _roi_prior(roi_loc, roi_scale, spend_total)}
     with numpyro.plate("channel", n):
         if config.adstock == "geometric":
             params["decay"] = numpyro.sample("decay", dist.Beta(2.0, 2.0))
@@ -195,11 +168,8 @@ def _media_priors(
             params["adstock_shape"] = numpyro.sample("adstock_shape", dist.LogNormal(0.5, 0.5))
             params["adstock_scale"] = numpyro.sample("adstock_scale", dist.LogNormal(0.7, 0.7))
         if config.saturation == "hill":
-            slope = numpyro.sample("slope", dist.LogNormal(0.0, 0.3))
-            logit = numpyro.sample("saturation_logit", dist.Normal(0.0, 0.7))
-            half = reference_spend(inputs.media) * jnp.exp(-logit / slope)
-            params["slope"] = slope
-            params["half_saturation"] = numpyro.deterministic("half_saturation", half)
+            params["half_saturation"] = numpyro.sample("half_saturation", dist.LogNormal(0.0, 0.7))
+            params["slope"] = numpyro.sample("slope", dist.LogNormal(0.0, 0.3))
         else:
             params["rate"] = numpyro.sample("rate", dist.LogNormal(0.1, 0.7))
     return params
@@ -308,7 +278,7 @@ def mmm_model(
     lift: LiftArrays | None = None,
 ) -> None:
     """The NumPyro model (arguments as in :func:`mean_kpi`; ``roi_loc/scale`` ``(n_channels,)``)."""
-    params = _media_priors(config, roi_loc, roi_scale, inputs)
+    params = _media_priors(config, roi_loc, roi_scale, inputs.spend_total)
     params.update(_baseline_priors(inputs, config))
     response = media_response(params, inputs.media, config)
     weighted = (response * inputs.share[:, None, None] * inputs.value[:, :, None]).sum(axis=(0, 1))
