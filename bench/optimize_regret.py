@@ -4,7 +4,8 @@ One command::
 
     .venv/bin/python bench/optimize_regret.py --seeds 0 1 2 --methods nuts approximate
 
-For each world (national, 104 weeks, the default 5 channels) and fit method: fit the MMM,
+For each world (national by default, ``--geos N`` for N geos; 104 weeks; the default 5
+channels) and fit method: fit the MMM,
 save the run, load it as a response model (``load_response``), recommend a plan for the
 current budget (last 13 weeks' average weekly spend × 13) over 13 weeks, then score it
 with the simulator's true response (``parametric_from_world``, spread 0): the plan's TRUE
@@ -69,7 +70,8 @@ def request_for(variant: str, channels: tuple[str, ...]) -> PlanRequest:
 def run_world(
     seed: int, method: str, args: argparse.Namespace, folder: Path
 ) -> list[dict[str, Any]]:
-    world = simulate_world(WorldParams.national(n_weeks=args.weeks, n_users=200), seed=seed)
+    params = WorldParams(n_geos=args.geos, n_weeks=args.weeks, n_users=max(200, 10 * args.geos))
+    world = simulate_world(params, seed=seed)
     data = world.marketing_data()
     model = MarketingMixModel(seed=seed, **fit_settings(method, args))  # type: ignore[arg-type]
     start = time.perf_counter()
@@ -95,7 +97,7 @@ def run_world(
         scored = scenario(truth, WEEKS, plan=result.plan, reference=result.current_plan)
         true_gain = scored.gain.mean
         rows.append({
-            "seed": seed, "method": method, "variant": variant, "fit_s": fit_s,
+            "seed": seed, "geos": args.geos, "method": method, "variant": variant, "fit_s": fit_s,
             "plan_s": plan_s, "budget": budget, "expected_gain": result.expected_gain.to_dict(),
             "p_beats_current": result.p_beats_current, "checks": result.checks.to_dict(),
             "true_gain": true_gain, "optimum_gain": best_gain,
@@ -130,6 +132,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=["nuts", "approximate"])
     parser.add_argument("--weeks", type=int, default=104)
+    parser.add_argument(
+        "--geos", type=int, default=1, help="geos of the simulated worlds (1: national)"
+    )
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=500)

@@ -84,6 +84,16 @@ def test_nuts_recovers_the_posterior_and_reports_its_statistics() -> None:
     assert np.log(draws.samples["scale"]).std() == pytest.approx(0.5, rel=0.2)
 
 
+def test_nuts_runs_a_single_chain() -> None:
+    # NumPyro takes one chain's starting point without the chain axis (was a shape error)
+    draws = run_nuts(conjugate, (jnp.asarray(Y),), seed=2, chains=1, draws=300, warmup=200)
+    mu = draws.samples["mu"]
+    assert mu.shape == (1, 300)
+    assert draws.num_steps is not None
+    assert draws.num_steps.shape == (1, 300)
+    assert abs(mu.mean() - M1) < MONTE_CARLO * S1 / np.sqrt(mu.size / 2)
+
+
 def test_warm_start_takes_posterior_medians_per_site() -> None:
     samples = {"mu": np.arange(12.0).reshape(2, 6), "beta": np.ones((2, 6, 3)), "flat": np.ones(3)}
     start = warm_start(samples)

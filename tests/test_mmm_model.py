@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 import scipy.stats
 from numpyro import handlers  # type: ignore[import-untyped]
 from numpyro.infer.util import log_density  # type: ignore[import-untyped]
@@ -13,7 +14,7 @@ from margin.data.simulator import WorldParams, simulate_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
 from margin.mmm.config import ModelConfig
 from margin.mmm.inputs import fit_scaling, model_inputs
-from margin.mmm.model import mean_kpi, mmm_model, roi_latents
+from margin.mmm.model import FixedBeta, FixedGamma, mean_kpi, mmm_model, roi_latents
 
 WORLD_SEED = 3
 FLOAT32 = 1e-4
@@ -146,3 +147,25 @@ def test_geo_intercept_draws_follow_their_conditional_posterior() -> None:
     np.testing.assert_array_equal(draw_geo_intercepts(samples, seed=0)["intercept_geo"],
                                   out["intercept_geo"])  # fmt: skip
     assert draw_geo_intercepts({"roi": samples["roi"]}, seed=0).keys() == {"roi"}
+
+
+def test_closed_form_beta_and_gamma_priors_match_scipy() -> None:
+    x = np.array([1e-4, 0.05, 0.3, 0.5, 0.77, 0.999])
+    for a, b in ((2.0, 2.0), (0.7, 3.5)):
+        np.testing.assert_allclose(
+            FixedBeta(a, b).log_prob(jnp.asarray(x)), scipy.stats.beta.logpdf(x, a, b), rtol=1e-5
+        )
+    y = np.array([0.01, 0.5, 3.0, 20.0, 90.0])
+    for a, rate in ((2.0, 0.1), (5.0, 2.0)):
+        np.testing.assert_allclose(
+            FixedGamma(a, rate).log_prob(jnp.asarray(y)),
+            scipy.stats.gamma.logpdf(y, a, scale=1 / rate),
+            rtol=1e-5,
+        )
+    # expanded over a plate (as the model samples them) they keep the closed form and support
+    expanded = FixedBeta(2.0, 2.0).expand((3,))
+    assert expanded.log_prob(jnp.full(3, 0.5)).shape == (3,)
+    draws = FixedBeta(2.0, 2.0).sample(jax.random.key(0), (4000,))
+    assert float(draws.min()) > 0
+    assert float(draws.max()) < 1
+    assert float(draws.mean()) == pytest.approx(0.5, abs=0.02)

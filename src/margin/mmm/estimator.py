@@ -189,7 +189,7 @@ class MarketingMixModel:
         if not hasattr(self, "draws_"):
             raise NotFittedError("this MarketingMixModel is not fitted yet; call fit(data) first")
         params = flat_params(self.draws_.samples)
-        mu, _ = predict_draws(params, model_inputs(data, self.scaling_), self.config_)
+        mu = predict_draws(params, model_inputs(data, self.scaling_), self.config_)
         return np.asarray(mu, dtype=np.float64) * self.scaling_.kpi_scale
 
     def result(self) -> dict[str, Any]:

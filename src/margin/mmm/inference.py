@@ -101,12 +101,14 @@ def run_nuts(
         chain_method="parallel" if parallel else "vectorized",
         progress_bar=progress,
     )
+    if chains == 1:  # NumPyro takes one chain's starting point without the chain axis
+        start = {name: value[0] for name, value in start.items()}
     mcmc.run(run_key, init_params=start, extra_fields=("diverging", "num_steps"))
     unconstrained = mcmc.get_samples(group_by_chain=True)
-    constrain = jax.jit(
-        jax.vmap(jax.vmap(lambda z: constrain_fn(bound, (), {}, z, return_deterministic=True)))
-    )
-    constrained = constrain(unconstrained)
+    one_chain = jax.vmap(lambda z: constrain_fn(bound, (), {}, z, return_deterministic=True))
+    # one chain at a time: the model's per-draw (geos, weeks, channels) arrays for every
+    # draw at once would hold gigabytes on a 40-geo panel
+    constrained = jax.jit(lambda u: jax.lax.map(one_chain, u))(unconstrained)
     samples = {
         k: np.asarray(v, dtype=np.float64)
         for k, v in constrained.items()
@@ -298,13 +300,12 @@ def run_laplace(
     scale = vectors / np.sqrt(np.maximum(eigenvalues, floor))
     noise = np.asarray(jax.random.normal(draw_key, (chains * draws, mode.shape[0])), np.float64)
     flat = np.asarray(best.x)[None, :] + noise @ scale.T
-    latent = jax.vmap(unravel)(jnp.asarray(flat, dtype=jnp.float32))
-    constrain = jax.jit(
-        jax.vmap(lambda z: constrain_fn(bound, (), {}, z, return_deterministic=True))
-    )
+    latent = jax.vmap(unravel)(jnp.asarray(flat.reshape(chains * draws, -1), dtype=jnp.float32))
+    latent = {k: v.reshape(chains, draws, *v.shape[1:]) for k, v in latent.items()}
+    one_chain = jax.vmap(lambda z: constrain_fn(bound, (), {}, z, return_deterministic=True))
     samples = {
-        k: np.asarray(v, dtype=np.float64).reshape(chains, draws, *v.shape[1:])
-        for k, v in constrain(latent).items()
+        k: np.asarray(v, dtype=np.float64)
+        for k, v in jax.jit(lambda u: jax.lax.map(one_chain, u))(latent).items()
         if k not in ("y", "lift_obs")
     }
     extra = {

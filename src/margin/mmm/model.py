@@ -25,6 +25,7 @@ own counterfactual (see :mod:`margin.mmm.calibration`).
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -41,6 +42,8 @@ from margin.mmm.inputs import ModelInputs
 from margin.mmm.transforms import delayed_adstock, geometric_adstock, hill, logistic_saturation
 
 __all__ = [
+    "FixedBeta",
+    "FixedGamma",
     "LiftArrays",
     "draw_geo_intercepts",
     "mean_kpi",
@@ -48,6 +51,40 @@ __all__ = [
     "mmm_model",
     "roi_latents",
 ]
+
+
+class FixedBeta(dist.Beta):  # type: ignore[misc]
+    """``Beta(a, b)`` for fixed numbers ``a, b``, its log density in closed form.
+
+    NumPyro's ``Beta`` evaluates the density through a two-component Dirichlet, whose
+    log density and gradient lower to ~1,500 lines of StableHLO (over half the model's
+    potential); the NUTS program inlines the potential several times, so that alone was
+    about a third of the fit's compile time. Here the normaliser is a Python number.
+    """
+
+    def __init__(self, a: float, b: float) -> None:
+        super().__init__(a, b)
+        self._a, self._b = float(a), float(b)
+        self._log_norm = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+
+    def log_prob(self, value: Array) -> Array:
+        out: Array = (
+            (self._a - 1.0) * jnp.log(value) + (self._b - 1.0) * jnp.log1p(-value) - self._log_norm
+        )
+        return out
+
+
+class FixedGamma(dist.Gamma):  # type: ignore[misc]
+    """``Gamma(a, rate)`` for fixed numbers, its log density in closed form (see :class:`FixedBeta`)."""
+
+    def __init__(self, a: float, rate: float) -> None:
+        super().__init__(a, rate)
+        self._a, self._rate = float(a), float(rate)
+        self._log_norm = math.lgamma(a) - a * math.log(rate)
+
+    def log_prob(self, value: Array) -> Array:
+        out: Array = (self._a - 1.0) * jnp.log(value) - self._rate * value - self._log_norm
+        return out
 
 
 class LiftArrays(NamedTuple):
@@ -163,7 +200,7 @@ def _media_priors(
     params: dict[str, Array] = {"roi": _roi_prior(roi_loc, roi_scale, spend_total)}
     with numpyro.plate("channel", n):
         if config.adstock == "geometric":
-            params["decay"] = numpyro.sample("decay", dist.Beta(2.0, 2.0))
+            params["decay"] = numpyro.sample("decay", FixedBeta(2.0, 2.0))
         else:
             params["adstock_shape"] = numpyro.sample("adstock_shape", dist.LogNormal(0.5, 0.5))
             params["adstock_scale"] = numpyro.sample("adstock_scale", dist.LogNormal(0.7, 0.7))
@@ -293,7 +330,7 @@ def mmm_model(
         return
     scale = sigma * inputs.share[:, None]
     if config.likelihood == "student_t":
-        nu = numpyro.sample("nu", dist.Gamma(2.0, 0.1))
+        nu = numpyro.sample("nu", FixedGamma(2.0, 0.1))
         likelihood: dist.Distribution = dist.StudentT(nu, mu, scale)
     else:
         likelihood = dist.Normal(mu, scale)

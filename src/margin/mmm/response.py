@@ -223,7 +223,7 @@ class MMMResponse:
             kpi=np.zeros((n_geos, n_weeks)),
             controls=np.repeat(self.control_level[:, None, :], n_weeks, axis=1),
         )
-        mu, _ = predict_draws(self.params, model_inputs(future, self.scaling), self.config)
+        mu = predict_draws(self.params, model_inputs(future, self.scaling), self.config)
         result: FloatArray = np.asarray(mu, dtype=np.float64) * self.scaling.kpi_scale
         return result
 

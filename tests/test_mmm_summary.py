@@ -1,0 +1,60 @@
+"""Posterior summaries computed in batches of draws equal the all-at-once computation."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from margin.data.simulator import WorldParams, simulate_world
+from margin.data.simulator.params import DEFAULT_CHANNELS
+from margin.mmm import summary
+from margin.mmm.config import ModelConfig
+from margin.mmm.inputs import fit_scaling, model_inputs
+from margin.mmm.model import mean_kpi
+
+FLOAT32 = 1e-5
+N_DRAWS = 7  # not a multiple of the batch below: the last batch is padded
+
+
+def _draws(n_geos: int, n_channels: int) -> dict[str, jax.Array]:
+    rng = np.random.default_rng(5)
+
+    def draw(low: float, high: float, *shape: int) -> jax.Array:
+        return jnp.asarray(rng.uniform(low, high, (N_DRAWS, *shape)), dtype=jnp.float32)
+
+    return {
+        "roi": draw(0.5, 3.0, n_channels),
+        "beta": draw(0.05, 0.5, n_channels),
+        "decay": draw(0.1, 0.8, n_channels),
+        "half_saturation": draw(0.5, 2.0, n_channels),
+        "slope": draw(0.7, 1.5, n_channels),
+        "intercept_geo": draw(0.8, 1.2, n_geos),
+        "trend": draw(-0.1, 0.1),
+        "fourier": draw(-0.1, 0.1, 4),
+        "gamma": draw(-0.1, 0.1, 2),
+    }
+
+
+def test_batched_predictions_and_totals_equal_one_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    params = WorldParams(n_geos=3, n_weeks=40, channels=DEFAULT_CHANNELS[:2], n_users=100)
+    data = simulate_world(params, seed=4).marketing_data()
+    config = ModelConfig()
+    inputs = model_inputs(data, fit_scaling(data, config.fourier_terms))
+    draws = _draws(data.n_geos, data.n_channels)
+    mu, contributions = jax.vmap(lambda p: mean_kpi(p, inputs, config))(draws)
+    monkeypatch.setattr(summary, "DRAW_BATCH", 3)
+    batched = summary.predict_draws(draws, inputs, config)
+    assert batched.shape == (N_DRAWS, data.n_geos, data.n_times)
+    np.testing.assert_allclose(batched, mu, rtol=FLOAT32)
+    totals = summary._totals(draws, inputs, config, 2.0)
+    contrib = 2.0 * np.asarray(contributions, dtype=np.float64)
+    np.testing.assert_allclose(totals.kpi, 2.0 * np.asarray(mu).sum(axis=(1, 2)), rtol=FLOAT32)
+    np.testing.assert_allclose(totals.contribution, contrib.sum(axis=(1, 2)), rtol=FLOAT32)
+    value = np.asarray(inputs.value)[None, :, :, None]
+    np.testing.assert_allclose(totals.revenue, (contrib * value).sum(axis=(1, 2)), rtol=FLOAT32)
+    np.testing.assert_allclose(totals.weekly, contrib.sum(axis=1), rtol=FLOAT32)
+    mroi = summary._mroi(draws, inputs, config)
+    monkeypatch.setattr(summary, "DRAW_BATCH", 100)
+    np.testing.assert_allclose(mroi, summary._mroi(draws, inputs, config), rtol=FLOAT32)
