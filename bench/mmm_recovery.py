@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=156)
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=1000)
     parser.add_argument(
         "--out", type=Path, default=Path.home() / ".cache" / "margin-bench" / "mmm_recovery.json"
     )

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         chains: Annotated[int, typer.Option(help="NUTS chains (vectorised).")] = 4,
         draws: Annotated[int, typer.Option(help="Draws per chain after warm-up.")] = 500,
-        warmup: Annotated[int, typer.Option(help="Warm-up iterations per chain.")] = 500,
+        warmup: Annotated[int, typer.Option(help="Warm-up iterations per chain.")] = 1000,
         seed: Annotated[int, typer.Option(help="Seed: same inputs and seed, same numbers.")] = 0,
         holdout_weeks: Annotated[int, typer.Option(help="Last weeks held out for MAPE/R².")] = 0,
         method: Annotated[

@@ -55,7 +55,7 @@ class MarketingMixModel:
         method: Method = "nuts",
         chains: int = 4,
         draws: int = 500,
-        warmup: int = 500,
+        warmup: int = 1000,
         seed: int = 0,
         holdout_weeks: int = 0,
         approximate_steps: int = APPROXIMATE_STEPS,

@@ -53,7 +53,7 @@ class RefreshSettings:
     method: str = "nuts"
     chains: int = 4
     draws: int = 500
-    warmup: int = 500
+    warmup: int = 1000
     seed: int = 0
     approximate_steps: int = 3000
     holdout_weeks: int = 0
