@@ -15,7 +15,9 @@ the issue's bar is a true gain of at least 90% of the optimum's (regret <= 10%).
 
 Each fitted run is planned three ways (``VARIANTS``): the posterior-mean objective with no
 bounds; the same with every channel bounded to 0.5–2× its current spend (common practice);
-and CVaR (mean of the worst 10% of draws) with no bounds. The true optimum is always the
+and CVaR (mean of the worst 10% of draws) with no bounds. ``--calibrate`` fits with the
+world's own geo lift tests (the simulator's TV heavy-up and search go-dark), as a user of
+a geo panel would. The true optimum is always the
 unbounded one, so bounded plans are scored against the best plan without bounds.
 Prints a Markdown table and writes JSON (``--out``); ``--keep DIR`` keeps the run folders.
 """
@@ -38,7 +40,7 @@ import scipy
 import margin
 from margin.data.simulator import WorldParams, simulate_world
 from margin.data.spec import DataSpec, Spec
-from margin.mmm import MarketingMixModel, save_run
+from margin.mmm import LiftTest, MarketingMixModel, read_lift_tests_csv, save_run
 from margin.mmm.response import load_response
 from margin.optimize import allocate, parametric_from_world, scenario
 from margin.optimize.request import PlanRequest, current_budget, plan
@@ -73,9 +75,14 @@ def run_world(
     params = WorldParams(n_geos=args.geos, n_weeks=args.weeks, n_users=max(200, 10 * args.geos))
     world = simulate_world(params, seed=seed)
     data = world.marketing_data()
+    lift_tests: list[LiftTest] = []
+    if args.calibrate:  # the world's own geo lift tests, as a user would register them
+        folder.mkdir(parents=True, exist_ok=True)
+        world.experiments.to_csv(folder / f"experiments-{seed}.csv", index=False)
+        lift_tests = read_lift_tests_csv(folder / f"experiments-{seed}.csv")
     model = MarketingMixModel(seed=seed, **fit_settings(method, args))  # type: ignore[arg-type]
     start = time.perf_counter()
-    model.fit(data)
+    model.fit(data, lift_tests)
     fit_s = time.perf_counter() - start
     run_dir = folder / f"{method}-{seed}"
     save_run(model, data, Spec(DataSpec(kpi="revenue", media=data.channels)), run_dir)
@@ -97,7 +104,7 @@ def run_world(
         scored = scenario(truth, WEEKS, plan=result.plan, reference=result.current_plan)
         true_gain = scored.gain.mean
         rows.append({
-            "seed": seed, "geos": args.geos, "method": method, "variant": variant, "fit_s": fit_s,
+            "seed": seed, "geos": args.geos, "calibrated": len(lift_tests), "method": method, "variant": variant, "fit_s": fit_s,
             "plan_s": plan_s, "budget": budget, "expected_gain": result.expected_gain.to_dict(),
             "p_beats_current": result.p_beats_current, "checks": result.checks.to_dict(),
             "true_gain": true_gain, "optimum_gain": best_gain,
@@ -119,7 +126,7 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         g = r["expected_gain"]
         lines.append(
-            f"| {r['method']} | {r['seed']} | {r['variant']} | {r['fit_s']:.0f} | "
+            f"| {r['method']}{' + lift tests' if r.get('calibrated') else ''} | {r['seed']} | {r['variant']} | {r['fit_s']:.0f} | "
             f"{r['plan_s']:.1f} | {g['mean']:,.0f} ({g['p05']:,.0f} to {g['p95']:,.0f}) | "
             f"{r['p_beats_current']:.0%} | {r['true_gain']:,.0f} | {r['optimum_gain']:,.0f} | "
             f"{r['share_of_optimum']:.0%} | {r['checks']['passed']} | {r['roi_in_90']}/5 |"
@@ -134,6 +141,9 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=104)
     parser.add_argument(
         "--geos", type=int, default=1, help="geos of the simulated worlds (1: national)"
+    )
+    parser.add_argument(
+        "--calibrate", action="store_true", help="fit with the world's lift tests (geo worlds)"
     )
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)

@@ -19,9 +19,11 @@ import numpy.typing as npt
 
 __all__ = [
     "APPROXIMATE_STEPS",
+    "CONSTRAIN_BATCH",
     "Draws",
     "LatentSite",
     "Method",
+    "constrained_draws",
     "initial_points",
     "latent_sites",
     "run_laplace",
@@ -79,7 +81,7 @@ def run_nuts(
             parameters are strongly correlated; a diagonal one needs ~2x the steps).
     """
     from numpyro.infer import MCMC, NUTS  # type: ignore[import-untyped]
-    from numpyro.infer.util import constrain_fn, potential_energy  # type: ignore[import-untyped]
+    from numpyro.infer.util import potential_energy  # type: ignore[import-untyped]
 
     bound = functools.partial(model, *args)
     sites = latent_sites(bound)
@@ -104,16 +106,7 @@ def run_nuts(
     if chains == 1:  # NumPyro takes one chain's starting point without the chain axis
         start = {name: value[0] for name, value in start.items()}
     mcmc.run(run_key, init_params=start, extra_fields=("diverging", "num_steps"))
-    unconstrained = mcmc.get_samples(group_by_chain=True)
-    one_chain = jax.vmap(lambda z: constrain_fn(bound, (), {}, z, return_deterministic=True))
-    # one chain at a time: the model's per-draw (geos, weeks, channels) arrays for every
-    # draw at once would hold gigabytes on a 40-geo panel
-    constrained = jax.jit(lambda u: jax.lax.map(one_chain, u))(unconstrained)
-    samples = {
-        k: np.asarray(v, dtype=np.float64)
-        for k, v in constrained.items()
-        if k not in ("y", "lift_obs")
-    }
+    samples = constrained_draws(bound, mcmc.get_samples(group_by_chain=True))
     extra = mcmc.get_extra_fields(group_by_chain=True)
     return Draws(
         method="nuts",
@@ -123,6 +116,37 @@ def run_nuts(
         max_tree_depth=max_tree_depth,
         extra={"chain_method": "parallel" if parallel else "vectorized"},
     )
+
+
+CONSTRAIN_BATCH = 100
+"""Draws pushed through the model together by :func:`constrained_draws`: the model's
+per-draw ``(geos, weeks, channels)`` arrays for all draws at once held ~1 GB on a 40-geo
+panel."""
+
+
+def constrained_draws(
+    model: Callable[[], None], latent: Mapping[str, jax.Array]
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Every sample and deterministic site of ``model`` (no arguments) for unconstrained
+    draws ``{site: (chains, draws, ...)}``, as float64 ``(chains, draws, ...)``, computed
+    :data:`CONSTRAIN_BATCH` draws at a time (observed sites left out)."""
+    from numpyro.infer.util import constrain_fn
+
+    first = next(iter(latent.values()))
+    chains, draws = int(first.shape[0]), int(first.shape[1])
+    flat = {k: v.reshape(chains * draws, *v.shape[2:]) for k, v in latent.items()}
+
+    def one(z: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        out: dict[str, jax.Array] = constrain_fn(model, (), {}, z, return_deterministic=True)
+        return out
+
+    batch = min(CONSTRAIN_BATCH, chains * draws)
+    constrained = jax.jit(lambda u: jax.lax.map(one, u, batch_size=batch))(flat)
+    return {
+        k: np.asarray(v, dtype=np.float64).reshape(chains, draws, *v.shape[1:])
+        for k, v in constrained.items()
+        if k not in ("y", "lift_obs")
+    }
 
 
 @dataclass(frozen=True)
@@ -265,7 +289,7 @@ def run_laplace(
     """
     import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
-    from numpyro.infer.util import constrain_fn, potential_energy
+    from numpyro.infer.util import potential_energy
     from scipy.optimize import minimize
 
     bound = functools.partial(model, *args)
@@ -302,12 +326,7 @@ def run_laplace(
     flat = np.asarray(best.x)[None, :] + noise @ scale.T
     latent = jax.vmap(unravel)(jnp.asarray(flat.reshape(chains * draws, -1), dtype=jnp.float32))
     latent = {k: v.reshape(chains, draws, *v.shape[1:]) for k, v in latent.items()}
-    one_chain = jax.vmap(lambda z: constrain_fn(bound, (), {}, z, return_deterministic=True))
-    samples = {
-        k: np.asarray(v, dtype=np.float64)
-        for k, v in jax.jit(lambda u: jax.lax.map(one_chain, u))(latent).items()
-        if k not in ("y", "lift_obs")
-    }
+    samples = constrained_draws(bound, latent)
     extra = {
         "map_potential": float(best.fun),
         "optimizer_converged": bool(best.success),

@@ -55,7 +55,7 @@ def flat_params(samples: dict[str, npt.NDArray[np.float64]]) -> dict[str, Array]
     return out
 
 
-DRAW_BATCH = 250
+DRAW_BATCH = 100
 """Posterior draws evaluated together: bounds the memory of the per-draw ``(geos, weeks,
 channels)`` arrays (a 40-geo fit's 2,000 draws at once held ~2 GB) at no cost in speed."""
 
