@@ -658,6 +658,9 @@ def main() -> None:
         stored = WORK / "peers" / world / "run.json"
         if stored.exists():
             runs[world] = json.loads(stored.read_text())
+    shown = {r["peer"] for run in runs.values() for r in run["rows"]}
+    if not shown <= set(args.peers):  # versions of every peer in the section, not just this run's
+        v = versions(sorted(shown | set(args.peers)))
     text = section(runs, v)
     (WORK / "peers" / "section.md").write_text(text)
     print(text)

@@ -109,6 +109,40 @@ def test_a_stalled_solve_restarts_from_its_end_point_until_the_kkt_checks_pass(
     assert len(calls) >= 3  # the two stalled starts, then at least one restart
 
 
+def test_when_slsqp_fails_the_interior_point_fallback_reaches_the_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """SLSQP can fail outright on a fitted MMM (its first step jumps to a corner where a
+    channel with saturation slope < 1 has an unbounded marginal return; seen: the whole
+    budget on one channel, "Inequality constraints incompatible"). Every SLSQP call is made
+    to end in such a corner here; the plan must still be the analytic optimum."""
+    from scipy.optimize import OptimizeResult
+
+    from margin.optimize import solver
+
+    real, methods = solver.minimize, []
+
+    def failing(fun: object, x0: np.ndarray, **kwargs: object) -> object:
+        methods.append(kwargs["method"])
+        if kwargs["method"] == "SLSQP":
+            corner = np.zeros_like(x0)
+            corner[0] = x0.sum()
+            return OptimizeResult(x=corner, message="Inequality constraints incompatible")
+        return real(fun, x0, **kwargs)
+
+    monkeypatch.setattr(solver, "minimize", failing)
+    beta, half = np.array([5e5, 3e5, 1e5, 2e5]), np.array([1e5, 5e4, 2e4, 3e5])
+    budget = 2.5e5
+    result = allocate(_hill_model(list(beta), list(half)), budget, 1)
+    got = np.array([a.spend for a in result.allocation])
+    np.testing.assert_allclose(
+        got, _analytic_optimum(beta, half, budget), atol=ORACLE_RTOL * budget
+    )
+    assert result.checks.passed
+    assert result.checks.solver_message.startswith("trust-constr")
+    assert "trust-constr" in methods
+
+
 def test_two_channels_with_carry_over_and_uncertainty_beat_a_fine_grid() -> None:
     model = _world(n_draws=40)
     two = replace(
