@@ -214,8 +214,9 @@ def solve(
         and np.isfinite(best.value)
         and not _stationary(problem, best, objective, budget, equality)
     ):
-        for point in [*runs, best.totals]:
-            best = _trust_region(problem, fun, point, best, objective, budget, equality)
+        best = _trust_region(problem, fun, runs[0], best, objective, budget, equality)
+        if not _stationary(problem, best, objective, budget, equality):
+            best = _trust_region(problem, fun, best.totals, best, objective, budget, equality)
     if not np.isfinite(best.value):
         raise ConfigError(
             "the solver found no plan that meets every constraint (budget, bounds and the "
