@@ -77,6 +77,12 @@ def main() -> None:
     from margin.cli.main import configure_jax
 
     configure_jax()  # as the margin command: one CPU device per chain, compile cache
+    if args.warm_cache:  # JAX is imported above, so its cache settings are set directly
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
     print(f"load average at start: {Path('/proc/loadavg').read_text().split()[:3]}", flush=True)
     rows = []
     for kind in args.worlds:
