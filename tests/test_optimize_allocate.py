@@ -11,6 +11,7 @@ import pytest
 from margin.data.simulator import WorldParams
 from margin.errors import ConfigError
 from margin.optimize import (
+    AllocationResult,
     Constraints,
     Objective,
     ParametricResponse,
@@ -81,6 +82,20 @@ def test_matches_the_analytic_optimum_of_a_separable_concave_problem() -> None:
     assert result.checks.passed
 
 
+def _solve_to_the_analytic_optimum() -> AllocationResult:
+    """Allocate on a separable four-channel Hill problem; assert the analytic optimum and
+    passed checks."""
+    beta, half = np.array([5e5, 3e5, 1e5, 2e5]), np.array([1e5, 5e4, 2e4, 3e5])
+    budget = 2.5e5
+    result = allocate(_hill_model(list(beta), list(half)), budget, 1)
+    got = np.array([a.spend for a in result.allocation])
+    np.testing.assert_allclose(
+        got, _analytic_optimum(beta, half, budget), atol=ORACLE_RTOL * budget
+    )
+    assert result.checks.passed
+    return result
+
+
 def test_a_stalled_solve_restarts_from_its_end_point_until_the_kkt_checks_pass(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -98,14 +113,7 @@ def test_a_stalled_solve_restarts_from_its_end_point_until_the_kkt_checks_pass(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(solver, "minimize", stalling)
-    beta, half = np.array([5e5, 3e5, 1e5, 2e5]), np.array([1e5, 5e4, 2e4, 3e5])
-    budget = 2.5e5
-    result = allocate(_hill_model(list(beta), list(half)), budget, 1)
-    got = np.array([a.spend for a in result.allocation])
-    np.testing.assert_allclose(
-        got, _analytic_optimum(beta, half, budget), atol=ORACLE_RTOL * budget
-    )
-    assert result.checks.passed
+    _solve_to_the_analytic_optimum()
     assert len(calls) >= 3  # the two stalled starts, then at least one restart
 
 
@@ -131,14 +139,7 @@ def test_when_slsqp_fails_the_interior_point_fallback_reaches_the_optimum(
         return real(fun, x0, **kwargs)
 
     monkeypatch.setattr(solver, "minimize", failing)
-    beta, half = np.array([5e5, 3e5, 1e5, 2e5]), np.array([1e5, 5e4, 2e4, 3e5])
-    budget = 2.5e5
-    result = allocate(_hill_model(list(beta), list(half)), budget, 1)
-    got = np.array([a.spend for a in result.allocation])
-    np.testing.assert_allclose(
-        got, _analytic_optimum(beta, half, budget), atol=ORACLE_RTOL * budget
-    )
-    assert result.checks.passed
+    result = _solve_to_the_analytic_optimum()
     assert result.checks.solver_message.startswith("trust-constr")
     assert "trust-constr" in methods
 
