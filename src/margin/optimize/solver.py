@@ -31,14 +31,14 @@ _FTOL = 1e-12
 _MAXITER = 300
 _BISECTIONS = 200
 _RESTARTS = 2
-_TRUST_MAX_UNITS = 60
-"""Most variables for the ``trust-constr`` fallback (:func:`_trust_region`): a few
-tenths of a second on a channel plan; minutes on a 200-unit geo × channel plan."""
-_TRUST_MAXITER = 2000
 """SLSQP restarts from its own end point when that point fails the KKT checks: its
 quasi-Newton Hessian, built while crossing a steep or S-shaped response, can leave it
 stalled short of the optimum (seen on a fitted MMM: a channel left at 0.02% of the budget
 with a marginal ROI 4.5x the others'); a restart from a fresh Hessian finishes the job."""
+_TRUST_MAX_UNITS = 60
+"""Most variables for the ``trust-constr`` fallback (:func:`_trust_region`): a few
+tenths of a second on a channel plan; minutes on a 200-unit geo × channel plan."""
+_TRUST_MAXITER = 2000
 
 
 @dataclass(frozen=True, eq=False)
@@ -257,8 +257,8 @@ def _trust_region(
         high += list(problem.channel_high / scale)
     constraint = LinearConstraint(np.array(rows), np.array(low), np.array(high))
     start = np.clip(point / scale, problem.low / scale, problem.high / scale)
-    with warnings.catch_warnings():  # "delta_grad == 0.0" on flat stretches of the response
-        warnings.simplefilter("ignore", UserWarning)
+    with warnings.catch_warnings():  # its quasi-Newton update on flat stretches of the response
+        warnings.filterwarnings("ignore", message="delta_grad == 0.0", category=UserWarning)
         result = minimize(
             fun, start, jac=True, method="trust-constr", constraints=[constraint],
             bounds=Bounds(problem.low / scale, problem.high / scale),
