@@ -324,7 +324,7 @@ def run_laplace(
     scale = vectors / np.sqrt(np.maximum(eigenvalues, floor))
     noise = np.asarray(jax.random.normal(draw_key, (chains * draws, mode.shape[0])), np.float64)
     flat = np.asarray(best.x)[None, :] + noise @ scale.T
-    latent = jax.vmap(unravel)(jnp.asarray(flat.reshape(chains * draws, -1), dtype=jnp.float32))
+    latent = jax.vmap(unravel)(jnp.asarray(flat, dtype=jnp.float32))
     latent = {k: v.reshape(chains, draws, *v.shape[1:]) for k, v in latent.items()}
     samples = constrained_draws(bound, latent)
     extra = {
