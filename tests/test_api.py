@@ -7,6 +7,7 @@ module; the app is driven in-process with FastAPI's test client.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -327,13 +328,14 @@ def test_malformed_authorization_header(api: Api, client: TestClient) -> None:
 # -- browser sessions and CSRF ----------------------------------------------------------------
 
 
-def login(client: TestClient, key: str) -> Any:
-    form = client.get("/login")
+def login(client: TestClient, key: str, form_url: str = "/login") -> Any:
+    form = client.get(form_url, follow_redirects=False)
     token = re.search(r"name=['\"]csrf_token['\"] value=['\"]([^'\"]+)", form.text)
     assert token, form.text
-    return client.post(
-        "/login", data={"key": key, "csrf_token": token.group(1)}, follow_redirects=False
-    )
+    next_page = re.search(r"name=['\"]next['\"] value=['\"]([^'\"]*)", form.text)
+    assert next_page, form.text
+    data = {"key": key, "csrf_token": token.group(1), "next": html.unescape(next_page.group(1))}
+    return client.post("/login", data=data, follow_redirects=False)
 
 
 @pytest.fixture
@@ -370,6 +372,37 @@ def test_cookies_are_secure_away_from_loopback(api: Api, base_url: str, secure: 
     assert cookie.startswith("margin_login_csrf=")
     assert {"httponly", "samesite=strict"} <= flags
     assert ("secure" in flags) is secure
+
+
+def test_login_returns_to_the_page_the_browser_asked_for(api: Api, browser: TestClient) -> None:
+    asked = browser.get("/planner?run=latest", follow_redirects=False)
+    assert asked.status_code == 303
+    assert asked.headers["location"] == "/login?next=%2Fplanner%3Frun%3Dlatest"
+    response = login(browser, api.keys["viewer"], asked.headers["location"])
+    assert response.status_code == 303
+    assert response.headers["location"] == "/planner?run=latest"
+    # logged in already: /login goes straight on
+    again = browser.get("/login?next=/roi", follow_redirects=False)
+    assert (again.status_code, again.headers["location"]) == (303, "/roi")
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example/", "//evil.example/roi", "/\\evil.example", "/api/keys", "roi",
+     "/roi#x", "javascript:alert(1)", "/" + "a" * 3000],
+)  # fmt: skip
+def test_login_never_redirects_off_the_dashboard(
+    api: Api, browser: TestClient, target: str
+) -> None:
+    from margin.api.routes_pages import safe_next
+
+    assert safe_next(target) == "/"
+    form = browser.get("/login", params={"next": target})
+    token = re.search(r"name=['\"]csrf_token['\"] value=['\"]([^'\"]+)", form.text)
+    assert token
+    data = {"key": api.keys["viewer"], "csrf_token": token.group(1), "next": target}
+    response = browser.post("/login", data=data, follow_redirects=False)
+    assert (response.status_code, response.headers["location"]) == (303, "/")
 
 
 def test_login_refuses_bad_keys_and_forged_forms(api: Api, browser: TestClient) -> None:

@@ -194,6 +194,19 @@ def test_login_rejects_a_wrong_key(browser: Any, site: dict[str, Any]) -> None:
     context.close()
 
 
+def test_login_returns_to_the_page_asked_for(browser: Any, site: dict[str, Any]) -> None:
+    context = browser.new_context()
+    page = context.new_page()
+    watch = Watch(page)
+    page.goto(f"{site['url']}/curves?run=latest")
+    page.wait_for_url(f"{site['url']}/login?next=*")
+    page.fill("input[name=key]", site["keys"]["viewer"])
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{site['url']}/curves?run=latest")
+    watch.check()
+    context.close()
+
+
 def test_every_page_renders_its_charts(analyst: tuple[Any, Watch], site: dict[str, Any]) -> None:
     page, watch = analyst
     for path, (name, canvases) in PAGES.items():

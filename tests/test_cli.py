@@ -73,6 +73,25 @@ def test_rejected_load_lists_findings_and_writes_nothing(
         assert w.counts()["spend"] == 0
 
 
+def test_one_bad_file_leaves_the_whole_command_unloaded(
+    tmp_path: Path, write_file: WriteFile
+) -> None:
+    ws = tmp_path / "w.duckdb"
+    good = write_file("good.csv", "date,channel,spend\n2024-01-01,tv,10\n")
+    bad = write_file("bad.csv", "date,channel,spend\n2024-01-01,radio,abc\n")
+    result = margin("ingest", "spend", str(good), str(bad), "-w", str(ws))
+    assert result.returncode == 2
+    assert "bad.csv" in result.stderr
+    assert "good.csv" not in result.stdout  # nothing reported as loaded
+    with Workspace(ws, read_only=True) as w:
+        assert w.counts()["spend"] == 0
+        assert w.fetch("SELECT count(*) FROM loads") == [(0,)]
+    again = margin("ingest", "spend", str(good), "-w", str(ws))
+    assert again.returncode == 0, again.stderr
+    with Workspace(ws, read_only=True) as w:
+        assert w.counts()["spend"] == 1
+
+
 def test_bad_options_are_explained(tmp_path: Path, write_file: WriteFile) -> None:
     ws = str(tmp_path / "w.duckdb")
     result = margin("init", "-w", ws, "--currency", "euro")

@@ -41,7 +41,6 @@ from margin.refresh import (
     score_plan,
 )
 from margin.refresh.fit import last_good_run
-from margin.refresh.snapshot import TableSnapshot
 
 HISTORY = 60
 WORLD_SEED = 5
@@ -259,7 +258,7 @@ def test_a_broken_file_changes_nothing_and_says_why(story: Story) -> None:
     assert "column 'value'" in message
     assert "row 1" in message
     assert "'12o0'" in message
-    assert "the 1 file(s) loaded before were taken out again" in message  # the good spend file
+    assert "the 1 file(s) loaded before were rolled back with it" in message  # the good spend file
     assert story.after_broken == story.before_broken  # tables, loads and mmm runs
     assert story.second.run is not None
     assert story.last_good_after_broken == story.second.run["id"]
@@ -420,21 +419,33 @@ def test_scan_drop_layout(ws: Workspace, tmp_path: Path) -> None:
         scan_drop(ws, tmp_path / "missing")
 
 
-def test_snapshot_restores_tables_and_loads(ws: Workspace, write_file: Any) -> None:
-    ingest_file(ws, "spend", write_file("a.csv", SPEND))
-    before = (
-        ws.fetch("SELECT * FROM spend ORDER BY ALL"),
-        ws.fetch("SELECT * FROM loads ORDER BY ALL"),
-    )
-    snapshot = TableSnapshot(ws, ["spend"])
-    ingest_file(ws, "spend", write_file("b.csv", SPEND.replace(",10,", ",20,")))
-    assert ws.fetch("SELECT spend FROM spend") == [(20.0,)]
-    snapshot.restore()
-    after = (
-        ws.fetch("SELECT * FROM spend ORDER BY ALL"),
-        ws.fetch("SELECT * FROM loads ORDER BY ALL"),
-    )
-    assert after == before
+def test_a_refresh_is_one_transaction(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Mid-refresh, the loaded file is visible to the refresh and to no other connection
+    (so a killed process leaves nothing); a failure rolls it back."""
+    from margin.data import validation
+    from margin.data.findings import Finding, Report
+
+    drop = tmp_path / "drop"
+    (drop / "spend").mkdir(parents=True)
+    (drop / "spend" / "a.csv").write_text(SPEND)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[data]\nkpi = "revenue"\nmedia = ["tv"]\n', encoding="utf-8")
+    other = ws.con.cursor()
+    seen: dict[str, Any] = {}
+
+    def check(*_: Any, **__: Any) -> Report:
+        seen["refresh"] = ws.fetch("SELECT count(*) FROM loads")
+        seen["other"] = other.execute("SELECT count(*) FROM loads").fetchall()
+        return Report((Finding("gap_weeks", "error", "spend", None, "A gap.", "Fill it."),))
+
+    monkeypatch.setattr(validation, "check_workspace", check)
+    with pytest.raises(RefreshError, match="step 'check'"):
+        refresh(ws, settings=RefreshSettings(drop=drop, spec=spec))
+    assert seen == {"refresh": [(1,)], "other": [(0,)]}
+    assert ws.fetch("SELECT count(*) FROM loads") == [(0,)]
+    assert ws.fetch("SELECT kind, status FROM runs") == [("refresh", "failed")]
 
 
 def test_a_missing_spec_fails_before_anything_is_loaded(ws: Workspace, tmp_path: Path) -> None:
@@ -560,7 +571,7 @@ def test_a_check_error_takes_the_loaded_files_out_again(
     with pytest.raises(RefreshError, match="step 'check'") as caught:
         refresh(ws, settings=RefreshSettings(drop=drop, spec=spec))
     assert "gap_weeks" in str(caught.value)
-    assert "the 1 file(s) loaded before were taken out again" in str(caught.value)
+    assert "the 1 file(s) loaded before were rolled back with it" in str(caught.value)
     assert ws.counts()["spend"] == 0
     assert ws.fetch("SELECT count(*) FROM loads") == [(0,)]
     assert [f.path.name for f in scan_drop(ws, drop).new] == ["a.csv"]

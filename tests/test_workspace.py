@@ -123,3 +123,61 @@ def test_week_start_moves_the_weekly_views(tmp_path: Path) -> None:
             ("2023-12-31", 1.0),
             ("2024-01-07", 2.0),
         ]
+
+
+def _rows(ws: Workspace) -> list[int]:
+    return [r[0] for r in ws.con.execute("SELECT x FROM t ORDER BY x").fetchall()]
+
+
+def test_an_inner_transaction_does_not_commit_on_its_own(tmp_path: Path) -> None:
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        ws.con.execute("CREATE TABLE t (x INTEGER)")
+        other = ws.con.cursor()  # a second connection: sees committed rows only
+        with ws.transaction() as con:
+            con.execute("INSERT INTO t VALUES (1)")
+            with ws.transaction() as inner:
+                inner.execute("INSERT INTO t VALUES (2)")
+            assert _rows(ws) == [1, 2]
+            assert other.execute("SELECT count(*) FROM t").fetchone() == (0,)
+        assert other.execute("SELECT count(*) FROM t").fetchone() == (2,)
+
+
+def test_nested_transaction_writes_land_when_the_outer_one_ends(tmp_path: Path) -> None:
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        ws.con.execute("CREATE TABLE t (x INTEGER)")
+        with ws.transaction() as con:
+            con.execute("INSERT INTO t VALUES (1)")
+            with ws.transaction() as inner:
+                inner.execute("INSERT INTO t VALUES (2)")
+        with ws.transaction() as con:  # depth is back to 0: a new transaction starts
+            con.execute("INSERT INTO t VALUES (3)")
+    with Workspace(tmp_path / "w.duckdb", read_only=True) as ws:
+        assert _rows(ws) == [1, 2, 3]
+
+
+def _inner_fails(ws: Workspace, catch: bool) -> None:
+    with ws.transaction() as con:
+        con.execute("INSERT INTO t VALUES (1)")
+        try:
+            with ws.transaction() as inner:
+                inner.execute("INSERT INTO t VALUES (2)")
+                raise ValueError("inner step failed")
+        except ValueError:
+            if not catch:
+                raise
+        con.execute("INSERT INTO t VALUES (3)")
+
+
+def test_a_failed_inner_transaction_rolls_back_everything(tmp_path: Path) -> None:
+    with Workspace(tmp_path / "w.duckdb") as ws:
+        ws.con.execute("CREATE TABLE t (x INTEGER)")
+        with pytest.raises(ValueError, match="inner"):
+            _inner_fails(ws, catch=False)
+        assert _rows(ws) == []
+        # caught by the outer block: still nothing written, and the caller is told
+        with pytest.raises(WorkspaceError, match="rolled back and nothing was written"):
+            _inner_fails(ws, catch=True)
+        assert _rows(ws) == []
+        with ws.transaction() as con:  # the workspace is usable afterwards
+            con.execute("INSERT INTO t VALUES (4)")
+        assert _rows(ws) == [4]

@@ -7,7 +7,10 @@ REST API with the session cookie and sends ``csrf_token`` as ``X-CSRF-Token``.
 Login: ``GET /login`` sets a short-lived login-CSRF cookie and renders a form whose
 ``csrf_token`` field carries the same value; ``POST /login`` (fields ``key`` and
 ``csrf_token``) checks both match (so another site cannot log a browser in with the
-attacker's key), checks the key, starts a session and redirects to ``/``.
+attacker's key), checks the key, starts a session and redirects to the page the browser
+asked for: a page visited without a session redirects to ``/login?next=<page>``, the
+form carries ``next`` on, and only a dashboard page of this site (:data:`PAGES`, with
+its query) is followed, anything else goes to ``/`` (no open redirect).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import ipaddress
 import secrets
 from importlib import resources
 from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,7 +32,7 @@ from margin.api.auth import app_state, check_csrf, identify, set_audit
 from margin.api.keys import Principal, authenticate
 from margin.api.sessions import SESSION_COOKIE, end_session, start_session
 
-__all__ = ["LOGIN_CSRF_COOKIE", "PAGES", "router"]
+__all__ = ["LOGIN_CSRF_COOKIE", "PAGES", "router", "safe_next"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -90,9 +94,25 @@ def secure_cookie(request: Request) -> bool:
         return True
 
 
-def _login_page(request: Request, error: str | None, status: int) -> HTMLResponse:
+def safe_next(target: str | None) -> str:
+    """Where to go after login: ``target`` if it is a dashboard page of this site
+    (path in :data:`PAGES`, optional query, nothing else), else ``/``."""
+    if not target or len(target) > 2000 or not target.startswith("/") or "\\" in target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or parts.fragment or parts.path not in PAGES:
+        return "/"
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _login_page(
+    request: Request, error: str | None, status: int, next_page: str = "/"
+) -> HTMLResponse:
     token = secrets.token_urlsafe(32)
-    context = {"page": "login", "role": None, "csrf_token": token, "run_id": None, "error": error}
+    context = {
+        "page": "login", "role": None, "csrf_token": token, "run_id": None, "error": error,
+        "next_page": next_page,
+    }  # fmt: skip
     if _template_exists("login"):
         response = _render("login", context, status)
     else:  # a plain form, so access control works before the dashboard's templates exist
@@ -101,6 +121,7 @@ def _login_page(request: Request, error: str | None, status: int) -> HTMLRespons
             "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>margin: log in"
             f"</title></head><body><h1>margin</h1>{message}<form method='post' action='/login'>"
             f"<input type='hidden' name='csrf_token' value='{html.escape(token)}'>"
+            f"<input type='hidden' name='next' value='{html.escape(next_page)}'>"
             "<label>API key <input type='password' name='key' autocomplete='off' required>"
             "</label> <button type='submit'>Log in</button></form></body></html>",
             status_code=status,
@@ -118,11 +139,12 @@ def _login_page(request: Request, error: str | None, status: int) -> HTMLRespons
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request) -> Response:
-    """The login form (or the dashboard, for a browser already logged in)."""
+async def login_form(request: Request, next: str = "/") -> Response:
+    """The login form (or the page asked for, for a browser already logged in)."""
+    target = safe_next(next)
     if await identify(request) is not None:
-        return RedirectResponse("/", status_code=303)
-    return _login_page(request, None, 200)
+        return RedirectResponse(target, status_code=303)
+    return _login_page(request, None, 200, target)
 
 
 @router.post("/login")
@@ -130,12 +152,14 @@ async def login(
     request: Request,
     key: Annotated[str, Form(description="An API key.")] = "",
     csrf_token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form(description="The page to go to after login.")] = "/",
 ) -> Response:
-    """Check the key and start a session (cookie ``margin_session``)."""
+    """Check the key and start a session (cookie ``margin_session``), then go to ``next``."""
+    target = safe_next(next)
     expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf_token.encode(), expected.encode()):
         set_audit(request, reason="login form token missing or stale")
-        return _login_page(request, "The login form expired; please try again.", 403)
+        return _login_page(request, "The login form expired; please try again.", 403, target)
     state = app_state(request)
 
     def check() -> tuple[Principal | None, Any]:
@@ -146,10 +170,12 @@ async def login(
     principal, session = await run_in_threadpool(check)
     if principal is None or session is None:
         set_audit(request, reason="invalid, unknown or revoked key")
-        return _login_page(request, "That key is not valid (unknown, mistyped or revoked).", 401)
+        return _login_page(
+            request, "That key is not valid (unknown, mistyped or revoked).", 401, target
+        )
     request.state.principal = principal
     set_audit(request, target=principal.key_id)
-    response = RedirectResponse("/", status_code=303)
+    response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         session.token,
@@ -190,7 +216,9 @@ def _page_route(path: str, page: str) -> None:
     async def show(request: Request, run: str = "latest") -> Response:
         principal = await identify(request)
         if principal is None:
-            return RedirectResponse("/login", status_code=303)
+            here = path + (f"?{request.url.query}" if request.url.query else "")
+            where = "" if here == "/" else f"?next={quote(safe_next(here), safe='')}"
+            return RedirectResponse(f"/login{where}", status_code=303)
         context = {
             "page": page,
             "role": principal.role,

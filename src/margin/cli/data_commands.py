@@ -77,7 +77,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         out: OutOption = None,
     ) -> None:
-        """Load files into a workspace table. Each file is one transaction: all of it or nothing."""
+        """Load files into a workspace table, all in one transaction: every file or none."""
         from margin.data.ingest import ingest_file
         from margin.data.readers import ReadOptions, parse_mapping
         from margin.data.taxonomy import load_taxonomy
@@ -88,20 +88,23 @@ def register(app: typer.Typer) -> None:
         mapping = parse_mapping(map_)
         results = []
         with Workspace(workspace) as ws:
-            for file in files:
-                with status(f"ingesting {file} into {kind}"):
-                    result = ingest_file(
-                        ws,
-                        kind.lower(),
-                        file,
-                        layout=layout,
-                        mapping=mapping,
-                        taxonomy=rules,
-                        currency=currency.upper() if currency else None,
-                        options=options,
-                    )
+            with ws.transaction():  # a bad file leaves the files before it unloaded too
+                for file in files:
+                    with status(f"ingesting {file} into {kind}"):
+                        results.append(
+                            ingest_file(
+                                ws,
+                                kind.lower(),
+                                file,
+                                layout=layout,
+                                mapping=mapping,
+                                taxonomy=rules,
+                                currency=currency.upper() if currency else None,
+                                options=options,
+                            )
+                        )
+            for result in results:
                 print_ingest(result, ws.path)
-                results.append(result)
         if out:
             write_json(out, {"loads": [r.to_dict() for r in results]})
 

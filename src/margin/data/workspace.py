@@ -79,6 +79,7 @@ class Workspace:
 
         self.path = resolve_path(path)
         self.read_only = read_only
+        self._depth, self._doomed = 0, False
         new = not self.path.exists()
         if read_only and new:
             raise WorkspaceError(
@@ -121,13 +122,41 @@ class Workspace:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Run a block as one transaction: all of it is written, or none of it."""
+        """Run a block as one transaction: all of it is written, or none of it.
+
+        Blocks nest: an inner ``transaction()`` joins the outermost one, so several
+        steps that each write transactionally (e.g. loading several files) can be made
+        one all-or-nothing step. Nothing is committed before the outermost block ends.
+        If an inner block fails, the whole transaction is rolled back, even when the
+        outer block catches the error: it then ends with a :class:`WorkspaceError` and
+        nothing is written (DuckDB has no savepoints to undo the inner block alone).
+        """
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.con
+            except BaseException:
+                self._doomed = True
+                raise
+            finally:
+                self._depth -= 1
+            return
         self.con.execute("BEGIN TRANSACTION")
+        self._depth, self._doomed = 1, False
         try:
             yield self.con
         except BaseException:
             self.con.execute("ROLLBACK")
             raise
+        finally:
+            self._depth = 0
+        if self._doomed:
+            self.con.execute("ROLLBACK")
+            raise WorkspaceError(
+                f"a step inside a transaction on {self.path} failed and its error was caught; "
+                "the whole transaction was rolled back and nothing was written. Let the "
+                "error propagate, or run that step outside the transaction"
+            )
         self.con.execute("COMMIT")
 
     # -- schema ----------------------------------------------------------------------

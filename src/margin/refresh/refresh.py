@@ -7,10 +7,14 @@ equal the last good run's → fit the MMM and write its run folder → compare w
 the last plan's forecast → record the run (``kind='mmm'``) and the refresh
 (``kind='refresh'``, artifact ``refresh.json``) in ``runs``.
 
-A refresh that fails puts back every table it changed, removes its half-written run
-folder, leaves the last good run the newest good ``mmm`` run, records a ``kind='refresh'``
-row with status ``'failed'`` and the reason, and raises :class:`RefreshError` saying
-which step (and file) failed and how to fix it. A refresh with nothing new writes nothing.
+Every step runs inside one workspace transaction (:meth:`Workspace.transaction`; the
+ingests and the run records join it), so the workspace changes only when the whole
+refresh succeeds. A refresh that fails (or is interrupted, or whose process is killed)
+leaves every table as it was, removes its half-written run folder, leaves the last good
+run the newest good ``mmm`` run, records a ``kind='refresh'`` row with status
+``'failed'`` and the reason (after the rollback, in a transaction of its own), and
+raises :class:`RefreshError` saying which step (and file) failed and how to fix it. A
+refresh with nothing new writes nothing.
 """
 
 from __future__ import annotations
@@ -30,7 +34,6 @@ from margin.refresh.drop import DropFile, DropScan, scan_drop
 from margin.refresh.fit import FittedRun, PreviousRun, discard_partial, fit_run, last_good_run
 from margin.refresh.score import PlanScore, latest_plan, score_plan
 from margin.refresh.settings import RefreshSettings, load_settings
-from margin.refresh.snapshot import TableSnapshot
 
 if TYPE_CHECKING:
     from margin.data.findings import Report
@@ -134,7 +137,6 @@ class _State:
     comparison: Comparison | None = None
     plan_score: PlanScore | None = None
     notes: list[str] = field(default_factory=list)
-    snapshot: TableSnapshot | None = None
 
     def result(self, status: str, message: str = "", artifact: Path | None = None) -> RefreshResult:
         fitted = self.fitted
@@ -203,7 +205,8 @@ def refresh(
         runs=settings.runs_folder(ws),
     )
     try:
-        return _steps(ws, state, progress or _quiet)
+        with ws.transaction():
+            return _steps(ws, state, progress or _quiet)
     except Exception as err:
         result = _fail(ws, state, err)
         raise RefreshError(result.message, result) from err
@@ -235,7 +238,6 @@ def _steps(ws: Workspace, state: _State, progress: Progress) -> RefreshResult:
         state.notes.append(f"the fit settings differ from run {previous.id}'s: refit")
     if unchanged and not state.loads:
         _score(ws, state, panel)
-        _discard(state)
         return state.result("nothing new", "nothing new: no new file, same data and spec")
     if unchanged:
         state.notes.append("the files loaded did not change the model's data: no refit")
@@ -247,9 +249,7 @@ def _steps(ws: Workspace, state: _State, progress: Progress) -> RefreshResult:
         _compare(state)
     _score(ws, state, panel)
     state.step = "record"
-    result = _record(ws, state, "refreshed" if state.fitted else "data only")
-    _discard(state)
-    return result
+    return _record(ws, state, "refreshed" if state.fitted else "data only")
 
 
 def _same_fit(previous: PreviousRun, settings: RefreshSettings) -> bool:
@@ -276,7 +276,6 @@ def _ingest(ws: Workspace, state: _State, scan: DropScan, progress: Progress) ->
     state.step = "ingest"
     if not scan.new:
         return
-    state.snapshot = TableSnapshot(ws, (f.kind for f in scan.new))
     for file in scan.new:
         state.file = file
         with progress(f"ingesting {file.path.name} into {file.kind}"):
@@ -387,17 +386,8 @@ def _summary_line(state: _State, status: str) -> str:
     return "; ".join(parts)
 
 
-def _discard(state: _State) -> None:
-    if state.snapshot is not None:
-        state.snapshot.discard()
-        state.snapshot = None
-
-
 def _undo(ws: Workspace, state: _State) -> None:
-    """Put the workspace tables back; remove this refresh's run folder unless recorded."""
-    if state.snapshot is not None:
-        state.snapshot.restore()
-        state.snapshot = None
+    """After the rollback: remove this refresh's run folder unless recorded."""
     discard_partial(state.runs, state.id)
     if state.fitted is not None:
         import shutil
@@ -419,7 +409,7 @@ def _failure_message(state: _State, err: Exception) -> str:
     if state.loads:
         undone = (
             f" Nothing from this refresh was kept: the {len(state.loads)} file(s) loaded "
-            "before were taken out again."
+            "before were rolled back with it."
         )
     elif state.step == "ingest":
         undone = " Nothing was loaded."
@@ -435,10 +425,10 @@ def _fail(ws: Workspace, state: _State, err: Exception) -> RefreshResult:
     message = _failure_message(state, err)
     try:
         _undo(ws, state)
-    except Exception as undo_err:  # say so: the workspace may hold part of this refresh
+    except Exception as undo_err:  # the tables were rolled back; a folder may be left
         message += (
-            f" Undoing it failed too ({type(undo_err).__name__}: {undo_err}): check the "
-            "loads with margin status before the next refresh."
+            f" Removing its half-written run folder failed ({type(undo_err).__name__}: "
+            f"{undo_err}); delete it from {state.runs} by hand."
         )
     result = state.result("failed", message)
     try:
