@@ -29,7 +29,7 @@ MIN_ESS = 400.0
 MIN_SPEND_CV = 0.1
 """A channel whose weekly national spend varies less than this (sd/mean) is hard to read."""
 MAX_CORRELATION = 0.9
-"""Channels whose weekly spends correlate above this cannot be told apart."""
+"""Channels whose weekly spends correlate beyond ±this cannot be told apart."""
 PRIOR_DOMINANCE = 0.7
 """Posterior sd of log ROI above this fraction of the prior's: the answer is mostly prior."""
 _CHECKED_SITES = ("roi", "decay", "adstock_shape", "adstock_scale", "half_saturation", "slope",
@@ -37,7 +37,12 @@ _CHECKED_SITES = ("roi", "decay", "adstock_shape", "adstock_scale", "half_satura
 
 
 def data_checks(data: MarketingData) -> list[str]:
-    """Warnings on spend that barely varies and on near-collinear channels (before fitting)."""
+    """Warnings on spend that barely varies and on near-collinear channels (before fitting).
+
+    Channels are near-collinear when their national weekly spend correlates beyond
+    ±:data:`MAX_CORRELATION`: moving together, their effects trade off; moving against
+    each other, their sum is nearly constant and its level trades off with the baseline.
+    """
     weekly = data.spend.sum(axis=0)  # (n_times, n_channels)
     warnings = []
     mean = weekly.mean(axis=0)
@@ -53,9 +58,10 @@ def data_checks(data: MarketingData) -> list[str]:
         corr: npt.NDArray[np.float64] = np.atleast_2d(np.corrcoef(weekly.T))
         for i in range(data.n_channels):
             for j in range(i + 1, data.n_channels):
-                if np.isfinite(corr[i, j]) and corr[i, j] > MAX_CORRELATION:
+                if np.isfinite(corr[i, j]) and abs(corr[i, j]) > MAX_CORRELATION:
+                    how = "together" if corr[i, j] > 0 else "against each other"
                     warnings.append(
-                        f"channels {data.channels[i]!r} and {data.channels[j]!r} move together "
+                        f"channels {data.channels[i]!r} and {data.channels[j]!r} move {how} "
                         f"(correlation {corr[i, j]:.2f}); the model cannot split their effects: "
                         "run a lift test on one, or combine them"
                     )
