@@ -4,7 +4,7 @@ One command::
 
     .venv/bin/python bench/mmm_peers.py [--worlds national geo meridian]
         [--chains 4 --draws 500 --warmup 500] [--peers margin pymc pymc-numpyro meridian]
-        [--update-docs]
+        [--seeds 0 1 2 3 4] [--update-docs]
 
 1. Writes each world as a wide CSV (date, geo, kpi, spend per channel, controls,
    population) plus a descriptor/truth JSON into ``~/.cache/margin-bench/data/``:
@@ -18,6 +18,11 @@ One command::
    timeout, via the runners in ``bench/peers/`` (the peers' runners never import margin).
 4. Prints a Markdown table per world; ``--update-docs`` rewrites the ``## MMM peers``
    section of ``docs/benchmarks.md`` (only that section).
+
+``--seeds`` fits each simulated world once per seed (world and sampler seed; the
+Meridian data has one): seed 0 is the world shown in full, the others are stored beside
+it (``national-seed1`` …) and summarised per peer over all seeds, so the ROI errors and
+ESS rates compared are not those of a single draw of the data.
 
 Results (raw runner JSON, logs, tables) go to ``~/.cache/margin-bench/peers/``.
 """
@@ -154,6 +159,11 @@ def write_world(kind: str, seed: int, n_geos: int) -> Path:
     raise SystemExit(f"unknown world {kind!r}: expected national, geo or meridian")
 
 
+def world_key(world: str, seed: int) -> str:
+    """Where a world's runs are stored: seed 0 under its name, others beside it."""
+    return world if seed == 0 or world == "meridian" else f"{world}-seed{seed}"
+
+
 # ---------------------------------------------------------------- virtual environments
 
 
@@ -227,7 +237,7 @@ def run_fit(peer: str, desc_path: Path, args: argparse.Namespace) -> dict[str, A
     venv, runner, extra = PEERS[peer]
     python = Path(sys.executable) if venv is None else ensure_venv(venv)
     desc = json.loads(desc_path.read_text())
-    folder = WORK / "peers" / desc["world"]
+    folder = WORK / "peers" / world_key(desc["world"], args.seed)
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{peer}.json"
     out.unlink(missing_ok=True)
@@ -398,7 +408,43 @@ def _version_line(v: dict[str, dict[str, str]]) -> str:
     return "; ".join(parts)
 
 
-def goals(results: dict[str, list[dict[str, Any]]]) -> str:
+def _seed_goals(world: str, summary: dict[str, dict[str, Any]]) -> list[str]:
+    """The ESS/s and ROI-error bars over several seeds of ``world``."""
+    mine = summary.get("margin")
+    peers = {p: m for p, m in summary.items() if p != "margin"}
+    rated = {p: m for p, m in peers.items() if m["ess_per_s"] is not None}
+    if mine is None or mine["ess_per_s"] is None or not rated:
+        return []
+    n = mine["fits"]
+    fastest = max(rated, key=lambda p: rated[p]["ess_per_s"])
+    ratio = mine["ess_per_s"] / rated[fastest]["ess_per_s"]
+    out = [
+        f"- **≥ 5× the fastest peer's ESS/s** ({world}, mean over {n} worlds): "
+        f"{'met' if ratio >= 5 else 'NOT met'}. margin {mine['ess_per_s']:.1f} against "
+        f"{fastest} {rated[fastest]['ess_per_s']:.1f} = {ratio:.2f}×."
+    ]
+    errs = {p: m["roi_mape"] for p, m in peers.items() if m["roi_mape"] is not None}
+    if errs and mine["roi_mape"] is not None:
+        best = min(errs, key=lambda p: errs[p])
+        verdicts = ", ".join(
+            f"{p} {e:.0%} ({'met' if mine['roi_mape'] <= e / 2 else 'NOT met'})"
+            for p, e in sorted(errs.items(), key=lambda kv: kv[1])
+        )
+        out.append(
+            f"- **ROI error ≤ half the peers'** ({world}, mean over {n} worlds): margin "
+            f"{mine['roi_mape']:.0%} against {verdicts}; against the best peer ({best}) "
+            f"{'met' if mine['roi_mape'] <= errs[best] / 2 else 'NOT met'}. True ROI inside "
+            f"the 90% interval: margin {mine['inside']}/{mine['channels']}, "
+            + ", ".join(f"{p} {m['inside']}/{m['channels']}" for p, m in peers.items())
+            + "."
+        )
+    return out
+
+
+def goals(
+    results: dict[str, list[dict[str, Any]]],
+    summaries: dict[str, dict[str, dict[str, Any]]] | None = None,
+) -> str:
     """The issue's bars, each said plainly as met, not met or not measured."""
     out = []
     national = results.get("national", [])
@@ -428,6 +474,8 @@ def goals(results: dict[str, list[dict[str, Any]]]) -> str:
             )
     else:
         out.append("- **≥ 5× the fastest peer's ESS/s**: not measured (a national fit missing).")
+    for world, summary in (summaries or {}).items():
+        out += _seed_goals(world, summary)
     if margin:
         met = (
             margin["wall_s"] <= 15 and margin["max_rhat"] <= 1.01 and margin["min_ess_bulk"] >= 400
@@ -485,7 +533,70 @@ def convergence_notes(results: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(out)
 
 
-def section(runs: dict[str, dict[str, Any]], v: dict[str, dict[str, str]]) -> str:
+def seed_runs(world: str, base: dict[str, Any]) -> list[dict[str, Any]]:
+    """``base`` (seed 0) and the stored runs of ``world`` with other seeds and the same
+    chains, draws and warm-up, by seed."""
+    out = [base]
+    for stored in sorted((WORK / "peers").glob(f"{world}-seed*/run.json")):
+        run = json.loads(stored.read_text())
+        if all(run["args"].get(k) == base["args"].get(k) for k in ("chains", "draws", "warmup")):
+            out.append(run)
+    return sorted(out, key=lambda run: int(run["args"]["seed"]))
+
+
+def _mean(values: list[float]) -> float | None:
+    return float(np.mean(values)) if values else None
+
+
+def seed_summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per peer, over the seeds' runs: fits, mean wall, mean ESS/s, ROI errors, coverage."""
+    out: dict[str, dict[str, Any]] = {}
+    for peer in PEERS:
+        rows = [r for run in runs for r in run["rows"] if r["peer"] == peer]
+        if not rows:
+            continue
+        ok = [r for r in rows if r["status"] == "ok"]
+        clean = [r for r in ok if r["max_rhat"] <= 1.01 and r["min_ess_bulk"] >= 400]
+        mape = [r["roi_mape"] for r in ok if "roi_mape" in r]
+        out[peer] = {
+            "fits": len(rows), "ok": len(ok), "clean": len(clean),
+            "wall_s": _mean([r["wall_s"] for r in ok]),
+            "ess_per_s": _mean([r["ess_per_s"] for r in ok if r.get("ess_per_s") is not None]),
+            "max_rhat": max((r["max_rhat"] for r in ok), default=None),
+            "roi_mape": _mean(mape), "mape_min": min(mape, default=None),
+            "mape_max": max(mape, default=None),
+            "inside": sum(r.get("roi_in_90", 0) for r in ok),
+            "channels": sum(r.get("n_channels", 0) for r in ok),
+        }  # fmt: skip
+    return out
+
+
+def seed_table(summary: dict[str, dict[str, Any]]) -> str:
+    lines = [
+        "| peer | fits finished | converged (R-hat ≤ 1.01, ESS ≥ 400) | mean wall s "
+        "| mean ESS/s | worst R-hat | ROI MAPE, mean (range) | true ROI in 90% |",
+        "|" + "---|" * 8,
+    ]
+    for peer, m in summary.items():
+        spread = (
+            f"{m['roi_mape']:.0%} ({m['mape_min']:.0%}–{m['mape_max']:.0%})"
+            if m["roi_mape"] is not None
+            else "–"
+        )
+        inside = f"{m['inside']}/{m['channels']}" if m["channels"] else "–"
+        lines.append(
+            f"| {peer} | {m['ok']}/{m['fits']} | {m['clean']}/{m['fits']} "
+            f"| {_fmt(m['wall_s'], '.1f')} | {_fmt(m['ess_per_s'], '.1f')} "
+            f"| {_fmt(m['max_rhat'], '.3f')} | {spread} | {inside} |"
+        )
+    return "\n".join(lines)
+
+
+def section(
+    runs: dict[str, dict[str, Any]],
+    v: dict[str, dict[str, str]],
+    seeded: dict[str, list[dict[str, Any]]] | None = None,
+) -> str:
     """The ``## MMM peers`` section from the latest stored run of each world."""
     rows_all = [r for run in runs.values() for r in run["rows"]]
     loads = [x for r in rows_all for x in (r["load_start"], r["load_end"])]
@@ -555,8 +666,30 @@ def section(runs: dict[str, dict[str, Any]], v: dict[str, dict[str, str]]) -> st
     missing = [w for w in WORLD_ORDER if w not in runs]
     if missing:
         parts += ["", f"Not run yet: {', '.join(missing)} (`--worlds {' '.join(missing)}`)."]
+    summaries = {}
+    for world, seed_list in (seeded or {}).items():
+        if len(seed_list) < 2:
+            continue
+        summaries[world] = summary = seed_summary(seed_list)
+        seeds = [int(run["args"]["seed"]) for run in seed_list]
+        stamps = sorted({r["measured"] for run in seed_list for r in run["rows"]})
+        commands = list(dict.fromkeys(c for run in seed_list for c in run.get("commands", [])))
+        a = seed_list[0]["args"]
+        parts += [
+            "",
+            f"### {world}: {len(seed_list)} simulated worlds (seeds {', '.join(map(str, seeds))})",
+            "",
+            f"The same world generator with {len(seed_list)} seeds (world and sampler seed), "
+            f"{a['chains']} chains × {a['draws']} draws after {a['warmup']} warm-up each; "
+            f"seed 0 is the world above. Measured {stamps[0]} to {stamps[-1]} UTC with "
+            f"{' and '.join(_quoted(c) for c in commands)}. "
+            "Means are over the fits that finished.",
+            "",
+            seed_table(summary),
+        ]
     results = {w: run["rows"] for w, run in runs.items()}
-    parts += ["", "### What this shows", "", goals(results), "", "Convergence per fit:", ""]
+    parts += ["", "### What this shows", "", goals(results, summaries), "",
+              "Convergence per fit:", ""]  # fmt: skip
     parts.append(convergence_notes(results))
     return "\n".join(parts) + "\n"
 
@@ -603,6 +736,36 @@ def update_docs(text: str) -> None:
     DOCS.write_text("".join(lines[:start]) + text + ("\n" + tail if tail else ""))
 
 
+def fit_world(
+    world: str, args: argparse.Namespace, command: str, v: dict[str, dict[str, str]]
+) -> list[dict[str, Any]]:
+    """Fit every peer of ``args.peers`` on ``world`` (seed ``args.seed``); the stored run
+    (``peers/<world key>/run.json``) is rewritten after every fit."""
+    path = write_world(world, args.seed, args.geos)
+    desc = json.loads(path.read_text())
+    stored = WORK / "peers" / world_key(world, args.seed) / "run.json"
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    rows, commands = kept_rows(stored, desc, args)
+    commands = [*commands, command]
+    for peer in args.peers:  # stored after every fit: an interrupted run keeps its rows
+        row = run_fit(peer, path, args)
+        row["measured"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+        rows = sorted([*rows, row], key=lambda r: list(PEERS).index(r["peer"]))
+        run = {
+            "desc": desc,
+            "rows": rows,
+            "args": vars(args),
+            "command": " and ".join(dict.fromkeys(commands)),
+            "commands": list(dict.fromkeys(commands)),
+            "versions": v,
+            "measured": _measured(rows),
+        }
+        stored.write_text(json.dumps(run, indent=2, default=str) + "\n")
+    if desc.get("truth"):
+        print(roi_table(rows, desc["truth"]) + "\n", flush=True)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worlds", nargs="+", default=["national"])
@@ -611,6 +774,10 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None,
+        help="fit the simulated worlds once per seed (seed 0 shown in full, all summarised)",
+    )  # fmt: skip
     parser.add_argument("--geos", type=int, default=40, help="geos of the simulated geo world")
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds per fit")
     parser.add_argument("--update-docs", action="store_true")
@@ -628,29 +795,12 @@ def main() -> None:
         if venv is not None:
             ensure_venv(venv)
     v = versions(args.peers)
+    seeds = args.seeds or [args.seed]
     for world in [] if args.report_only else args.worlds:
-        path = write_world(world, args.seed, args.geos)
-        desc = json.loads(path.read_text())
-        stored = WORK / "peers" / world / "run.json"
-        rows, commands = kept_rows(stored, desc, args)
-        commands = [*commands, command]
-        for peer in args.peers:  # stored after every fit: an interrupted run keeps its rows
-            row = run_fit(peer, path, args)
-            row["measured"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
-            rows = sorted([*rows, row], key=lambda r: list(PEERS).index(r["peer"]))
-            run = {
-                "desc": desc,
-                "rows": rows,
-                "args": vars(args),
-                "command": " and ".join(dict.fromkeys(commands)),
-                "commands": list(dict.fromkeys(commands)),
-                "versions": v,
-                "measured": _measured(rows),
-            }
-            stored.write_text(json.dumps(run, indent=2, default=str) + "\n")
-        print(f"\n### {world}\n\n{table(rows)}\n", flush=True)
-        if desc.get("truth"):
-            print(roi_table(rows, desc["truth"]) + "\n", flush=True)
+        for seed in seeds if world != "meridian" else seeds[:1]:
+            fit_args = argparse.Namespace(**{**vars(args), "seed": seed})
+            rows = fit_world(world, fit_args, command, v)
+            print(f"\n### {world_key(world, seed)}\n\n{table(rows)}\n", flush=True)
     # The section shows the latest stored run of every world (a later geo-only run keeps
     # the national table).
     runs = {}
@@ -658,10 +808,13 @@ def main() -> None:
         stored = WORK / "peers" / world / "run.json"
         if stored.exists():
             runs[world] = json.loads(stored.read_text())
+    seeded = {
+        world: seed_runs(world, runs[world]) for world in ("national", "geo") if world in runs
+    }
     shown = {r["peer"] for run in runs.values() for r in run["rows"]}
     if not shown <= set(args.peers):  # versions of every peer in the section, not just this run's
         v = versions(sorted(shown | set(args.peers)))
-    text = section(runs, v)
+    text = section(runs, v, seeded)
     (WORK / "peers" / "section.md").write_text(text)
     print(text)
     if args.update_docs:
