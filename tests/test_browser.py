@@ -226,9 +226,12 @@ def test_budget_planner_returns_a_plan(analyst: tuple[Any, Watch], site: dict[st
     page.wait_for_selector("body[data-loaded='1']")
     page.fill("#weeks", "8")
     page.fill("input[data-channel='tv'][data-side='high']", "1.5")
-    page.click("#planner-submit")
+    with page.expect_response(lambda r: r.url.endswith("/optimize"), timeout=120_000) as answer:
+        page.click("#planner-submit")
     page.wait_for_selector("#table-allocation tbody tr", timeout=120_000)
     assert page.locator("#table-allocation tbody tr").count() == 3
+    caveats = answer.value.json()["caveats"]
+    assert page.locator("#plan-caveats li").all_inner_texts() == caveats
     assert "%" in page.locator("#plan-metrics").inner_text()
     drawn(page, "chart-allocation")
     drawn(page, "chart-weekly")

@@ -83,6 +83,11 @@ def test_plan_json_keeps_the_contract(run: SmallRun, planned: tuple[Path, str]) 
     assert "P(beats current)" in stdout
     assert "mROI at recommended" in stdout
     assert "optimality checks passed" in stdout
+    assert isinstance(document["caveats"], list)
+    for caveat in document["caveats"]:  # every caveat is said on the terminal too
+        assert caveat[:40] in " ".join(stdout.split())
+    if document["expected_gain"]["mean"] > 0:
+        assert any("optimizer's curse" in c for c in document["caveats"])
 
 
 def test_csv_plan_sums_to_the_budget_and_the_plan_is_recorded(planned: tuple[Path, str]) -> None:

@@ -6,6 +6,7 @@ import itertools
 import json
 import re
 import shutil
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +100,7 @@ def test_plan_and_curves_views(
     assert plan["p_beats_current"] == fitted_plan["p_beats_current"]
     assert sum(r["spend"] for r in plan["rows"]) == pytest.approx(fitted_plan["budget"], rel=1e-6)
     assert f"{100 * fitted_plan['p_beats_current']:.0f}%" in plan["verdict"]
+    assert plan["caveats"] == fitted_plan["caveats"]
     for curve in view["curves"]["channels"]:
         allocated = fitted_plan["allocation"][curve["channel"]]["spend"]
         assert curve["recommended_weekly_spend"] == pytest.approx(allocated / fitted_plan["weeks"])
@@ -202,6 +204,10 @@ def test_cli_end_to_end(tmp_path: Path, fitted_run_dir: Path, fitted_plan: dict[
     assert "wrote" in result.stdout
     assert out.is_file()
     assert payload_of(out.read_text(encoding="utf-8"))["plan"]["weeks"] == fitted_plan["weeks"]
+    page = out.read_text(encoding="utf-8")
+    if fitted_plan["caveats"]:
+        assert 'id="plan-caveats"' in page
+        assert f"<li>{fitted_plan['caveats'][0]}</li>" in unescape(page)
     missing = margin("report", "--run", str(tmp_path / "nope"), "--out", str(out))
     assert missing.returncode == 2
     assert "does not exist" in missing.stderr

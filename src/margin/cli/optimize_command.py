@@ -209,6 +209,10 @@ def print_plan(
         f"{checks['marginal_tolerance']:.0e}), bounds consistent {checks['bound_consistent']}, "
         f"not worse than current {checks['not_worse']}"
     )
+    from rich.markup import escape
+
+    for caveat in document.get("caveats", []):
+        console.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False)
     console.print(f"[dim]{response.baseline_note}[/]")
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from margin.optimize.caveats import plan_caveats
 from margin.optimize.objective import Objective
 from margin.optimize.problem import DEFAULT_LOOKBACK, Problem
 from margin.optimize.proof import MARGINAL_RTOL, channel_mroi, check_optimality, summarise_mroi
@@ -131,6 +132,7 @@ def build_result(
         if given_reference
         else f"average weekly spend over the last {DEFAULT_LOOKBACK} weeks of history, every week"
     )
+    plan = problem.spend(totals)
     return AllocationResult(
         mode=mode,
         budget=float(budget),
@@ -153,8 +155,9 @@ def build_result(
         expected_gain=Interval.of(gain),
         roi=Interval.of(roi),
         p_beats_current=float(np.mean(gain > 0)),
-        plan=problem.spend(totals),
+        plan=plan,
         current_plan=problem.reference,
         current_plan_note=note,
         checks=checks,
+        caveats=plan_caveats(problem.model, plan, Interval.of(gain)),
     )

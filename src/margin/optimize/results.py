@@ -5,7 +5,7 @@
     {"budget": B, "weeks": N,
      "allocation": {"<channel>": {"spend", "current_spend", "mroi": {"mean", "p05", "p95"}, ...}},
      "expected_kpi": {"mean", "p05", "p95"}, "expected_gain": {"mean", "p05", "p95"},
-     "p_beats_current": p, "checks": {...}, ...}
+     "p_beats_current": p, "checks": {...}, "caveats": [...], ...}
 
 Spend is a channel's total over the N weeks; ``current_spend`` what the current plan
 spends in them. Every interval is the 5th–95th percentile over posterior draws.
@@ -171,6 +171,8 @@ class AllocationResult:
         current_plan: ``(n_geos, n_weeks, n_channels)`` the current plan.
         current_plan_note: how the current plan was made.
         checks: the optimality proof.
+        caveats: what the intervals cannot show, in words (:mod:`margin.optimize.caveats`):
+            spend outside the weeks of data, the optimizer's curse on the gain.
     """
 
     mode: str
@@ -189,6 +191,7 @@ class AllocationResult:
     current_plan: FloatArray
     current_plan_note: str
     checks: OptimalityChecks
+    caveats: tuple[str, ...] = ()
 
     @property
     def spend(self) -> float:
@@ -211,6 +214,7 @@ class AllocationResult:
             "roi": self.roi.to_dict(),
             "p_beats_current": self.p_beats_current,
             "checks": self.checks.to_dict(),
+            "caveats": list(self.caveats),
         }
 
 

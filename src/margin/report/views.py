@@ -262,6 +262,7 @@ def plan_view(plan: dict[str, Any], symbol: str) -> dict[str, Any]:
         "p_beats_current": None if p is None else float(p),
         "weekly_kpi": plan.get("weekly_kpi"),
         "verdict": verdict + ".",
+        "caveats": [str(c) for c in plan.get("caveats", [])],
     }
 
 

@@ -302,6 +302,13 @@
     metric("plan-metrics", "Chance it beats the current plan",
            plan.p_beats_current === null || plan.p_beats_current === undefined ? "–"
              : (100 * plan.p_beats_current).toFixed(0) + "%", "share of posterior draws");
+    var caveats = $("plan-caveats");
+    caveats.textContent = "";
+    (plan.caveats || []).forEach(function (text) {
+      var item = document.createElement("li");
+      item.textContent = text;
+      caveats.appendChild(item);
+    });
     var rows = Object.keys(plan.allocation).map(function (name) {
       var a = plan.allocation[name];
       return { channel: name, spend: a.spend, current_spend: a.current_spend, mroi: a.mroi };

@@ -1,0 +1,64 @@
+"""What a plan's own intervals cannot show, said next to them.
+
+A plan's intervals and P(beats current) measure the uncertainty the model sees. Two
+things they cannot see are said in words with every plan (``AllocationResult.caveats``):
+
+- **Spend the data never saw.** Where the plan spends more in a week on a channel than
+  the channel's highest national weekly spend in the model's history (or less than its
+  lowest, when it was never off), the response there is the model's saturation curve
+  carried past the data: prior and functional form, not measurement. Each such channel
+  is named with both figures.
+- **The optimizer's curse.** The expected gain is estimated by the same posterior that
+  chose the plan, and a plan is chosen where the posterior rates it highly, so the
+  estimate leans optimistic (Smith and Winkler, *Management Science* 52(3), 2006; on
+  simulated worlds, ``docs/benchmarks.md`` § Optimizer). Said whenever the plan claims a
+  positive gain, with the low end of its interval as the planning figure.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from margin.optimize.protocol import FloatArray, ResponseModel
+from margin.optimize.results import Interval
+
+__all__ = ["OUTSIDE_HISTORY", "plan_caveats"]
+
+OUTSIDE_HISTORY = 0.05
+"""A plan's weekly spend counts as outside history when it is this share beyond the
+channel's highest (or lowest) weekly spend in the data."""
+
+
+def _money(value: float) -> str:
+    return f"{value:,.0f}"
+
+
+def plan_caveats(model: ResponseModel, plan: FloatArray, gain: Interval) -> tuple[str, ...]:
+    """Caveats for ``plan`` ``(n_geos, n_weeks, n_channels)`` on ``model`` (module docstring)."""
+    history = np.asarray(model.history, dtype=np.float64).sum(axis=0)  # (weeks, channels)
+    weekly = np.asarray(plan, dtype=np.float64).sum(axis=0)
+    n_weeks = history.shape[0]
+    out = []
+    for c, name in enumerate(model.channels):
+        seen_high, seen_low = float(history[:, c].max()), float(history[:, c].min())
+        high, low = float(weekly[:, c].max()), float(weekly[:, c].min())
+        if high > seen_high * (1 + OUTSIDE_HISTORY):
+            out.append(
+                f"{name}: the plan spends up to {_money(high)} a week, above the most it "
+                f"spent in any of the {n_weeks} weeks of data ({_money(seen_high)}); the "
+                "response there is the model's curve carried past the data, not measured. "
+                f"Cap it with --bounds {name}=LOW:HIGH (multiples of current spend) or test it."
+            )
+        elif seen_low > 0 and low < seen_low * (1 - OUTSIDE_HISTORY):
+            out.append(
+                f"{name}: the plan spends {_money(low)} a week, below the least it spent in "
+                f"any of the {n_weeks} weeks of data ({_money(seen_low)}); what the channel "
+                "brings at that level is the model's curve carried past the data, not measured."
+            )
+    if gain.mean > 0:
+        out.append(
+            "the expected gain is estimated by the same model that chose the plan, so it "
+            "leans optimistic (the optimizer's curse): plan on the low end of its interval "
+            f"({_money(gain.p05)}), not on its mean."
+        )
+    return tuple(out)

@@ -1,0 +1,66 @@
+"""Plan caveats: spend outside the weeks of data, and the optimizer's curse on the gain."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from margin.optimize import ParametricResponse, allocate
+from margin.optimize.caveats import OUTSIDE_HISTORY, plan_caveats
+from margin.optimize.results import Interval
+
+
+def _model(history: np.ndarray) -> ParametricResponse:
+    """Two national channels with hand-written weekly history ``(weeks, 2)``."""
+    n = 2
+    return ParametricResponse(
+        channels=("tv", "search"), geos=("national",), kpi_value=1.0,
+        history=history[None, :, :], decay=np.zeros((1, n)), max_lag=(1,) * n,
+        half_saturation=np.full((1, 1, n), 100.0), slope=np.ones((1, n)),
+        beta=np.full((1, 1, n), 300.0), noise_sd=np.ones((1, 1)),
+    )  # fmt: skip
+
+
+HISTORY = np.column_stack([np.linspace(50.0, 150.0, 20), np.linspace(80.0, 120.0, 20)])
+LOSS = Interval(-10.0, -30.0, 5.0)
+
+
+def test_a_plan_inside_the_data_has_no_caveat() -> None:
+    plan = np.full((1, 4, 2), 100.0)
+    assert plan_caveats(_model(HISTORY), plan, LOSS) == ()
+
+
+def test_spend_above_or_below_what_the_data_saw_is_named_with_both_figures() -> None:
+    plan = np.empty((1, 4, 2))
+    plan[..., 0] = 150.0 * (1 + 2 * OUTSIDE_HISTORY)  # tv above its most: 150
+    plan[..., 1] = 80.0 * (1 - 2 * OUTSIDE_HISTORY)  # search below its least: 80
+    tv, search = plan_caveats(_model(HISTORY), plan, LOSS)
+    assert tv.startswith("tv: the plan spends up to 165 a week, above the most it spent")
+    assert "of the 20 weeks of data (150)" in tv
+    assert "--bounds tv=LOW:HIGH" in tv
+    assert search.startswith("search: the plan spends 72 a week, below the least it spent")
+    assert "(80)" in search
+
+
+def test_within_the_tolerance_is_inside_and_a_channel_once_off_has_no_floor() -> None:
+    history = HISTORY.copy()
+    history[3, 1] = 0.0  # search was off one week: any low level has been seen
+    plan = np.empty((1, 4, 2))
+    plan[..., 0] = 150.0 * (1 + 0.5 * OUTSIDE_HISTORY)
+    plan[..., 1] = 1.0
+    assert plan_caveats(_model(history), plan, LOSS) == ()
+
+
+def test_a_positive_gain_is_called_optimistic_with_its_low_end() -> None:
+    plan = np.full((1, 4, 2), 100.0)
+    (curse,) = plan_caveats(_model(HISTORY), plan, Interval(1_200.0, -340.4, 2_500.0))
+    assert "optimizer's curse" in curse
+    assert "plan on the low end of its interval (-340), not on its mean" in curse
+
+
+def test_allocate_attaches_the_caveats_to_the_plan() -> None:
+    """History flat at 100 a week; a budget of 3x moves spend past it."""
+    model = _model(np.full((20, 2), 100.0))
+    result = allocate(model, 3 * 2 * 100.0 * 4, 4)
+    assert result.caveats == plan_caveats(model, result.plan, result.expected_gain)
+    assert any(c.startswith("tv: the plan spends up to") for c in result.caveats)
+    assert result.to_dict()["caveats"] == list(result.caveats)
