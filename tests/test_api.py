@@ -186,6 +186,10 @@ def test_optimize_returns_and_records_a_plan(api: Api, client: TestClient) -> No
     for key in ("expected_kpi", "expected_gain"):
         assert plan[key]["p05"] <= plan[key]["mean"] <= plan[key]["p95"]
     assert 0.0 <= plan["p_beats_current"] <= 1.0
+    assert isinstance(plan["caveats"], list)
+    assert (plan["expected_gain"]["mean"] > 0) == any(
+        "optimizer's curse" in c for c in plan["caveats"]
+    )
     with Workspace(api.path) as ws:
         kind, path = ws.fetch(
             "SELECT kind, artifact_path FROM runs WHERE id = ?", [plan["plan_id"]]

@@ -156,6 +156,11 @@ class PlanResponse(Document):
     expected_kpi: Interval
     expected_gain: Interval
     p_beats_current: float = Field(description="P(the plan's KPI beats the current plan's).")
+    caveats: list[str] = Field(
+        default_factory=list,
+        description="What the intervals cannot show: spend outside the data's weekly range, "
+        "the optimizer's curse on the expected gain.",
+    )
     run_id: str | None = None
 
 
