@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from margin.optimize import ParametricResponse, allocate
 from margin.optimize.caveats import OUTSIDE_HISTORY, plan_caveats
@@ -64,3 +65,39 @@ def test_allocate_attaches_the_caveats_to_the_plan() -> None:
     assert result.caveats == plan_caveats(model, result.plan, result.expected_gain)
     assert any(c.startswith("tv: the plan spends up to") for c in result.caveats)
     assert result.to_dict()["caveats"] == list(result.caveats)
+
+
+def test_the_doubt_is_placed_on_the_channel_whose_move_varies_most() -> None:
+    rng = np.random.default_rng(0)
+    gains = {"tv": rng.normal(30.0, 100.0, 2000), "search": rng.normal(5.0, 10.0, 2000)}
+    plan = np.full((1, 4, 2), 100.0)
+    unsure = plan_caveats(_model(HISTORY), plan, Interval(35.0, -120.0, 190.0), gains)
+    (doubt,) = [c for c in unsure if "doubt" in c]
+    part = Interval.of(gains["tv"])
+    assert f"in tv's move: its part of the gain is {part.mean:,.0f} " in doubt
+    assert f"[{part.p05:,.0f}, {part.p95:,.0f}]" in doubt
+    assert doubt.endswith("margin experiment design --channel tv.")
+    sure = plan_caveats(_model(HISTORY), plan, Interval(35.0, 1.0, 90.0), gains)
+    assert not any("doubt" in c for c in sure)  # the plan wins in 95% of draws: no doubt
+
+
+def test_channel_gains_add_up_to_the_plan_gain_and_a_locked_channel_gains_nothing() -> None:
+    from margin.data.simulator import WorldParams
+    from margin.optimize import current_plan, parametric_from_world
+    from margin.optimize.request import PlanRequest, plan
+
+    params = WorldParams(n_geos=3, n_weeks=40, lift_tests=())
+    rng = np.random.default_rng(4)
+    weekly = np.array([c.weekly_spend for c in params.channels])
+    share = np.array(params.population_share)[:, None, None]
+    history = weekly * share * rng.uniform(0.6, 1.4, (3, 16, 5))
+    model = parametric_from_world(params, history, n_draws=200, spread=0.3, seed=4)
+    budget = float(current_plan(model, 8).sum())
+    result = plan(model, PlanRequest(budget=budget, weeks=8, locked=("tv",)))
+    by_name = {a.channel: a for a in result.allocation}
+    tv_gain = by_name["tv"].gain
+    assert tv_gain is not None
+    assert (tv_gain.mean, tv_gain.p05, tv_gain.p95) == (0.0, 0.0, 0.0)
+    parts = [a.gain.mean for a in result.allocation if a.gain is not None]
+    assert sum(parts) == pytest.approx(result.expected_gain.mean, rel=1e-9)
+    assert result.to_dict()["allocation"]["search"]["gain"] == by_name["search"].gain.to_dict()  # type: ignore[union-attr]

@@ -181,14 +181,18 @@ def print_plan(
         "weekly spend × weeks)"
     )
     table = Table(title="recommended allocation (totals over the horizon; mROI mean [90%])")
-    columns = ("channel", "current spend", "recommended", "change", "mROI at recommended", "status")
+    columns = (
+        "channel", "current spend", "recommended", "change", "mROI at recommended",
+        "gain of this move", "status",
+    )  # fmt: skip
     for column in columns:
         table.add_column(column, justify="left" if column in ("channel", "status") else "right")
     for name, a in document["allocation"].items():
         change = a["change"] / a["current_spend"] if a["current_spend"] > 0 else float("nan")
+        gain = _interval(a["gain"]) if a.get("gain") else "–"
         table.add_row(
             name, fmt_number(a["current_spend"]), fmt_number(a["spend"]),
-            f"{fmt_number(a['change'])} ({change:+.0%})", _interval(a["mroi"]), a["status"],
+            f"{fmt_number(a['change'])} ({change:+.0%})", _interval(a["mroi"]), gain, a["status"],
         )  # fmt: skip
     console.print(table)
     console.print(

@@ -16,9 +16,15 @@ things they cannot see are said in words with every plan (``AllocationResult.cav
   is not margin's model, it was above the true gain in 9 of 12 (``docs/benchmarks.md``
   § Optimizer). Said whenever the plan claims a positive gain, with the low end of its
   interval as the planning figure.
+- **Where the doubt is.** When the plan's gain interval reaches zero or below (it may not
+  beat the current plan), the channel whose move alone has the widest spread of gain
+  across draws is named, with its part of the gain, as the one a lift test would settle
+  best (``margin experiment design --channel``).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -36,8 +42,16 @@ def _money(value: float) -> str:
     return f"{value:,.0f}"
 
 
-def plan_caveats(model: ResponseModel, plan: FloatArray, gain: Interval) -> tuple[str, ...]:
-    """Caveats for ``plan`` ``(n_geos, n_weeks, n_channels)`` on ``model`` (module docstring)."""
+def plan_caveats(
+    model: ResponseModel,
+    plan: FloatArray,
+    gain: Interval,
+    channel_gains: Mapping[str, FloatArray] | None = None,
+) -> tuple[str, ...]:
+    """Caveats for ``plan`` ``(n_geos, n_weeks, n_channels)`` on ``model`` (module docstring).
+
+    ``channel_gains``: per channel, ``(n_draws,)`` KPI gained by its move alone.
+    """
     history = np.asarray(model.history, dtype=np.float64).sum(axis=0)  # (weeks, channels)
     weekly = np.asarray(plan, dtype=np.float64).sum(axis=0)
     n_weeks = history.shape[0]
@@ -57,6 +71,17 @@ def plan_caveats(model: ResponseModel, plan: FloatArray, gain: Interval) -> tupl
                 f"{name}: the plan spends {_money(low)} a week, below the least it spent in "
                 f"any of the {n_weeks} weeks of data ({_money(seen_low)}); what the channel "
                 "brings at that level is the model's curve carried past the data, not measured."
+            )
+    if channel_gains and gain.p05 <= 0:
+        spread = {name: float(np.std(g)) for name, g in channel_gains.items()}
+        name = max(spread, key=lambda n: spread[n])
+        if spread[name] > 0:
+            part = Interval.of(np.asarray(channel_gains[name], dtype=np.float64))
+            out.append(
+                f"the plan may not beat the current one, and most of that doubt is in "
+                f"{name}'s move: its part of the gain is {_money(part.mean)} "
+                f"[{_money(part.p05)}, {_money(part.p95)}] (KPI, 90% interval). A lift test "
+                f"on {name} would settle it best: margin experiment design --channel {name}."
             )
     if gain.mean > 0:
         out.append(

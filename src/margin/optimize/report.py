@@ -8,6 +8,7 @@ with the current plan draw by draw.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import numpy as np
 
@@ -60,6 +61,21 @@ def _explain(status: str, marginal: float, multiplier: float, low: float, high: 
         f"at its upper bound {high:,.0f}: marginal return {marginal:.4g} is at least "
         f"{common}; the bound stops more spend."
     )
+
+
+def _gain_by_channel(
+    problem: Problem, totals: FloatArray, current_media: FloatArray
+) -> list[FloatArray]:
+    """Per channel, ``(n_draws,)`` KPI gained by its move alone (others at current spend)."""
+    out = []
+    for c in range(len(problem.model.channels)):
+        mine = problem.channel_of == c
+        if np.array_equal(totals[mine], problem.current[mine]):
+            out.append(np.zeros_like(current_media))
+            continue
+        mixed = np.where(mine, totals, problem.current)
+        out.append(problem.kpi_draws(mixed) - current_media)
+    return out
 
 
 def _allocations(
@@ -133,6 +149,18 @@ def build_result(
         else f"average weekly spend over the last {DEFAULT_LOOKBACK} weeks of history, every week"
     )
     plan = problem.spend(totals)
+    by_channel = _gain_by_channel(problem, totals, media[1])
+    allocation = tuple(
+        replace(a, gain=Interval.of(g))
+        for a, g in zip(
+            _allocations(
+                problem, totals, budget, statuses, marginal + (objective.kind == "profit"),
+                gross, min_spend, media,
+            ),
+            by_channel,
+            strict=True,
+        )
+    )  # fmt: skip
     return AllocationResult(
         mode=mode,
         budget=float(budget),
@@ -140,16 +168,7 @@ def build_result(
         objective=f"{objective.kind}/{objective.risk}",
         channels=problem.model.channels,
         geos=problem.model.geos,
-        allocation=_allocations(
-            problem,
-            totals,
-            budget,
-            statuses,
-            marginal + (objective.kind == "profit"),
-            gross,
-            min_spend,
-            media,
-        ),
+        allocation=allocation,
         expected_kpi=Interval.of(plan_kpi),
         current_kpi=Interval.of(current_kpi),
         expected_gain=Interval.of(gain),
@@ -159,5 +178,10 @@ def build_result(
         current_plan=problem.reference,
         current_plan_note=note,
         checks=checks,
-        caveats=plan_caveats(problem.model, plan, Interval.of(gain)),
+        caveats=plan_caveats(
+            problem.model,
+            plan,
+            Interval.of(gain),
+            dict(zip(problem.model.channels, by_channel, strict=True)),
+        ),
     )

@@ -64,6 +64,10 @@ class ChannelAllocation:
             (switched off by a minimum-spend rule).
         explanation: why the channel sits where it does, in words.
         spend_by_geo: geo → the channel's total there.
+        gain: KPI gained by this channel's move alone (every other channel at current
+            spend), over the horizon and tail, per draw summarised; 0 for a channel the
+            plan leaves as it is. With channels that do not interact (an MMM's media
+            terms add up) the channels' gains add up to the plan's.
     """
 
     channel: str
@@ -76,6 +80,7 @@ class ChannelAllocation:
     status: str
     explanation: str
     spend_by_geo: dict[str, float]
+    gain: Interval | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +93,7 @@ class ChannelAllocation:
             "status": self.status,
             "explanation": self.explanation,
             "spend_by_geo": dict(self.spend_by_geo),
+            "gain": None if self.gain is None else self.gain.to_dict(),
         }
 
 
