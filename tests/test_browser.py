@@ -230,8 +230,10 @@ def test_budget_planner_returns_a_plan(analyst: tuple[Any, Watch], site: dict[st
         page.click("#planner-submit")
     page.wait_for_selector("#table-allocation tbody tr", timeout=120_000)
     assert page.locator("#table-allocation tbody tr").count() == 3
-    caveats = answer.value.json()["caveats"]
-    assert page.locator("#plan-caveats li").all_inner_texts() == caveats
+    body = answer.value.json()
+    assert page.locator("#plan-caveats li").all_inner_texts() == body["caveats"]
+    gains = page.locator("#table-allocation tbody tr td:nth-child(6)").all_inner_texts()
+    assert all("[" in cell for cell in gains)  # every channel's move has its interval
     assert "%" in page.locator("#plan-metrics").inner_text()
     drawn(page, "chart-allocation")
     drawn(page, "chart-weekly")

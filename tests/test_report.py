@@ -101,6 +101,9 @@ def test_plan_and_curves_views(
     assert sum(r["spend"] for r in plan["rows"]) == pytest.approx(fitted_plan["budget"], rel=1e-6)
     assert f"{100 * fitted_plan['p_beats_current']:.0f}%" in plan["verdict"]
     assert plan["caveats"] == fitted_plan["caveats"]
+    for row in plan["rows"]:
+        gain = fitted_plan["allocation"][row["channel"]]["gain"]
+        assert row["gain_value"] == scale(gain, fitted_plan["kpi_value"])
     for curve in view["curves"]["channels"]:
         allocated = fitted_plan["allocation"][curve["channel"]]["spend"]
         assert curve["recommended_weekly_spend"] == pytest.approx(allocated / fitted_plan["weeks"])

@@ -223,6 +223,7 @@ def over_time_view(summary: dict[str, Any]) -> dict[str, Any]:
 def plan_view(plan: dict[str, Any], symbol: str) -> dict[str, Any]:
     """The recommended reallocation: per-channel change, expected gain, P(beats current)."""
     rows = []
+    value = float(plan.get("kpi_value", 1.0))
     for name, a in plan["allocation"].items():
         spend, current = float(a["spend"]), float(a["current_spend"])
         rows.append(
@@ -233,6 +234,7 @@ def plan_view(plan: dict[str, Any], symbol: str) -> dict[str, Any]:
                 "change": spend - current,
                 "change_pct": None if current <= 0 else 100 * (spend - current) / current,
                 "mroi": a.get("mroi"),
+                "gain_value": scale(a["gain"], value) if a.get("gain") else None,
             }
         )
     gain, p = plan["expected_gain"], plan.get("p_beats_current")

@@ -311,15 +311,17 @@
     });
     var rows = Object.keys(plan.allocation).map(function (name) {
       var a = plan.allocation[name];
-      return { channel: name, spend: a.spend, current_spend: a.current_spend, mroi: a.mroi };
+      return { channel: name, spend: a.spend, current_spend: a.current_spend, mroi: a.mroi,
+               gain: a.gain };
     });
     table("table-allocation", ["channel", "current spend", "recommended", "change",
-                               "marginal ROI at the plan"],
+                               "marginal ROI at the plan", "KPI from this move alone"],
       rows.map(function (r) {
         var pctChange = r.current_spend > 0
           ? " (" + (100 * (r.spend - r.current_spend) / r.current_spend).toFixed(0) + "%)" : "";
         return [r.channel, F.money(r.current_spend), F.money(r.spend),
-                F.money(r.spend - r.current_spend) + pctChange, r.mroi ? F.ratio(r.mroi) : "–"];
+                F.money(r.spend - r.current_spend) + pctChange, r.mroi ? F.ratio(r.mroi) : "–",
+                F.interval(r.gain)];
       }));
     $("plan-result").classList.remove("hidden");
     C.allocation($("chart-allocation"), rows);
