@@ -312,10 +312,6 @@ def _demo_optimize(
         f"[{fmt_number(gain['p05'])}, {fmt_number(gain['p95'])}] (90% interval), "
         f"P(beats current) = {document['p_beats_current']:.0%}"
     )
-    from rich.markup import escape
-
-    for caveat in document.get("caveats", []):
-        console.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False)
     if best_gain <= 0:
         console.print("simulation truth: the current plan is already the best possible plan")
         return document
