@@ -12,7 +12,8 @@ log-normal perturbations of the truth, spread 0.2, seed 1):
 
 Each time is the whole public call (solve, KKT checks, mROI intervals, gain and P(beats
 current)); the best of ``--repeats`` runs is reported. ``--update-docs`` rewrites the
-``## Optimizer`` section of docs/benchmarks.md and leaves the other sections alone.
+header paragraph and the table of the ``## Optimizer`` section of docs/benchmarks.md;
+the prose after the table, the subsections and the other sections stay as they are.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +117,9 @@ def _update_docs(rows: list[str], command: str) -> None:
         f"{SECTION}\n\n"
         f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared with other work while "
         f"measured, so wall times are upper bounds), Python {platform.python_version()}, numpy "
-        f"{np.__version__}, scipy {scipy.__version__}. Command: `{command}`.\n"
+        f"{np.__version__}, scipy {scipy.__version__}. Command: `{command}`, measured "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC (load average {os.getloadavg()[0]:.1f} at "
+        "the end).\n"
         f"Reference model `ParametricResponse` (adstock + Hill, numpy, analytic gradient), "
         f"{WEEKS}-week horizon plus carry-over tail, SLSQP from two starts (geo × channel: from the channel-level optimum spread over geos; frontier points after the first: from the previous point). Time of the whole "
         "call (solve, KKT checks, mROI intervals, gain, P(beats current)), best of the repeats.\n\n"
@@ -125,10 +129,13 @@ def _update_docs(rows: list[str], command: str) -> None:
     start = text.find(SECTION)
     if start < 0:
         text = text.rstrip("\n") + "\n\n" + body
-    else:
-        ends = [text.find(m, start + len(SECTION)) for m in ("\n## ", "\n### ")]
-        following = min((e for e in ends if e >= 0), default=-1)  # keep the subsections
-        text = text[:start] + body + (text[following + 1 :] if following >= 0 else "")
+    else:  # replace the header paragraph and the table; keep the prose after it
+        table = text.find("\n| task |", start)
+        end = text.find("\n\n", table) if table >= 0 else -1
+        if end < 0:
+            ends = [text.find(m, start + len(SECTION)) for m in ("\n## ", "\n### ")]
+            end = min((e for e in ends if e >= 0), default=len(text))
+        text = text[:start] + body.rstrip("\n") + text[end:]
     path.write_text(text, encoding="utf-8")
 
 
