@@ -6,7 +6,10 @@ its gradient come from one model evaluation (the model's vector-Jacobian product
 the risk measure's draw weights). Each solve starts from the current plan rescaled to the
 budget and from an even split; the better end point wins, and it is kept only if it is
 at least as good as the rescaled current plan (so a plan is never worse than the start).
-When the best end point fails the KKT checks the solve restarts from it (``_RESTARTS``),
+Geo × channel plans are solved in per-unit rescaled variables that even out the
+curvature across geos of unequal size (:func:`_unit_weights`), which SLSQP's identity
+starting Hessian otherwise spends hundreds of iterations learning. When the best end
+point fails the KKT checks the solve restarts from it (``_RESTARTS``),
 and if it still fails them, small problems are solved again with SciPy's interior-point
 ``trust-constr`` (:func:`_trust_region`), kept where it finds a better plan.
 """
@@ -189,16 +192,26 @@ def solve(
 
     def run(point: FloatArray, best: Solution) -> Solution:
         result = minimize(
-            fun, point / scale, jac=True, method="SLSQP", bounds=bounds,
+            weighted, point / scale / weights, jac=True, method="SLSQP", bounds=bounds,
             constraints=constraints, options={"ftol": _FTOL, "maxiter": _MAXITER},
         )  # fmt: skip
-        totals = _polish(problem, np.asarray(result.x) * scale, budget, equality)
+        totals = _polish(problem, weights * np.asarray(result.x) * scale, budget, equality)
         value = risk_value(plan_values(problem, totals, objective), objective)
         if value > best.value and _feasible(problem, totals, extra, scale):
             return Solution(totals, value, best.start_value, str(result.message))
         return best
 
     runs = starts if start is None else [_feasible_point(problem, start, budget)]
+    weights = np.ones(problem.n_units)
+    if problem.by_geo:  # SLSQP in coordinates where every unit's curvature is alike
+        weights = _unit_weights(problem, objective, runs[0], budget)
+        bounds = [(lo / w, hi / w) for (lo, hi), w in zip(bounds, weights, strict=True)]
+        constraints = [_rescaled(c, weights) for c in constraints]
+
+    def weighted(y: FloatArray) -> tuple[float, FloatArray]:
+        value, grad = fun(weights * y)
+        return value, weights * grad
+
     for point in runs:
         best = run(point, best)
     for _ in range(_RESTARTS if extra is None else 0):
@@ -223,6 +236,44 @@ def solve(
             "target); relax the target or widen the bounds."
         )
     return best
+
+
+def _unit_weights(
+    problem: Problem, objective: Objective, point: FloatArray, budget: float
+) -> FloatArray:
+    """Per-unit variable scales (mean 1) that even out the objective's curvature.
+
+    SLSQP starts from an identity Hessian. Across geos the curvature of a unit's return
+    differs by orders of magnitude (small geos saturate at small spend), so on a 40-geo
+    × 5-channel plan it spent ~400 evaluations learning it. An MMM's units do not
+    interact (each unit's return depends on its own spend), so one gradient difference
+    along every unit at once gives each unit's curvature ``h``; in variables ``y = z / w``
+    with ``w ∝ 1 / sqrt(h)`` every unit's curvature is about the same (~125 evaluations
+    on that plan). Curvatures are clipped to a factor of 1e3 around their median, so a
+    flat or odd unit cannot dominate; models whose units interact only lose the speed-up.
+    """
+    floor = 0.05 * budget / problem.n_units
+    step = 0.05 * np.maximum(point, floor)
+    _, g0 = value_and_gradient(problem, point, objective)
+    _, g1 = value_and_gradient(problem, point + step, objective)
+    curvature = np.abs(g1 - g0) / (step / budget)  # per unit, in budget-scaled coordinates
+    positive = curvature[curvature > 0]
+    if positive.size == 0:
+        return np.ones(problem.n_units)
+    middle = float(np.median(positive))
+    weights = 1.0 / np.sqrt(np.clip(curvature, middle * 1e-3, middle * 1e3))
+    result: FloatArray = weights / weights.mean()
+    return result
+
+
+def _rescaled(constraint: dict[str, Any], weights: FloatArray) -> dict[str, Any]:
+    """A constraint on ``z`` as the same constraint on ``y``, with ``z = weights * y``."""
+    fun, jac = constraint["fun"], constraint["jac"]
+    return {
+        "type": constraint["type"],
+        "fun": lambda y: fun(weights * y),
+        "jac": lambda y: np.asarray(jac(weights * y)) * weights,
+    }
 
 
 def _trust_region(
