@@ -7,7 +7,8 @@ things they cannot see are said in words with every plan (``AllocationResult.cav
   the channel's highest national weekly spend in the model's history (or less than its
   lowest, when it was never off), the response there is the model's saturation curve
   carried past the data: prior and functional form, not measurement. Each such channel
-  is named with both figures.
+  is named with both figures. The check is on national weekly totals, geo × channel
+  plans included (a geo pushed past its own history is not named on its own).
 - **The optimizer's curse.** The expected gain is estimated by the same posterior that
   chose the plan, and a plan is chosen where the posterior rates it highly, so wherever
   the model is off the plan goes where the errors flatter it and the estimate leans
