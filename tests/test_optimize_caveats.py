@@ -101,3 +101,10 @@ def test_channel_gains_add_up_to_the_plan_gain_and_a_locked_channel_gains_nothin
     parts = [a.gain.mean for a in result.allocation if a.gain is not None]
     assert sum(parts) == pytest.approx(result.expected_gain.mean, rel=1e-9)
     assert result.to_dict()["allocation"]["search"]["gain"] == by_name["search"].gain.to_dict()  # type: ignore[union-attr]
+
+
+def test_a_model_without_history_weeks_only_gets_the_gain_caveats() -> None:
+    plan = np.full((1, 4, 2), 100.0)
+    caveats = plan_caveats(_model(np.zeros((0, 2))), plan, Interval(5.0, 1.0, 9.0))
+    assert len(caveats) == 1
+    assert "optimizer's curse" in caveats[0]

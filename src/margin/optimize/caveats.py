@@ -57,7 +57,7 @@ def plan_caveats(
     weekly = np.asarray(plan, dtype=np.float64).sum(axis=0)
     n_weeks = history.shape[0]
     out = []
-    for c, name in enumerate(model.channels):
+    for c, name in enumerate(model.channels if n_weeks else ()):
         seen_high, seen_low = float(history[:, c].max()), float(history[:, c].min())
         high, low = float(weekly[:, c].max()), float(weekly[:, c].min())
         if high > seen_high * (1 + OUTSIDE_HISTORY):
