@@ -13,9 +13,9 @@ gain over the current plan (13 weeks plus carry-over tail), and the true optimum
 (the optimizer on the true response, same budget). Regret = 1 − true gain / optimum gain;
 the issue's bar is a true gain of at least 90% of the optimum's (regret <= 10%).
 
-Each fitted run is planned three ways (``VARIANTS``): the posterior-mean objective with no
+Each fitted run is planned four ways (``VARIANTS``): the posterior-mean objective with no
 bounds; the same with every channel bounded to 0.5–2× its current spend (common practice);
-and CVaR (mean of the worst 10% of draws) with no bounds. ``--calibrate`` fits with the
+CVaR (mean of the worst 10% of draws) with no bounds; and mean − 1 sd over draws. ``--calibrate`` fits with the
 world's own geo lift tests (the simulator's TV heavy-up and search go-dark), as a user of
 a geo panel would. The true optimum is always the
 unbounded one, so bounded plans are scored against the best plan without bounds.
@@ -53,6 +53,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "mean": {},
     "mean, bounds 0.5-2x": {"bounds": "all"},
     "cvar 10%": {"risk": "cvar", "cvar_alpha": 0.1},
+    "mean - sd": {"risk": "mean_sd", "risk_aversion": 1.0},
 }
 BAR = 0.9
 """The issue's bar: the plan's true gain is at least this share of the optimum's."""
