@@ -108,3 +108,43 @@ def test_a_model_without_history_weeks_only_gets_the_gain_caveats() -> None:
     caveats = plan_caveats(_model(np.zeros((0, 2))), plan, Interval(5.0, 1.0, 9.0))
     assert len(caveats) == 1
     assert "optimizer's curse" in caveats[0]
+
+
+def test_the_fits_own_warnings_come_first_and_prior_dominated_moves_are_named() -> None:
+    from types import SimpleNamespace
+    from typing import cast
+
+    from margin.optimize.caveats import MOVED
+    from margin.optimize.protocol import ResponseModel
+
+    model = cast(
+        ResponseModel,
+        SimpleNamespace(
+            channels=("tv", "search"), history=HISTORY[None], fit_caveats=("approximate fit.",),
+            prior_dominated=("tv", "search"),
+        ),
+    )  # fmt: skip
+    current = np.full((1, 4, 2), 100.0)
+    plan = current.copy()
+    plan[..., 0] = 100.0 * (1 + 2 * MOVED)  # tv moved by 20%: named
+    plan[..., 1] = 100.0 * (1 + 0.5 * MOVED)  # search by 5%: not
+    caveats = plan_caveats(model, plan, LOSS, None, current)
+    assert caveats[0] == "approximate fit."
+    (tv,) = [c for c in caveats if "prior" in c]
+    assert tv.startswith("tv: the data barely narrowed its ROI prior")
+    assert "(+20% of current spend)" in tv
+    assert "margin experiment design --channel tv" in tv
+
+
+def test_an_mmm_run_says_when_its_fit_is_approximate_or_unconverged() -> None:
+    from margin.mmm.response import _fit_caveats, _prior_dominated
+
+    assert "approximate fit" in _fit_caveats({"method": "approximate", "diagnostics": {}})[0]
+    bad = {"method": "nuts", "diagnostics": {"converged": False, "max_rhat": 1.0312,
+                                             "min_ess_bulk": 88.4, "divergences": 7}}  # fmt: skip
+    (said,) = _fit_caveats(bad)
+    assert "did not converge (max R-hat 1.031, min bulk ESS 88, 7 divergences)" in said
+    assert _fit_caveats({"method": "nuts", "diagnostics": {"converged": True}}) == ()
+    ratios = {"tv": 0.2, "social": 0.95, "display": 0.71}
+    summary = {"diagnostics": {"posterior_prior_sd_ratio": ratios}}
+    assert _prior_dominated(summary) == ("social", "display")

@@ -106,6 +106,10 @@ class MMMResponse:
         params: posterior draws flattened to ``(n_draws, ...)``, float32.
         sigma: ``(n_draws,)`` observation noise sd in scaled units.
         control_level: ``(n_geos, n_controls)`` raw controls held for future weeks.
+        fit_caveats: what the fit says about its own reliability, repeated with every
+            plan (approximate fit, or NUTS that did not converge).
+        prior_dominated: channels whose ROI posterior is mostly the prior (posterior/prior
+            sd of log ROI above :data:`~margin.mmm.diagnostics.PRIOR_DOMINANCE`).
     """
 
     channels: tuple[str, ...]
@@ -121,6 +125,8 @@ class MMMResponse:
     sigma: FloatArray = field(repr=False)
     control_level: FloatArray = field(repr=False)
     control_names: tuple[str, ...] = ()
+    fit_caveats: tuple[str, ...] = ()
+    prior_dominated: tuple[str, ...] = ()
 
     @property
     def n_draws(self) -> int:
@@ -302,7 +308,35 @@ def response_from_run(
         sigma=sigma,
         control_level=controls.mean(axis=1),
         control_names=tuple(meta["control_names"]),
+        fit_caveats=_fit_caveats(run.summary),
+        prior_dominated=_prior_dominated(run.summary),
     )
+
+
+def _fit_caveats(summary: dict[str, Any]) -> tuple[str, ...]:
+    """Plan-independent caveats from the run's diagnostics (approximate or not converged)."""
+    diagnostics = summary.get("diagnostics") or {}
+    if summary.get("method") == "approximate":
+        return (
+            "this run is the approximate fit (posterior mode + Laplace), whose intervals can "
+            "be too narrow: refit with NUTS (margin mmm fit --method nuts) before acting on "
+            "the plan.",
+        )
+    if diagnostics.get("converged") is False:
+        return (
+            f"this run did not converge (max R-hat {diagnostics.get('max_rhat', float('nan')):.3f}, "
+            f"min bulk ESS {diagnostics.get('min_ess_bulk', float('nan')):.0f}, "
+            f"{diagnostics.get('divergences', 0)} divergences): its intervals, and the plan's, "
+            "are not to be trusted; refit with more warm-up (margin mmm fit --warmup).",
+        )
+    return ()
+
+
+def _prior_dominated(summary: dict[str, Any]) -> tuple[str, ...]:
+    from margin.mmm.diagnostics import PRIOR_DOMINANCE
+
+    ratios = (summary.get("diagnostics") or {}).get("posterior_prior_sd_ratio") or {}
+    return tuple(name for name, ratio in ratios.items() if ratio > PRIOR_DOMINANCE)
 
 
 def load_response(

@@ -1,7 +1,13 @@
 """What a plan's own intervals cannot show, said next to them.
 
-A plan's intervals and P(beats current) measure the uncertainty the model sees. Two
-things they cannot see are said in words with every plan (``AllocationResult.caveats``):
+A plan's intervals and P(beats current) measure the uncertainty the model sees. What
+they cannot see is said in words with every plan (``AllocationResult.caveats``):
+
+- **The fit's own warnings.** A model may expose ``fit_caveats`` (an MMM run: the
+  approximate fit, or NUTS that did not converge), said first, and ``prior_dominated``
+  channels (whose ROI posterior is mostly the prior): a plan that moves one of them by
+  more than :data:`MOVED` of its current spend is told that this move rests on the prior.
+  Both are optional attributes; the optimizer still imports no model class.
 
 - **Spend the data never saw.** Where the plan spends more in a week on a channel than
   the channel's highest national weekly spend in the model's history (or less than its
@@ -32,7 +38,10 @@ import numpy as np
 from margin.optimize.protocol import FloatArray, ResponseModel
 from margin.optimize.results import Interval
 
-__all__ = ["OUTSIDE_HISTORY", "plan_caveats"]
+__all__ = ["MOVED", "OUTSIDE_HISTORY", "plan_caveats"]
+
+MOVED = 0.1
+"""A channel counts as moved when its spend changes by more than this share of its current."""
 
 OUTSIDE_HISTORY = 0.05
 """A plan's weekly spend counts as outside history when it is this share beyond the
@@ -48,15 +57,33 @@ def plan_caveats(
     plan: FloatArray,
     gain: Interval,
     channel_gains: Mapping[str, FloatArray] | None = None,
+    current: FloatArray | None = None,
 ) -> tuple[str, ...]:
     """Caveats for ``plan`` ``(n_geos, n_weeks, n_channels)`` on ``model`` (module docstring).
 
-    ``channel_gains``: per channel, ``(n_draws,)`` KPI gained by its move alone.
+    ``channel_gains``: per channel, ``(n_draws,)`` KPI gained by its move alone;
+    ``current``: the current plan, same shape (for the prior-dominated channels' moves).
     """
     history = np.asarray(model.history, dtype=np.float64).sum(axis=0)  # (weeks, channels)
     weekly = np.asarray(plan, dtype=np.float64).sum(axis=0)
     n_weeks = history.shape[0]
-    out = []
+    out = [str(c) for c in getattr(model, "fit_caveats", ())]
+    if current is not None:
+        before = np.asarray(current, dtype=np.float64).sum(axis=(0, 1))
+        after = weekly.sum(axis=0)
+        for name in getattr(model, "prior_dominated", ()):
+            c = model.channels.index(name)
+            change = after[c] - before[c]
+            if abs(change) > MOVED * max(before[c], 1e-12):
+                out.append(
+                    f"{name}: the data barely narrowed its ROI prior, so the plan's move of "
+                    f"{name} ({change / before[c]:+.0%} of current spend) rests mostly on the "
+                    f"prior; a lift test on {name} (margin experiment design --channel {name}) "
+                    "would put data behind it."
+                    if before[c] > 0
+                    else f"{name}: the data barely narrowed its ROI prior, so the plan's spend "
+                    f"on {name} rests mostly on the prior."
+                )
     for c, name in enumerate(model.channels if n_weeks else ()):
         seen_high, seen_low = float(history[:, c].max()), float(history[:, c].min())
         high, low = float(weekly[:, c].max()), float(weekly[:, c].min())

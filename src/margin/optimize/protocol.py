@@ -14,6 +14,10 @@ with ``carryover_weeks`` weeks of zero spend and sums the KPI over horizon and t
 Units. Spend is in currency per geo-week; the KPI in KPI units (currency for revenue,
 conversions otherwise): ``kpi_value`` converts one KPI unit to currency, so ROI is
 ``kpi_value × KPI / spend``.
+
+Optional. A model may also carry ``fit_caveats`` (sentences on its own reliability, said
+with every plan) and ``prior_dominated`` (channels whose answer is mostly the prior);
+see :mod:`margin.optimize.caveats`. The fitted MMM's adapter fills both from its run.
 """
 
 from __future__ import annotations

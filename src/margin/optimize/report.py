@@ -183,5 +183,6 @@ def build_result(
             plan,
             Interval.of(gain),
             dict(zip(problem.model.channels, by_channel, strict=True)),
+            problem.reference,
         ),
     )
