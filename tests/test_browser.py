@@ -252,11 +252,14 @@ def test_scenario_predicts_with_an_interval(
     page.goto(site["url"] + "/scenarios")
     page.wait_for_selector("body[data-loaded='1']")
     page.fill("input[data-change='social']", "20")
-    page.click("#scenario-submit")
+    with page.expect_response(lambda r: r.url.endswith("/scenario"), timeout=120_000) as answer:
+        page.click("#scenario-submit")
     drawn(page, "chart-scenario")
     text = page.locator("#scenario-metrics").inner_text()
     assert "[" in text
     assert "]" in text
+    said = answer.value.json()["caveats"]
+    assert page.locator("#scenario-caveats li").all_inner_texts() == said
     shot(page, "scenario_result")
     watch.check()
 

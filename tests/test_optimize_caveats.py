@@ -148,3 +148,14 @@ def test_an_mmm_run_says_when_its_fit_is_approximate_or_unconverged() -> None:
     ratios = {"tv": 0.2, "social": 0.95, "display": 0.71}
     summary = {"diagnostics": {"posterior_prior_sd_ratio": ratios}}
     assert _prior_dominated(summary) == ("social", "display")
+
+
+def test_a_users_scenario_gets_the_range_check_but_not_the_chosen_plan_caveats() -> None:
+    from margin.optimize import scenario
+
+    model = _model(np.full((20, 2), 100.0))
+    result = scenario(model, 4, changes="tv=+100%")  # tv doubled: past its history
+    assert any(c.startswith("tv: the plan spends up to 200 a week") for c in result.caveats)
+    assert result.gain.mean > 0
+    assert not any("optimizer's curse" in c or "doubt" in c for c in result.caveats)
+    assert result.to_dict()["caveats"] == list(result.caveats)

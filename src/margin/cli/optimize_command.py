@@ -325,6 +325,10 @@ def _print_scenario(document: dict[str, Any], response: MMMResponse) -> None:
         f"{document['p_beats_current']:.0%}; media ROI {_interval(document['roi'])} vs current "
         f"{_interval(document['current_roi'])}"
     )
+    from rich.markup import escape
+
+    for caveat in document.get("caveats", []):
+        console.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False)
     console.print(
         "[dim]current plan: last 13 weeks' average weekly spend, every week; "
         f"{response.baseline_note}[/]"

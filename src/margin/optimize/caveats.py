@@ -23,6 +23,8 @@ they cannot see is said in words with every plan (``AllocationResult.caveats``):
   is not margin's model, it was above the true gain in 9 of 12 (``docs/benchmarks.md``
   § Optimizer). Said whenever the plan claims a positive gain, with the low end of its
   interval as the planning figure.
+- A user's scenario (:func:`margin.optimize.scenario.scenario`) gets the fit's warnings
+  and the spend-range check, not the two caveats about chosen plans below.
 - **Where the doubt is.** When the plan's gain interval reaches zero or below (it may not
   beat the current plan), the channel whose move alone has the widest spread of gain
   across draws is named, with its part of the gain, as the one a lift test would settle
@@ -58,11 +60,15 @@ def plan_caveats(
     gain: Interval,
     channel_gains: Mapping[str, FloatArray] | None = None,
     current: FloatArray | None = None,
+    *,
+    chosen: bool = True,
 ) -> tuple[str, ...]:
     """Caveats for ``plan`` ``(n_geos, n_weeks, n_channels)`` on ``model`` (module docstring).
 
     ``channel_gains``: per channel, ``(n_draws,)`` KPI gained by its move alone;
-    ``current``: the current plan, same shape (for the prior-dominated channels' moves).
+    ``current``: the current plan, same shape (for the prior-dominated channels' moves);
+    ``chosen``: the plan was chosen by the optimizer (``False`` for a user's scenario,
+    which gets neither the optimizer's-curse nor the doubt caveat).
     """
     history = np.asarray(model.history, dtype=np.float64).sum(axis=0)  # (weeks, channels)
     weekly = np.asarray(plan, dtype=np.float64).sum(axis=0)
@@ -100,6 +106,8 @@ def plan_caveats(
                 f"any of the {n_weeks} weeks of data ({_money(seen_low)}); what the channel "
                 "brings at that level is the model's curve carried past the data, not measured."
             )
+    if not chosen:
+        return tuple(out)
     if channel_gains and gain.p05 <= 0:
         spread = {name: float(np.std(g)) for name, g in channel_gains.items()}
         name = max(spread, key=lambda n: spread[n])

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from margin.errors import ConfigError, DataValidationError
+from margin.optimize.caveats import plan_caveats
 from margin.optimize.problem import Constraints, build_problem
 from margin.optimize.protocol import FloatArray, ResponseModel
 from margin.optimize.results import Interval
@@ -154,6 +155,8 @@ class ScenarioResult:
         roi, current_roi: media ROI ``kpi_value · (KPI − KPI without spend) / spend``.
         p_beats_current: share of draws in which the plan's KPI is higher.
         plan: ``(n_geos, n_weeks, n_channels)``.
+        caveats: the fit's own warnings, moves of prior-dominated channels and spend
+            outside the data's weekly range (:mod:`margin.optimize.caveats`).
     """
 
     spend: dict[str, float]
@@ -165,6 +168,7 @@ class ScenarioResult:
     current_roi: Interval
     p_beats_current: float
     plan: FloatArray
+    caveats: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -176,6 +180,7 @@ class ScenarioResult:
             "roi": self.roi.to_dict(),
             "current_roi": self.current_roi.to_dict(),
             "p_beats_current": self.p_beats_current,
+            "caveats": list(self.caveats),
         }
 
 
@@ -246,4 +251,7 @@ def scenario(
         current_roi=_roi(model, current_kpi, zero, float(current.sum())),
         p_beats_current=float(np.mean(kpi > current_kpi)),
         plan=proposed,
+        caveats=plan_caveats(
+            model, proposed, Interval.of(kpi - current_kpi), None, current, chosen=False
+        ),
     )

@@ -291,6 +291,16 @@
     return bounds;
   }
 
+  function notes(id, texts) {
+    var list = $(id);
+    list.textContent = "";
+    (texts || []).forEach(function (text) {
+      var item = document.createElement("li");
+      item.textContent = text;
+      list.appendChild(item);
+    });
+  }
+
   function renderPlan(plan) {
     var cards = $("plan-metrics");
     cards.textContent = "";
@@ -302,13 +312,7 @@
     metric("plan-metrics", "Chance it beats the current plan",
            plan.p_beats_current === null || plan.p_beats_current === undefined ? "–"
              : (100 * plan.p_beats_current).toFixed(0) + "%", "share of posterior draws");
-    var caveats = $("plan-caveats");
-    caveats.textContent = "";
-    (plan.caveats || []).forEach(function (text) {
-      var item = document.createElement("li");
-      item.textContent = text;
-      caveats.appendChild(item);
-    });
+    notes("plan-caveats", plan.caveats);
     var rows = Object.keys(plan.allocation).map(function (name) {
       var a = plan.allocation[name];
       return { channel: name, spend: a.spend, current_spend: a.current_spend, mroi: a.mroi,
@@ -400,6 +404,7 @@
             $("scenario-result").classList.remove("hidden");
             var cards = $("scenario-metrics");
             cards.textContent = "";
+            notes("scenario-caveats", result.caveats);
             metric("scenario-metrics", "Predicted KPI with the change", F.number(result.kpi.mean),
                    "[" + F.number(result.kpi.p05) + ", " + F.number(result.kpi.p95) + "]");
             metric("scenario-metrics", "Current plan", F.number(result.current_kpi.mean),
