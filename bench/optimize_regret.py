@@ -15,10 +15,10 @@ the issue's bar is a true gain of at least 90% of the optimum's (regret <= 10%).
 
 Each fitted run is planned four ways (``VARIANTS``): the posterior-mean objective with no
 bounds; the same with every channel bounded to 0.5–2× its current spend (common practice);
-CVaR (mean of the worst 10% of draws) with no bounds; and mean − 1 sd over draws. ``--calibrate`` fits with the
-world's own geo lift tests (the simulator's TV heavy-up and search go-dark), as a user of
-a geo panel would. The true optimum is always the
-unbounded one, so bounded plans are scored against the best plan without bounds.
+CVaR (mean of the worst 10% of draws) with no bounds; and mean − 1 sd over draws.
+``--calibrate`` fits with the world's own geo lift tests (the simulator's TV heavy-up and
+search go-dark), as a user of a geo panel would. The true optimum is always the unbounded
+one, so bounded plans are scored against the best plan without bounds.
 Beside the plans, each fit is scored on what allocation acts on: how many channels' true
 marginal ROI at current spend (13 weeks plus tail, from the true response) lies inside
 the fitted 90% interval ("true mROI in 90%"), next to the same count for the average ROI.

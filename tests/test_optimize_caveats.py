@@ -96,11 +96,10 @@ def test_channel_gains_add_up_to_the_plan_gain_and_a_locked_channel_gains_nothin
     result = plan(model, PlanRequest(budget=budget, weeks=8, locked=("tv",)))
     by_name = {a.channel: a for a in result.allocation}
     tv_gain = by_name["tv"].gain
-    assert tv_gain is not None
     assert (tv_gain.mean, tv_gain.p05, tv_gain.p95) == (0.0, 0.0, 0.0)
-    parts = [a.gain.mean for a in result.allocation if a.gain is not None]
+    parts = [a.gain.mean for a in result.allocation]
     assert sum(parts) == pytest.approx(result.expected_gain.mean, rel=1e-9)
-    assert result.to_dict()["allocation"]["search"]["gain"] == by_name["search"].gain.to_dict()  # type: ignore[union-attr]
+    assert result.to_dict()["allocation"]["search"]["gain"] == by_name["search"].gain.to_dict()
 
 
 def test_a_model_without_history_weeks_only_gets_the_gain_caveats() -> None:
@@ -134,6 +133,11 @@ def test_the_fits_own_warnings_come_first_and_prior_dominated_moves_are_named() 
     assert tv.startswith("tv: the data barely narrowed its ROI prior")
     assert "(+20% of current spend)" in tv
     assert "margin experiment design --channel tv" in tv
+    off = current.copy()
+    off[..., 1] = 0.0  # search was off; the plan turns it on
+    (search,) = [c for c in plan_caveats(model, current, LOSS, None, off) if "prior" in c]
+    assert search.startswith("search: the data barely narrowed its ROI prior, so the plan's "
+                             "move of search rests mostly on the prior")  # fmt: skip
 
 
 def test_an_mmm_run_says_when_its_fit_is_approximate_or_unconverged() -> None:

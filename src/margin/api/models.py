@@ -158,8 +158,9 @@ class PlanResponse(Document):
     p_beats_current: float = Field(description="P(the plan's KPI beats the current plan's).")
     caveats: list[str] = Field(
         default_factory=list,
-        description="What the intervals cannot show: spend outside the data's weekly range, "
-        "the optimizer's curse on the expected gain.",
+        description="What the plan's intervals cannot show, in words: the fit's own "
+        "warnings, moves resting on the prior, spend outside the data's weekly range, the "
+        "optimizer's curse, the channel carrying most of the doubt.",
     )
     run_id: str | None = None
 

@@ -115,6 +115,14 @@ def _load(run: Path, max_draws: int) -> MMMResponse:
         return load_response(run, max_draws=max_draws)
 
 
+def _print_notes(caveats: list[str]) -> None:
+    """A plan's or scenario's caveats, one ``note:`` line each."""
+    from rich.markup import escape
+
+    for caveat in caveats:
+        console.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False)
+
+
 def _interval(stat: dict[str, float]) -> str:
     return f"{fmt_number(stat['mean'])} [{fmt_number(stat['p05'])}, {fmt_number(stat['p95'])}]"
 
@@ -189,10 +197,10 @@ def print_plan(
         table.add_column(column, justify="left" if column in ("channel", "status") else "right")
     for name, a in document["allocation"].items():
         change = a["change"] / a["current_spend"] if a["current_spend"] > 0 else float("nan")
-        gain = _interval(a["gain"]) if a.get("gain") else "–"
         table.add_row(
             name, fmt_number(a["current_spend"]), fmt_number(a["spend"]),
-            f"{fmt_number(a['change'])} ({change:+.0%})", _interval(a["mroi"]), gain, a["status"],
+            f"{fmt_number(a['change'])} ({change:+.0%})", _interval(a["mroi"]),
+            _interval(a["gain"]), a["status"],
         )  # fmt: skip
     console.print(table)
     console.print(
@@ -213,10 +221,7 @@ def print_plan(
         f"{checks['marginal_tolerance']:.0e}), bounds consistent {checks['bound_consistent']}, "
         f"not worse than current {checks['not_worse']}"
     )
-    from rich.markup import escape
-
-    for caveat in document.get("caveats", []):
-        console.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False)
+    _print_notes(document["caveats"])
     console.print(f"[dim]{response.baseline_note}[/]")
 
 
@@ -325,10 +330,7 @@ def _print_scenario(document: dict[str, Any], response: MMMResponse) -> None:
         f"{document['p_beats_current']:.0%}; media ROI {_interval(document['roi'])} vs current "
         f"{_interval(document['current_roi'])}"
     )
-    from rich.markup import escape
-
-    for caveat in document.get("caveats", []):
-        console.print(f"[yellow]note:[/] {escape(caveat)}", highlight=False)
+    _print_notes(document["caveats"])
     console.print(
         "[dim]current plan: last 13 weeks' average weekly spend, every week; "
         f"{response.baseline_note}[/]"

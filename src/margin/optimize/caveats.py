@@ -8,13 +8,20 @@ they cannot see is said in words with every plan (``AllocationResult.caveats``):
   channels (whose ROI posterior is mostly the prior): a plan that moves one of them by
   more than :data:`MOVED` of its current spend is told that this move rests on the prior.
   Both are optional attributes; the optimizer still imports no model class.
-
 - **Spend the data never saw.** Where the plan spends more in a week on a channel than
   the channel's highest national weekly spend in the model's history (or less than its
   lowest, when it was never off), the response there is the model's saturation curve
   carried past the data: prior and functional form, not measurement. Each such channel
   is named with both figures. The check is on national weekly totals, geo × channel
   plans included (a geo pushed past its own history is not named on its own).
+
+Two more concern plans the optimizer chose; a user's scenario
+(:func:`margin.optimize.scenario.scenario`, ``chosen=False``) gets only the two above.
+
+- **Where the doubt is.** When the plan's gain interval reaches zero or below (it may not
+  beat the current plan), the channel whose move alone has the widest spread of gain
+  across draws is named, with its part of the gain, as the one a lift test would settle
+  best (``margin experiment design --channel``).
 - **The optimizer's curse.** The expected gain is estimated by the same posterior that
   chose the plan, and a plan is chosen where the posterior rates it highly, so wherever
   the model is off the plan goes where the errors flatter it and the estimate leans
@@ -23,12 +30,6 @@ they cannot see is said in words with every plan (``AllocationResult.caveats``):
   is not margin's model, it was above the true gain in 9 of 12 (``docs/benchmarks.md``
   § Optimizer). Said whenever the plan claims a positive gain, with the low end of its
   interval as the planning figure.
-- A user's scenario (:func:`margin.optimize.scenario.scenario`) gets the fit's warnings
-  and the spend-range check, not the two caveats about chosen plans below.
-- **Where the doubt is.** When the plan's gain interval reaches zero or below (it may not
-  beat the current plan), the channel whose move alone has the widest spread of gain
-  across draws is named, with its part of the gain, as the one a lift test would settle
-  best (``margin experiment design --channel``).
 """
 
 from __future__ import annotations
@@ -80,15 +81,12 @@ def plan_caveats(
         for name in getattr(model, "prior_dominated", ()):
             c = model.channels.index(name)
             change = after[c] - before[c]
-            if abs(change) > MOVED * max(before[c], 1e-12):
+            if abs(change) > MOVED * before[c] and change != 0:
+                moved = f" ({change / before[c]:+.0%} of current spend)" if before[c] > 0 else ""
                 out.append(
                     f"{name}: the data barely narrowed its ROI prior, so the plan's move of "
-                    f"{name} ({change / before[c]:+.0%} of current spend) rests mostly on the "
-                    f"prior; a lift test on {name} (margin experiment design --channel {name}) "
-                    "would put data behind it."
-                    if before[c] > 0
-                    else f"{name}: the data barely narrowed its ROI prior, so the plan's spend "
-                    f"on {name} rests mostly on the prior."
+                    f"{name}{moved} rests mostly on the prior; a lift test on {name} (margin "
+                    f"experiment design --channel {name}) would put data behind it."
                 )
     for c, name in enumerate(model.channels if n_weeks else ()):
         seen_high, seen_low = float(history[:, c].max()), float(history[:, c].min())

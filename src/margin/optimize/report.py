@@ -8,7 +8,6 @@ with the current plan draw by draw.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 
 import numpy as np
 
@@ -87,6 +86,7 @@ def _allocations(
     multiplier: float,
     min_spend: Mapping[str, float],
     media: tuple[FloatArray, FloatArray],
+    gains: list[FloatArray],
 ) -> tuple[ChannelAllocation, ...]:
     mroi = summarise_mroi(channel_mroi(problem, totals, budget, base=media[0]))
     current_mroi = summarise_mroi(channel_mroi(problem, problem.current, budget, base=media[1]))
@@ -114,6 +114,7 @@ def _allocations(
                 status=status,
                 explanation=_explain(status, unit_marginal, multiplier, low, high),
                 spend_by_geo={g: float(plan[i, :, c].sum()) for i, g in enumerate(model.geos)},
+                gain=Interval.of(gains[c]),
             )
         )
     return tuple(out)
@@ -150,16 +151,9 @@ def build_result(
     )
     plan = problem.spend(totals)
     by_channel = _gain_by_channel(problem, totals, media[1])
-    allocation = tuple(
-        replace(a, gain=Interval.of(g))
-        for a, g in zip(
-            _allocations(
-                problem, totals, budget, statuses, marginal + (objective.kind == "profit"),
-                gross, min_spend, media,
-            ),
-            by_channel,
-            strict=True,
-        )
+    allocation = _allocations(
+        problem, totals, budget, statuses, marginal + (objective.kind == "profit"), gross,
+        min_spend, media, by_channel,
     )  # fmt: skip
     return AllocationResult(
         mode=mode,

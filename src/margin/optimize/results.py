@@ -80,7 +80,7 @@ class ChannelAllocation:
     status: str
     explanation: str
     spend_by_geo: dict[str, float]
-    gain: Interval | None = None
+    gain: Interval
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,7 +93,7 @@ class ChannelAllocation:
             "status": self.status,
             "explanation": self.explanation,
             "spend_by_geo": dict(self.spend_by_geo),
-            "gain": None if self.gain is None else self.gain.to_dict(),
+            "gain": self.gain.to_dict(),
         }
 
 
@@ -177,8 +177,7 @@ class AllocationResult:
         current_plan: ``(n_geos, n_weeks, n_channels)`` the current plan.
         current_plan_note: how the current plan was made.
         checks: the optimality proof.
-        caveats: what the intervals cannot show, in words (:mod:`margin.optimize.caveats`):
-            spend outside the weeks of data, the optimizer's curse on the gain.
+        caveats: what the intervals cannot show, in words (:mod:`margin.optimize.caveats`).
     """
 
     mode: str
