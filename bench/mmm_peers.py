@@ -697,23 +697,23 @@ def section(
 _SETTINGS = ("chains", "draws", "warmup", "seed", "geos")
 
 
-def kept_rows(
-    stored: Path, desc: dict[str, Any], args: argparse.Namespace
-) -> tuple[list[dict[str, Any]], list[str]]:
+def kept_rows(stored: Path, desc: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     """Rows of peers not re-run now from the stored run of the same world and settings
-    (so ``--peers margin`` re-measures margin and keeps the peers' figures), and its commands."""
+    (so ``--peers margin`` re-measures margin and keeps the peers' figures), each with the
+    commands that measured it."""
     if not stored.exists():
-        return [], []
+        return []
     previous = json.loads(stored.read_text())
     same = previous.get("desc") == desc and all(
         previous["args"].get(k) == getattr(args, k) for k in _SETTINGS
     )
     if not same:
-        return [], []
+        return []
     rows = [r for r in previous["rows"] if r["peer"] not in args.peers]
-    for r in rows:
+    for r in rows:  # rows stored before rows kept their own command: the run's commands
         r.setdefault("measured", previous["measured"])
-    return rows, previous.get("commands", [previous["command"]])
+        r.setdefault("commands", previous.get("commands", [previous["command"]]))
+    return rows
 
 
 def _measured(rows: list[dict[str, Any]]) -> str:
@@ -745,12 +745,13 @@ def fit_world(
     desc = json.loads(path.read_text())
     stored = WORK / "peers" / world_key(world, args.seed) / "run.json"
     stored.parent.mkdir(parents=True, exist_ok=True)
-    rows, commands = kept_rows(stored, desc, args)
-    commands = [*commands, command]
+    rows = kept_rows(stored, desc, args)
     for peer in args.peers:  # stored after every fit: an interrupted run keeps its rows
         row = run_fit(peer, path, args)
         row["measured"] = f"{datetime.now(UTC):%Y-%m-%d %H:%M}"
+        row["commands"] = [command]
         rows = sorted([*rows, row], key=lambda r: list(PEERS).index(r["peer"]))
+        commands = [c for r in rows for c in r["commands"]]  # those of the rows shown
         run = {
             "desc": desc,
             "rows": rows,

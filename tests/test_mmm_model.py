@@ -13,7 +13,7 @@ from numpyro.infer.util import log_density  # type: ignore[import-untyped]
 from margin.data.simulator import WorldParams, simulate_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
 from margin.mmm.config import ModelConfig
-from margin.mmm.inputs import fit_scaling, model_inputs
+from margin.mmm.inputs import ModelInputs, fit_scaling, model_inputs
 from margin.mmm.model import FixedBeta, FixedGamma, mean_kpi, mmm_model, roi_latents
 
 WORLD_SEED = 3
@@ -169,3 +169,64 @@ def test_closed_form_beta_and_gamma_priors_match_scipy() -> None:
     assert float(draws.min()) > 0
     assert float(draws.max()) < 1
     assert float(draws.mean()) == pytest.approx(0.5, abs=0.02)
+
+
+def _level_inputs() -> ModelInputs:
+    params = WorldParams(n_geos=3, n_weeks=30, channels=DEFAULT_CHANNELS[:2], n_users=100)
+    data = simulate_world(params, seed=WORLD_SEED).marketing_data()
+    return model_inputs(data, fit_scaling(data, 2))
+
+
+def test_intercept_sampled_as_the_level_keeps_its_normal_prior_exactly() -> None:
+    from margin.mmm.model import INTERCEPT_PRIOR, _intercept
+
+    inputs = _level_inputs()
+    trend, media_total, level = jnp.float32(0.07), jnp.float32(9.0), jnp.float32(1.3)
+    model = handlers.substitute(
+        handlers.seed(_intercept, jax.random.key(0)), {"baseline_level": level}
+    )
+    trace = handlers.trace(model).get_trace(trend, media_total, inputs)
+    # naive loop: the share-weighted mean of the years, and media revenue per unit of
+    # share-weighted KPI value, over every (geo, week)
+    share, value, years = (
+        np.asarray(a, np.float64) for a in (inputs.share, inputs.value, inputs.trend)
+    )
+    weight = weighted_years = weighted_value = 0.0
+    for g in range(share.shape[0]):
+        for t in range(years.shape[0]):
+            weight += share[g]
+            weighted_years += share[g] * years[t]
+            weighted_value += share[g] * value[g, t]
+    offset = 0.07 * weighted_years / weight + 9.0 / weighted_value
+    intercept = float(trace["intercept"]["value"])
+    np.testing.assert_allclose(intercept, 1.3 - offset, rtol=FLOAT32)
+    # the site's stand-in normal and the factor add up to the intercept's own prior ...
+    density = sum(
+        float(site["fn"].log_prob(site["value"]).sum())
+        for site in trace.values() if site["type"] == "sample"
+    )  # fmt: skip
+    oracle = scipy.stats.norm(*INTERCEPT_PRIOR).logpdf(intercept)
+    np.testing.assert_allclose(density, oracle, rtol=FLOAT32)
+    # ... because (level, trend, media) -> (intercept, trend, media) is a shear: unit Jacobian
+    from margin.mmm.model import level_offset
+
+    def to_intercept(x: jax.Array) -> jax.Array:
+        return jnp.stack([x[0] - level_offset(x[1], x[2], inputs), x[1], x[2]])
+
+    jacobian = jax.jacfwd(to_intercept)(jnp.asarray([1.3, 0.07, 9.0], dtype=jnp.float32))
+    np.testing.assert_allclose(np.linalg.det(np.asarray(jacobian)), 1.0, rtol=FLOAT32)
+
+
+def test_a_starting_intercept_enters_the_sampled_level_coordinate() -> None:
+    from margin.mmm.estimator import _level_init
+    from margin.mmm.model import _intercept
+
+    inputs = _level_inputs()
+    init = {"intercept": 0.8, "trend": 0.05, "media_log_total": np.log(4.0)}
+    level = _level_init(init, inputs)["baseline_level"]
+    model = handlers.substitute(
+        handlers.seed(_intercept, jax.random.key(0)), {"baseline_level": jnp.float32(level)}
+    )
+    trace = handlers.trace(model).get_trace(jnp.float32(0.05), jnp.float32(4.0), inputs)
+    np.testing.assert_allclose(float(trace["intercept"]["value"]), 0.8, rtol=FLOAT32)
+    assert _level_init({"intercept": 0.8}, inputs) == {}  # no media total: not used

@@ -5,14 +5,17 @@ Run by ``bench/mmm_peers.py`` with the project venv's python, in its own process
     .venv/bin/python bench/peers/margin_runner.py --data DESC.json --out RESULT.json
 
 ``DESC.json`` (written by ``mmm_peers.py``) names the wide CSV and its columns. Wall time
-covers the whole ``fit`` call (compilation included). ESS and R-hat are margin's own
-diagnostics are reported too (``margin_*``), but the table uses ``diag.py`` over the
-media sites (ROI, adstock decay, half-saturation, slope), as for every peer.
+covers the whole ``fit`` call (compilation included), with the XLA settings of the
+``margin`` command (:func:`margin.cli.main.configure_jax`) and no compilation cache.
+margin's own ESS and R-hat are reported too (``margin_*``), but the table uses
+``diag.py`` over the media sites (ROI, adstock decay, half-saturation, slope), as for
+every peer.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 import numpy as np
@@ -20,8 +23,13 @@ import pandas as pd
 from common import runner_parser, write_result
 from diag import summarize
 
-from margin.data.panel import MarketingData
-from margin.mmm import MarketingMixModel
+from margin.cli.main import configure_jax
+
+os.environ.setdefault("MARGIN_JAX_CACHE", "0")  # cold compile, as every peer runs
+configure_jax()  # the XLA settings `margin mmm fit` runs with, before JAX starts
+
+from margin.data.panel import MarketingData  # noqa: E402
+from margin.mmm import MarketingMixModel  # noqa: E402
 
 MEDIA_SITES = ("roi", "decay", "adstock_shape", "adstock_scale", "half_saturation", "slope", "rate")
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
@@ -17,8 +18,8 @@ from margin.mmm.calibration import LiftTest, lift_arrays
 from margin.mmm.config import ModelConfig
 from margin.mmm.diagnostics import convergence, data_checks, fit_quality, prior_shift
 from margin.mmm.inference import APPROXIMATE_STEPS, Method, run_laplace, run_nuts
-from margin.mmm.inputs import fit_scaling, model_inputs
-from margin.mmm.model import draw_geo_intercepts, mmm_model, roi_latents
+from margin.mmm.inputs import ModelInputs, fit_scaling, model_inputs
+from margin.mmm.model import draw_geo_intercepts, level_offset, mmm_model, roi_latents
 from margin.mmm.summary import flat_params, predict_draws, summarize
 
 __all__ = ["MarketingMixModel"]
@@ -115,11 +116,13 @@ class MarketingMixModel:
         inputs = model_inputs(fitted, scaling)
         lift = lift_arrays(lift_tests, fitted, scaling, config.max_lag) if lift_tests else None
         priors = [config.roi_prior(c) for c in data.channels]
-        roi_loc = jnp.log(jnp.asarray([p.median for p in priors], dtype=jnp.float32))
-        roi_scale = jnp.asarray([p.sigma for p in priors], dtype=jnp.float32)
+        roi_loc = jax.device_put(np.log([p.median for p in priors]).astype(np.float32))
+        roi_scale = jax.device_put(np.asarray([p.sigma for p in priors], dtype=np.float32))
         args = (inputs, config, roi_loc, roi_scale, lift)
         if init is not None and "roi" in init and "media_log_total" not in init:
             init = {**init, **_roi_init(init["roi"], inputs.spend_total)}
+        if init is not None and "intercept" in init and "baseline_level" not in init:
+            init = {**init, **_level_init(init, inputs)}
         start = time.perf_counter()
         if self.method == "nuts":
             draws = run_nuts(mmm_model, args, seed=self.seed, chains=self.chains,
@@ -224,3 +227,14 @@ def _roi_init(value: npt.ArrayLike, spend_total: jnp.ndarray) -> dict[str, jnp.n
     if not bool(jnp.all(jnp.isfinite(roi) & (roi > 0))):
         raise ConfigError("init value for 'roi' lies outside the site's support (ROI > 0)")
     return roi_latents(roi, spend_total)
+
+
+def _level_init(init: Mapping[str, npt.ArrayLike], inputs: ModelInputs) -> dict[str, float]:
+    """A starting ``intercept`` given as such, in the sampled coordinate ``baseline_level``
+    (needs the starting ROIs or media total; without them the intercept is not used)."""
+    if "media_log_total" not in init:
+        return {}
+    media_total = float(np.exp(np.asarray(init["media_log_total"], dtype=np.float64)))
+    trend = float(np.asarray(init.get("trend", 0.0), dtype=np.float64))
+    offset = float(level_offset(jnp.asarray(trend), jnp.asarray(media_total), inputs))
+    return {"baseline_level": float(np.asarray(init["intercept"], dtype=np.float64)) + offset}

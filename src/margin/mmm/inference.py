@@ -28,6 +28,7 @@ __all__ = [
     "latent_sites",
     "run_laplace",
     "run_nuts",
+    "seed_keys",
     "warm_start",
 ]
 
@@ -49,6 +50,24 @@ class Draws:
     num_steps: npt.NDArray[np.int64] | None = None
     max_tree_depth: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """Two independent PRNG keys from ``seed`` (starting points, sampler), in one program."""
+    first, second = jax.jit(lambda: tuple(jax.random.split(jax.random.key(seed))))()
+    return first, second
+
+
+def chain_keys(seed: int, chains: int) -> tuple[jax.Array, jax.Array]:
+    """:func:`seed_keys`, the second split into one key per chain (as NumPyro's ``MCMC.run``
+    would, with the same numbers), in one program."""
+
+    def split() -> tuple[jax.Array, jax.Array]:
+        init_key, run_key = jax.random.split(jax.random.key(seed))
+        return init_key, jax.random.split(run_key, chains) if chains > 1 else run_key
+
+    first, second = jax.jit(split)()
+    return first, second
 
 
 def run_nuts(
@@ -86,7 +105,7 @@ def run_nuts(
     bound = functools.partial(model, *args)
     sites = latent_sites(bound)
     potential = jax.jit(lambda z: potential_energy(bound, (), {}, z))
-    init_key, run_key = jax.random.split(jax.random.key(seed))
+    init_key, run_key = chain_keys(seed, chains)
     start = initial_points(sites, potential, init_key, chains, init)
     kernel = NUTS(
         potential_fn=potential,
@@ -134,14 +153,18 @@ def constrained_draws(
 
     first = next(iter(latent.values()))
     chains, draws = int(first.shape[0]), int(first.shape[1])
-    flat = {k: v.reshape(chains * draws, *v.shape[2:]) for k, v in latent.items()}
 
     def one(z: dict[str, jax.Array]) -> dict[str, jax.Array]:
         out: dict[str, jax.Array] = constrain_fn(model, (), {}, z, return_deterministic=True)
         return out
 
+    def program(u: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        flat = {k: v.reshape(chains * draws, *v.shape[2:]) for k, v in u.items()}
+        out: dict[str, jax.Array] = jax.lax.map(one, flat, batch_size=batch)
+        return out
+
     batch = min(CONSTRAIN_BATCH, chains * draws)
-    constrained = jax.jit(lambda u: jax.lax.map(one, u, batch_size=batch))(flat)
+    constrained = jax.jit(program)(latent)
     return {
         k: np.asarray(v, dtype=np.float64).reshape(chains, draws, *v.shape[1:])
         for k, v in constrained.items()
@@ -173,7 +196,7 @@ def latent_sites(model: Callable[[], None]) -> dict[str, LatentSite]:
                 out[name] = found[name].inv(site["value"])
         return out
 
-    shapes = jax.eval_shape(probe, jax.random.key(0))
+    shapes = jax.eval_shape(lambda: probe(jax.random.key(0)))
     return {name: LatentSite(found[name], tuple(shapes[name].shape)) for name in shapes}
 
 
@@ -235,22 +258,23 @@ def initial_points(
         ConfigError: an ``init`` value has the wrong shape or lies outside its support, or
             no finite starting point was found (the priors do not fit the data's scale).
     """
-    import jax.numpy as jnp
 
     from margin.errors import ConfigError
 
     fixed = unconstrained_init(sites, init)
     batched = jax.jit(jax.vmap(potential))
-    points: dict[str, jax.Array] = {}
-    ok = jnp.zeros(chains, dtype=bool)
+    # One program per step (eager jax.random and masking compile ~10 tiny programs).
+    fresh = jax.jit(lambda i: draw_points(sites, jax.random.fold_in(key, i), chains, fixed))
+    points: dict[str, npt.NDArray[np.float32]] = {}
+    ok = np.zeros(chains, dtype=bool)
     for attempt in range(attempts):
-        draw = draw_points(sites, jax.random.fold_in(key, attempt), chains, fixed)
+        draw = {name: np.asarray(value) for name, value in fresh(attempt).items()}
         for name, site in sites.items():
             keep = ok.reshape(-1, *([1] * len(site.shape)))
-            points[name] = jnp.where(keep, points[name], draw[name]) if attempt else draw[name]
-        ok = jnp.isfinite(batched(points))
-        if bool(ok.all()):
-            return points
+            points[name] = np.where(keep, points[name], draw[name]) if attempt else draw[name]
+        ok = np.isfinite(np.asarray(batched(points)))
+        if ok.all():
+            return {name: jax.device_put(value) for name, value in points.items()}
     raise ConfigError(
         f"no finite starting point for NUTS after {attempts} tries: the model's priors do not "
         "fit the data's scale; check the KPI and spend columns and the priors in the spec"
@@ -287,7 +311,6 @@ def run_laplace(
     site's support. Quick (one compilation, no sampling) and labelled approximate:
     it ignores skew and multiple modes, and has no convergence diagnostics.
     """
-    import jax.numpy as jnp
     from jax.flatten_util import ravel_pytree
     from numpyro.infer.util import potential_energy
     from scipy.optimize import minimize
@@ -295,13 +318,14 @@ def run_laplace(
     bound = functools.partial(model, *args)
     sites = latent_sites(bound)
     potential = jax.jit(lambda z: potential_energy(bound, (), {}, z))
-    init_key, draw_key = jax.random.split(jax.random.key(seed))
-    points = draw_points(sites, init_key, starts, unconstrained_init(sites, init))
+    init_key, draw_key = seed_keys(seed)
+    fixed = unconstrained_init(sites, init)
+    points = jax.jit(lambda k: draw_points(sites, k, starts, fixed))(init_key)
     _, unravel = ravel_pytree({k: v[0] for k, v in points.items()})
     flat_potential = jax.jit(jax.value_and_grad(lambda x: potential(unravel(x))))
 
     def objective(x: npt.NDArray[np.float64]) -> tuple[float, npt.NDArray[np.float64]]:
-        value, grad = flat_potential(jnp.asarray(x, dtype=jnp.float32))
+        value, grad = flat_potential(np.asarray(x, dtype=np.float32))
         return float(value), np.asarray(grad, dtype=np.float64)
 
     best = None
@@ -317,15 +341,19 @@ def run_laplace(
         from margin.errors import ConfigError
 
         raise ConfigError("the approximate fit found no finite posterior mode; use --method nuts")
-    mode = jnp.asarray(best.x, dtype=jnp.float32)
+    mode = np.asarray(best.x, dtype=np.float32)
     hessian = np.asarray(jax.jit(jax.hessian(lambda x: potential(unravel(x))))(mode), np.float64)
     eigenvalues, vectors = np.linalg.eigh(0.5 * (hessian + hessian.T))
     floor = 1e-6 * max(float(np.abs(eigenvalues).max()), 1.0)
     scale = vectors / np.sqrt(np.maximum(eigenvalues, floor))
-    noise = np.asarray(jax.random.normal(draw_key, (chains * draws, mode.shape[0])), np.float64)
-    flat = np.asarray(best.x)[None, :] + noise @ scale.T
-    latent = jax.vmap(unravel)(jnp.asarray(flat, dtype=jnp.float32))
-    latent = {k: v.reshape(chains, draws, *v.shape[1:]) for k, v in latent.items()}
+    shape = (chains * draws, mode.shape[0])
+    noise = np.asarray(jax.jit(lambda k: jax.random.normal(k, shape))(draw_key), np.float64)
+    flat = (np.asarray(best.x)[None, :] + noise @ scale.T).astype(np.float32)
+    latent = jax.jit(
+        lambda x: {
+            k: v.reshape(chains, draws, *v.shape[1:]) for k, v in jax.vmap(unravel)(x).items()
+        }
+    )(flat)
     samples = constrained_draws(bound, latent)
     extra = {
         "map_potential": float(best.fun),

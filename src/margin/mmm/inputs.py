@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import jax.numpy as jnp
+import jax
 import numpy as np
 import numpy.typing as npt
 from jax import Array
@@ -155,4 +155,5 @@ def model_inputs(data: MarketingData, scaling: Scaling) -> ModelInputs:
         value_per_kpi(data),
         data.spend.sum(axis=(0, 1)) / scaling.kpi_scale,
     )
-    return ModelInputs(*(jnp.asarray(a, dtype=jnp.float32) for a in arrays))
+    # Cast in numpy and device_put: jnp.asarray compiles a small program per array.
+    return ModelInputs(*(jax.device_put(np.asarray(a, dtype=np.float32)) for a in arrays))

@@ -288,9 +288,9 @@ def response_from_run(
         fourier_terms=int(meta["scaling"]["fourier_terms"]),
     )
     n_end = _history_end(run, end)
-    params = flat_params(run.samples)
-    keep = _thin(int(params["roi"].shape[0]), max_draws)
-    params = {name: value[keep] for name, value in params.items()}
+    flat = flat_params(run.samples)
+    keep = _thin(int(flat["roi"].shape[0]), max_draws)
+    params = {name: jax.device_put(value[keep]) for name, value in flat.items()}
     sigma = np.asarray(run.samples["sigma"], dtype=np.float64).reshape(-1)[keep]
     dates = run.dates
     controls = arrays["controls"][:, max(n_end - CONTROL_LOOKBACK, 0) : n_end, :]

@@ -6,7 +6,7 @@ draws), computed in float64 from the model's own predictions (:func:`mean_kpi`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -38,20 +38,21 @@ def interval(values: npt.ArrayLike) -> dict[str, float]:
     }
 
 
-def flat_params(samples: dict[str, npt.NDArray[np.float64]]) -> dict[str, Array]:
-    """Sites :func:`mean_kpi` needs, draws flattened to ``(n_samples, ...)``, float32."""
+def flat_params(samples: dict[str, npt.NDArray[np.float64]]) -> dict[str, npt.NDArray[np.float32]]:
+    """Sites :func:`mean_kpi` needs, draws flattened to ``(n_samples, ...)``, float32 numpy
+    (cast here, not by JAX: an eager cast compiles a program per array)."""
     out = {}
     for name in (*_PARAM_SITES, *_OTHER_SITES):
         if name in samples:
-            value = samples[name]
+            value = np.asarray(samples[name])
             flat = value.reshape(value.shape[0] * value.shape[1], *value.shape[2:])
-            out[name] = jnp.asarray(flat, dtype=jnp.float32)
+            out[name] = flat.astype(np.float32)
     n = out["roi"].shape[0]
     if "trend" not in out:
-        out["trend"] = jnp.zeros(n, dtype=jnp.float32)
+        out["trend"] = np.zeros(n, dtype=np.float32)
     for name in ("fourier", "gamma"):  # not sampled without seasonality terms / controls
         if name not in out:
-            out[name] = jnp.zeros((n, 0), dtype=jnp.float32)
+            out[name] = np.zeros((n, 0), dtype=np.float32)
     return out
 
 
@@ -61,31 +62,50 @@ channels)`` arrays (a 40-geo fit's 2,000 draws at once added ~0.5 GB to the summ
 at no cost in speed."""
 
 
-def _batches(params: dict[str, Array]) -> Iterator[tuple[dict[str, Array], int]]:
+def _batches(
+    params: Mapping[str, npt.ArrayLike],
+) -> Iterator[tuple[dict[str, npt.NDArray[np.float32]], int]]:
     """``params`` in batches of :data:`DRAW_BATCH` draws (the last padded with its last
-    draw, so every batch has one shape and compiles once) and each batch's real count."""
-    n = int(params["roi"].shape[0])
+    draw, so every batch has one shape and compiles once) and each batch's real count;
+    sliced in numpy (eager JAX indexing compiles a program per shape)."""
+    host = {k: np.asarray(v) for k, v in params.items()}
+    n = int(host["roi"].shape[0])
     size = min(DRAW_BATCH, n)
     for start in range(0, n, size):
         count = min(size, n - start)
-        index = jnp.minimum(jnp.arange(start, start + size), n - 1)
-        yield {k: v[index] for k, v in params.items()}, count
+        index = np.minimum(np.arange(start, start + size), n - 1)
+        yield {k: v[index] for k, v in host.items()}, count
+
+
+_PROGRAMS: dict[str, Callable[..., tuple[Array, Array]]] = {}
+
+
+def _mean_kpi_program(config: ModelConfig) -> Callable[..., tuple[Array, Array]]:
+    """:func:`mean_kpi` over a batch of draws, compiled once per model configuration (the
+    summary, the fit's checks and predictions share it; keyed by the config's repr, as
+    the config holds a dict and is not hashable)."""
+    key = repr(config)
+    if key not in _PROGRAMS:
+        _PROGRAMS[key] = jax.jit(jax.vmap(lambda p, i: mean_kpi(p, i, config), in_axes=(0, None)))
+    return _PROGRAMS[key]
 
 
 def predict_draws(
-    params: dict[str, Array], inputs: ModelInputs, config: ModelConfig
+    params: Mapping[str, npt.ArrayLike], inputs: ModelInputs, config: ModelConfig
 ) -> npt.NDArray[np.float32]:
     """Expected scaled KPI per draw, ``(n_samples, g, t)`` (float32).
 
     Compiled as one program (eager dispatch would compile every primitive separately) and
     run over :data:`DRAW_BATCH` draws at a time.
     """
-    predict = jax.jit(jax.vmap(lambda p, i: mean_kpi(p, i, config)[0], in_axes=(0, None)))
-    parts = [np.asarray(predict(batch, inputs))[:count] for batch, count in _batches(params)]
+    predict = _mean_kpi_program(config)
+    parts = [np.asarray(predict(batch, inputs)[0])[:count] for batch, count in _batches(params)]
     return np.concatenate(parts)
 
 
-def _mroi(params: dict[str, Array], inputs: ModelInputs, config: ModelConfig) -> Array:
+def _mroi(
+    params: Mapping[str, npt.ArrayLike], inputs: ModelInputs, config: ModelConfig
+) -> npt.NDArray[np.float64]:
     """``(n_samples, n_channels)`` scaled revenue of +1% spend per channel, over scaled spend."""
     n_channels = inputs.media.shape[2]
 
@@ -106,9 +126,9 @@ def _mroi(params: dict[str, Array], inputs: ModelInputs, config: ModelConfig) ->
         return gains.T
 
     compiled = jax.jit(gain)
-    parts = [compiled(batch, inputs)[:count] for batch, count in _batches(params)]
-    result: Array = jnp.concatenate(parts) / (MROI_STEP * inputs.spend_total)
-    return result
+    parts = [np.asarray(compiled(batch, inputs))[:count] for batch, count in _batches(params)]
+    spend = np.asarray(inputs.spend_total, dtype=np.float64)
+    return np.concatenate(parts).astype(np.float64) / (MROI_STEP * spend)
 
 
 class _Totals(NamedTuple):
@@ -122,10 +142,10 @@ class _Totals(NamedTuple):
 
 
 def _totals(
-    params: dict[str, Array], inputs: ModelInputs, config: ModelConfig, m: float
+    params: Mapping[str, npt.ArrayLike], inputs: ModelInputs, config: ModelConfig, m: float
 ) -> _Totals:
     """The draws' totals, reduced in float64 one batch of draws at a time."""
-    predict = jax.jit(jax.vmap(lambda p, i: mean_kpi(p, i, config), in_axes=(0, None)))
+    predict = _mean_kpi_program(config)
     value = np.asarray(inputs.value, dtype=np.float64)[None, :, :, None]
     parts: list[tuple[npt.NDArray[np.float64], ...]] = []
     for batch, count in _batches(params):
