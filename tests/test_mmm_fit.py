@@ -119,3 +119,31 @@ def test_approximate_fit_without_controls_and_with_a_warm_start(national: World)
     # ROIs alone (a run saved before ROI was sampled as total and split) start there too
     old = {"roi": np.median(first.draws_.samples["roi"].reshape(-1, len(full.channels)), axis=0)}
     MarketingMixModel(**settings).fit(data, init=old)  # type: ignore[arg-type]
+
+
+MAX_PROGRAMS = 16
+"""XLA programs lowered by one NUTS fit and its summary (12 measured on 2026-12-04; 83
+before margin's set-up and summaries stopped running eager JAX operations, each of which
+lowers and compiles its own small program, ~30 ms apiece on a 2-core machine)."""
+
+
+def test_a_nuts_fit_lowers_a_handful_of_programs(national: World) -> None:
+    """Counted as lowerings (the persistent compilation cache skips compiles, not these),
+    after clearing JAX's in-memory caches so programs compiled by earlier tests count."""
+    import jax
+    from jax import monitoring
+
+    data = national.marketing_data().slice_times(0, 40)
+    lowered: list[str] = []
+
+    def listen(event: str, _seconds: float, **_: object) -> None:
+        if event == "/jax/core/compile/jaxpr_to_mlir_module_duration":
+            lowered.append(event)
+
+    jax.clear_caches()
+    monitoring.register_event_duration_secs_listener(listen)
+    try:
+        MarketingMixModel(chains=2, draws=20, warmup=20, seed=FIT_SEED).fit(data).result()
+    finally:
+        monitoring.unregister_event_duration_listener(listen)
+    assert 5 <= len(lowered) <= MAX_PROGRAMS, len(lowered)
