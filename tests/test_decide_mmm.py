@@ -92,11 +92,23 @@ def test_baseline_is_the_models_prediction_without_media_and_held_controls(
 ) -> None:
     adapter = load_response(run.path, end=END)
     data = run.data
-    controls = np.array(data.controls)
-    controls[:, END:] = controls[:, END - 13 : END].mean(axis=1, keepdims=True)
-    held = dataclasses.replace(data, spend=np.zeros_like(data.spend), controls=controls)
-    oracle = run.model.predict(held)[:, :, END : END + 10]
+    silent = dataclasses.replace(data, spend=np.zeros_like(data.spend))
+    # the weeks after END happened: their controls are known, so the baseline is the
+    # model's own prediction there (a backtest sees the holidays that were)
+    assert adapter.known_controls is not None
+    assert adapter.known_controls.shape[1] == data.n_times - END
+    oracle = run.model.predict(silent)[:, :, END : END + 10]
     np.testing.assert_allclose(adapter.baseline_kpi(10), oracle, rtol=FLOAT32_RTOL)
+    # past the known weeks (here: after 3), controls are held at their mean over the last
+    # 13 weeks of history
+    some = dataclasses.replace(adapter, known_controls=adapter.known_controls[:, :3])
+    controls = np.array(data.controls)
+    controls[:, END + 3 :] = controls[:, END - 13 : END].mean(axis=1, keepdims=True)
+    held = dataclasses.replace(silent, controls=controls)
+    oracle = run.model.predict(held)[:, :, END : END + 10]
+    np.testing.assert_allclose(some.baseline_kpi(10), oracle, rtol=FLOAT32_RTOL)
+    assert "as they were in the 3 weeks after history" in some.baseline_note
+    assert "as they were" not in load_response(run.path).baseline_note  # nothing after the data
 
 
 def test_zero_spend_gives_zero_and_history_carry_over_ends_after_max_lag(

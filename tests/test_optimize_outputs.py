@@ -33,6 +33,8 @@ REGRET_SHARE = 0.9
 """The recommended plan's true gain must be at least this share of the true optimum's."""
 COVERAGE_RANGE = (0.8, 0.97)
 """A calibrated 90% band over ~150 geo-weeks lands here (binomial sd ≈ 0.025)."""
+HORIZON_BAND_RTOL = 0.25
+"""A 90% band from 50 draws: its width within 25% of the normal-theory width."""
 
 CHANNELS = ("tv", "search", "social", "display", "video")
 
@@ -173,6 +175,14 @@ def test_forecast_and_backtest_on_a_simulated_world() -> None:
     assert np.all(result.predicted_low <= result.expected_low + 1e-6)
     assert np.all(result.total_low < result.total_mean)
     assert np.all(result.total_mean < result.total_high)
+    # the whole horizon's KPI: the exact expected total, and a band of normal-theory width
+    # (independent noise per geo-week), far narrower than the weekly bands summed
+    expected_total = world.arrays.expected[:, cut:].sum()
+    np.testing.assert_allclose(result.horizon_mean, expected_total, rtol=FLOAT64_RTOL)
+    sd = float(np.sqrt((model.observation_sd()[0] ** 2).sum() * horizon))
+    width = result.horizon_high - result.horizon_low
+    assert abs(width / (2 * 1.6449 * sd) - 1) < HORIZON_BAND_RTOL
+    assert width < 0.5 * (result.total_high - result.total_low).sum()
     scored = backtest(model, held_out, world.arrays.observed[:, cut:], seed=3)
     assert COVERAGE_RANGE[0] <= scored.coverage <= COVERAGE_RANGE[1]
     assert scored.mape < 0.05

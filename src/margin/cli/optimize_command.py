@@ -108,14 +108,14 @@ def register(app: typer.Typer) -> None:
         _frontier(run, start, stop, points, weeks, margin, max_draws, out)
 
 
-def _load(run: Path, max_draws: int) -> MMMResponse:
+def load_run_response(run: Path, max_draws: int) -> MMMResponse:
     from margin.mmm.response import load_response
 
     with status(f"loading the run in {run}"):
         return load_response(run, max_draws=max_draws)
 
 
-def _print_notes(caveats: list[str]) -> None:
+def print_notes(caveats: list[str]) -> None:
     """A plan's or scenario's caveats, one ``note:`` line each."""
     from rich.markup import escape
 
@@ -146,7 +146,7 @@ def _optimize(options: dict[str, Any]) -> None:
     from margin.optimize.results import write_plan_csv
 
     request = _request(options)
-    response = _load(options["run"], options["max_draws"])
+    response = load_run_response(options["run"], options["max_draws"])
     current = current_budget(response, request.weeks)
     with status(f"optimising {len(response.channels)} channels over {request.weeks} weeks"):
         result = plan(response, request)
@@ -221,7 +221,7 @@ def print_plan(
         f"{checks['marginal_tolerance']:.0e}), bounds consistent {checks['bound_consistent']}, "
         f"not worse than current {checks['not_worse']}"
     )
-    _print_notes(document["caveats"])
+    print_notes(document["caveats"])
     console.print(f"[dim]{response.baseline_note}[/]")
 
 
@@ -274,10 +274,10 @@ def _scenario(
             "give spend changes (--change social=+20%, repeatable) or a plan (--plan plan.csv), "
             "not both and not neither"
         )
-    response = _load(run, max_draws)
+    response = load_run_response(run, max_draws)
     with status("predicting the scenario"):
         if plan is not None:
-            result = scenario_request(response, weeks=weeks, plan_frame=_read_plan(plan))
+            result = scenario_request(response, weeks=weeks, plan_frame=read_plan_csv(plan))
         else:
             from margin.optimize.scenario import parse_changes
 
@@ -296,7 +296,7 @@ def _scenario(
         console.print(f"wrote {out}")
 
 
-def _read_plan(path: Path) -> Any:
+def read_plan_csv(path: Path) -> Any:
     import pandas as pd
 
     from margin.errors import InputFileError
@@ -330,7 +330,7 @@ def _print_scenario(document: dict[str, Any], response: MMMResponse) -> None:
         f"{document['p_beats_current']:.0%}; media ROI {_interval(document['roi'])} vs current "
         f"{_interval(document['current_roi'])}"
     )
-    _print_notes(document["caveats"])
+    print_notes(document["caveats"])
     console.print(
         "[dim]current plan: last 13 weeks' average weekly spend, every week; "
         f"{response.baseline_note}[/]"
@@ -351,7 +351,7 @@ def _frontier(
 
     from margin.optimize.frontier import efficient_frontier
 
-    response = _load(run, max_draws)
+    response = load_run_response(run, max_draws)
     with status(f"solving {points} budgets from {fmt_number(start)} to {fmt_number(stop)}"):
         result = efficient_frontier(response, weeks, start, stop, n_points=points, margin=margin)
     document = {

@@ -106,6 +106,9 @@ class MMMResponse:
         params: posterior draws flattened to ``(n_draws, ...)``, float32.
         sigma: ``(n_draws,)`` observation noise sd in scaled units.
         control_level: ``(n_geos, n_controls)`` raw controls held for future weeks.
+        known_controls: ``(n_geos, k, n_controls)`` raw controls of the first ``k`` weeks
+            after history when they are known (a backtest from a run whose history ends
+            before its data do: those weeks happened), used instead of ``control_level``.
         fit_caveats: what the fit says about its own reliability, repeated with every
             plan (approximate fit, or NUTS that did not converge).
         prior_dominated: channels whose ROI posterior is mostly the prior (posterior/prior
@@ -127,6 +130,7 @@ class MMMResponse:
     control_names: tuple[str, ...] = ()
     fit_caveats: tuple[str, ...] = ()
     prior_dominated: tuple[str, ...] = ()
+    known_controls: FloatArray | None = field(default=None, repr=False)
 
     @property
     def n_draws(self) -> int:
@@ -139,9 +143,13 @@ class MMMResponse:
     @property
     def baseline_note(self) -> str:
         """How future baseline weeks are made (shown beside forecasts)."""
+        held = f"controls at their mean over the last {CONTROL_LOOKBACK} weeks"
+        if self.known_controls is not None and self.known_controls.shape[1]:
+            weeks = self.known_controls.shape[1]
+            held = f"controls as they were in the {weeks} weeks after history (then {held})"
         return (
             "baseline of future weeks: intercept, trend extrapolated, seasonality of the "
-            f"future dates, controls at their mean over the last {CONTROL_LOOKBACK} weeks"
+            f"future dates, {held}"
         )
 
     def dates(self, n_weeks: int) -> list[date]:
@@ -214,12 +222,17 @@ class MMMResponse:
     def baseline_kpi(self, n_weeks: int) -> FloatArray:
         """KPI without media per draw ``(n_draws, n_geos, n_weeks)`` for the weeks after history.
 
-        Trend extrapolated, seasonality of those dates, controls at their mean over the
-        last :data:`CONTROL_LOOKBACK` weeks of history.
+        Trend extrapolated, seasonality of those dates, controls as known
+        (``known_controls``), else at their mean over the last :data:`CONTROL_LOOKBACK`
+        weeks of history.
         """
         if not isinstance(n_weeks, int) or n_weeks < 1:
             raise ConfigError(f"n_weeks = {n_weeks!r}; expected a whole number of weeks >= 1")
         n_geos, n_channels = len(self.geos), len(self.channels)
+        controls = np.repeat(self.control_level[:, None, :], n_weeks, axis=1)
+        if self.known_controls is not None:
+            known = min(n_weeks, self.known_controls.shape[1])
+            controls[:, :known, :] = self.known_controls[:, :known, :]
         future = MarketingData(
             dates=np.datetime64(self.start, "D") + 7 * np.arange(n_weeks),
             geos=self.geos,
@@ -227,7 +240,7 @@ class MMMResponse:
             control_names=self.control_names,
             spend=np.zeros((n_geos, n_weeks, n_channels)),
             kpi=np.zeros((n_geos, n_weeks)),
-            controls=np.repeat(self.control_level[:, None, :], n_weeks, axis=1),
+            controls=controls,
         )
         mu = predict_draws(self.params, model_inputs(future, self.scaling), self.config)
         result: FloatArray = np.asarray(mu, dtype=np.float64) * self.scaling.kpi_scale
@@ -310,6 +323,7 @@ def response_from_run(
         control_names=tuple(meta["control_names"]),
         fit_caveats=_fit_caveats(run.summary),
         prior_dominated=_prior_dominated(run.summary),
+        known_controls=np.array(arrays["controls"][:, n_end:, :], dtype=np.float64),
     )
 
 
@@ -347,7 +361,8 @@ def load_response(
     Args:
         run_dir: a run folder written by ``margin mmm fit`` / :func:`save_run`.
         end: number of panel weeks taken as history (default: all, held-out weeks
-            included); plans start the week after. A smaller ``end`` backtests.
+            included); plans start the week after. A smaller ``end`` backtests
+            (the weeks after it keep their actual controls).
         max_draws: keep at most this many posterior draws, evenly spaced (default: all).
 
     Raises:

@@ -31,6 +31,8 @@ class Forecast:
         predicted_low, predicted_high: ``(n_geos, n_weeks)`` predictive band (noise added).
         baseline, media: ``(n_geos, n_weeks)`` posterior means of the two parts.
         total_mean, total_low, total_high: ``(n_weeks,)`` all geos together, predictive band.
+        horizon_mean, horizon_low, horizon_high: the KPI of every geo and week together,
+            predictive band (a sum of weekly bands would be too wide).
     """
 
     geos: tuple[str, ...]
@@ -44,6 +46,9 @@ class Forecast:
     total_mean: FloatArray
     total_low: FloatArray
     total_high: FloatArray
+    horizon_mean: float
+    horizon_low: float
+    horizon_high: float
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +60,11 @@ class Forecast:
             },
             "baseline": self.baseline.sum(axis=0).tolist(),
             "media": self.media.sum(axis=0).tolist(),
+            "horizon_total": {
+                "mean": self.horizon_mean,
+                "p05": self.horizon_low,
+                "p95": self.horizon_high,
+            },
         }
 
 
@@ -88,6 +98,7 @@ def forecast(model: ResponseModel, plan: FloatArray, *, seed: int) -> Forecast:
     e_low, e_high = np.percentile(expected, _LEVELS, axis=0)
     p_low, p_high = np.percentile(predicted, _LEVELS, axis=0)
     t_low, t_high = np.percentile(predicted.sum(axis=1), _LEVELS, axis=0)
+    h_low, h_high = np.percentile(predicted.sum(axis=(1, 2)), _LEVELS)
     return Forecast(
         geos=model.geos,
         mean=expected.mean(axis=0),
@@ -100,6 +111,9 @@ def forecast(model: ResponseModel, plan: FloatArray, *, seed: int) -> Forecast:
         total_mean=expected.sum(axis=1).mean(axis=0),
         total_low=t_low,
         total_high=t_high,
+        horizon_mean=float(expected.sum(axis=(1, 2)).mean()),
+        horizon_low=float(h_low),
+        horizon_high=float(h_high),
     )
 
 
