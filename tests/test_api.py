@@ -27,6 +27,9 @@ from margin.api.keys import ROLES, create_key, key_id_of, revoke_key
 from margin.api.routes_pages import PAGES
 from margin.data.workspace import Workspace
 
+FIXTURE_HOLDOUT_WEEKS = 8
+"""Weeks the shared fitted run (``conftest.fitted_run_dir``) holds out."""
+
 CALLERS = ("none", "bad", "revoked", "viewer", "analyst", "admin")
 BAD_KEY = "mgn_0123456789ab_" + "x" * 43
 
@@ -87,6 +90,7 @@ ENDPOINTS: list[tuple[str, str, Any, str, int]] = [
     ("GET", "/api/runs/{run}/channels", None, "viewer", 200),
     ("GET", "/api/runs/latest/curves", None, "viewer", 200),
     ("GET", "/api/runs/latest/frontier?points=2&weeks=4", None, "analyst", 200),
+    ("GET", "/api/runs/latest/forecast?weeks=4", None, "analyst", 200),
     ("POST", "/api/runs/latest/optimize", {"weeks": 4}, "analyst", 200),
     ("POST", "/api/runs/{run}/scenario", {"weeks": 4, "changes": {"{ch}": 0.2}}, "analyst", 200),
     ("GET", "/api/attribution?bootstrap=20", None, "viewer", 200),
@@ -219,6 +223,26 @@ def test_scenario_and_frontier(api: Api, client: TestClient) -> None:
     assert len(budgets) == 3
     assert budgets == sorted(budgets)
     assert budgets[0] == pytest.approx(0.5 * frontier["current_budget"])
+
+
+def test_forecast_and_backtest(api: Api, client: TestClient) -> None:
+    analyst = auth(api, "analyst")
+    forecast = client.get("/api/runs/latest/forecast?weeks=5&seed=1", headers=analyst).json()
+    assert forecast["kind"] == "forecast"
+    assert len(forecast["dates"]) == len(forecast["total"]["mean"]) == 5
+    for low, mean, high in zip(
+        *(forecast["total"][k] for k in ("p05", "mean", "p95")), strict=True
+    ):
+        assert low <= mean <= high
+    assert forecast["run_id"] == api.run_id
+    scored = client.get("/api/runs/latest/forecast?backtest=true", headers=analyst).json()
+    assert scored["kind"] == "backtest"
+    assert scored["weeks"] == len(scored["actual"]) == FIXTURE_HOLDOUT_WEEKS
+    assert 0 <= scored["coverage"] <= 1
+    assert scored["mape"] >= abs(scored["bias"])
+    bad = client.get("/api/runs/latest/forecast?weeks=0", headers=analyst)
+    assert bad.status_code == 400  # the API's answer to a parameter out of range
+    assert "weeks" in json.dumps(bad.json())
 
 
 def test_attribution_and_data_quality(api: Api, client: TestClient) -> None:
@@ -520,6 +544,7 @@ def test_openapi_lists_every_endpoint(client: TestClient) -> None:
         "/api/runs/{run_id}/channels": {"get"},
         "/api/runs/{run_id}/curves": {"get"},
         "/api/runs/{run_id}/frontier": {"get"},
+        "/api/runs/{run_id}/forecast": {"get"},
         "/api/runs/{run_id}/optimize": {"post"},
         "/api/runs/{run_id}/scenario": {"post"},
         "/api/attribution": {"get"},

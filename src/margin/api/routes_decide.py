@@ -1,4 +1,4 @@
-"""Deciding from a fitted run: optimize a budget, run a scenario, trace the frontier.
+"""Deciding from a fitted run: optimize a budget, run a scenario, trace the frontier, forecast.
 
 The maths is :mod:`margin.optimize` on the run's response model
 (:func:`margin.mmm.response.load_response`, loaded once per run and cached). Each plan
@@ -193,3 +193,39 @@ def frontier(
     except ConfigError as err:
         raise _infeasible(err) from err
     return clean_dict({**result.to_dict(), "current_budget": current, "run_id": run["id"]})
+
+
+@router.get("/{run_id}/forecast", response_model=Document, summary="KPI forecast (analyst)")
+def run_forecast(
+    request: Request,
+    _: Analyst,
+    run_id: RunId,
+    weeks: Annotated[
+        int, Query(ge=1, le=MAX_WEEKS, description="Weeks to forecast (not with backtest).")
+    ] = 13,
+    backtest: Annotated[
+        bool,
+        Query(
+            description="Forecast the weeks the fit held out from the spend and controls that "
+            "ran in them, and score it against the KPI that happened."
+        ),
+    ] = False,
+    seed: Annotated[int, Query(ge=0, description="Seed of the observation-noise draws.")] = 0,
+) -> dict[str, Any]:
+    """The next weeks' KPI for the current plan (baseline and media, 90% bands), or a
+    backtest on the run's held-out weeks (422 when the run held none out)."""
+    from margin.optimize.request import backtest_document, forecast_request
+
+    run, folder = _model_run(request, run_id)
+    try:
+        if backtest:
+            from margin.mmm.response import holdout_response
+
+            response, spend, actual = holdout_response(folder)
+            document = backtest_document(response, spend, actual, seed=seed)
+        else:
+            response = runs.response(app_state(request), folder)
+            document = forecast_request(response, weeks=weeks, seed=seed)
+    except ConfigError as err:
+        raise _infeasible(err) from err
+    return clean_dict({**document, "run_id": run["id"]})

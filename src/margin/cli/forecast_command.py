@@ -8,7 +8,6 @@ write JSON.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -27,8 +26,6 @@ from margin.cli.optimize_command import (
 from margin.cli.options import OutOption
 
 __all__ = ["register"]
-
-CURRENT_PLAN = "the current plan: the last 13 weeks' average weekly spend, every week"
 
 
 def register(app: typer.Typer) -> None:
@@ -76,8 +73,7 @@ def _forecast(
     max_draws: int,
 ) -> dict[str, Any]:
     from margin.errors import ConfigError
-    from margin.optimize.forecast import forecast
-    from margin.optimize.problem import current_plan
+    from margin.optimize.request import forecast_request
 
     if changes and plan is not None:
         raise ConfigError(
@@ -85,39 +81,28 @@ def _forecast(
         )
     response = load_run_response(run, max_draws)
     with status("forecasting"):
-        if changes or plan is not None:
-            from margin.optimize.request import scenario_request
+        if plan is not None:
+            document = forecast_request(
+                response, weeks=weeks, plan_frame=read_plan_csv(plan), seed=seed
+            )
+            document["spend_plan"] = f"the plan in {plan.name}"
+        elif changes:
             from margin.optimize.scenario import parse_changes
 
-            if plan is not None:
-                what_if = scenario_request(response, weeks=weeks, plan_frame=read_plan_csv(plan))
-                source = f"the plan in {plan.name}"
-            else:
-                parsed = parse_changes(changes or [], response.channels)
-                what_if = scenario_request(response, weeks=weeks, changes=parsed)
-                source = "the current plan with " + ", ".join(changes or [])
-            spend, caveats = what_if.plan, list(what_if.caveats)
+            parsed = parse_changes(changes, response.channels)
+            document = forecast_request(response, weeks=weeks, changes=parsed, seed=seed)
+            document["spend_plan"] = "the current plan with " + ", ".join(changes)
         else:
-            spend, source, caveats = current_plan(response, weeks), CURRENT_PLAN, []
-        result = forecast(response, spend, seed=seed)
-    return {
-        "kind": "forecast",
-        **_header(response.run_id, response.start, weeks, response.channels, spend),
-        "spend_plan": source,
-        "baseline_note": response.baseline_note,
-        "caveats": caveats,
-        "seed": seed,
-        **result.to_dict(),
-    }
+            document = forecast_request(response, weeks=weeks, seed=seed)
+    return document
 
 
 def _backtest(
     run: Path, changes: list[str] | None, plan: Path | None, seed: int, max_draws: int
 ) -> dict[str, Any]:
     from margin.errors import ConfigError
-    from margin.mmm.artifacts import load_run
-    from margin.mmm.response import response_from_run
-    from margin.optimize.forecast import backtest
+    from margin.mmm.response import holdout_response
+    from margin.optimize.request import backtest_document
 
     if changes or plan is not None:
         raise ConfigError(
@@ -125,45 +110,9 @@ def _backtest(
             "give it without --change or --plan"
         )
     with status(f"loading the run in {run}"):
-        saved = load_run(run)
-    held_out = int(saved.meta.get("holdout_weeks") or 0)
-    if held_out == 0:
-        raise ConfigError(
-            f"the run in {run} was fitted on every week, so no week is left to backtest on: "
-            "refit with margin mmm fit --holdout-weeks 13 (the last 13 weeks are then left "
-            "out of the fit), then backtest that run"
-        )
-    end = int(saved.meta["fitted_weeks"])
-    response = response_from_run(saved, end=end, max_draws=max_draws)
-    spend = saved.arrays["spend"][:, end:, :]
+        response, spend, actual = holdout_response(run, max_draws=max_draws)
     with status("backtesting on the held-out weeks"):
-        scored = backtest(response, spend, saved.arrays["kpi"][:, end:], seed=seed)
-    return {
-        "kind": "backtest",
-        **_header(response.run_id, response.start, held_out, response.channels, spend),
-        "spend_plan": "the spend that actually ran in the held-out weeks",
-        "baseline_note": response.baseline_note,
-        "caveats": [],
-        "seed": seed,
-        **scored.forecast.to_dict(),
-        "actual": scored.actual.sum(axis=0).tolist(),
-        "coverage": scored.coverage,
-        "mape": scored.mape,
-        "bias": scored.bias,
-    }
-
-
-def _header(
-    run_id: str, start: date, weeks: int, channels: tuple[str, ...], spend: Any
-) -> dict[str, Any]:
-    totals = spend.sum(axis=(0, 1))
-    return {
-        "run_id": run_id,
-        "start": start.isoformat(),
-        "weeks": weeks,
-        "dates": [(start + timedelta(weeks=k)).isoformat() for k in range(weeks)],
-        "spend": {name: float(totals[c]) for c, name in enumerate(channels)},
-    }
+        return backtest_document(response, spend, actual, seed=seed)
 
 
 def _print(document: dict[str, Any]) -> None:

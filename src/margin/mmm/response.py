@@ -43,7 +43,7 @@ from margin.mmm.summary import flat_params, predict_draws
 from margin.mmm.transforms import geometric_weights, weibull_weights
 from margin.optimize.protocol import FloatArray
 
-__all__ = ["CONTROL_LOOKBACK", "MMMResponse", "load_response"]
+__all__ = ["CONTROL_LOOKBACK", "MMMResponse", "holdout_response", "load_response"]
 
 CONTROL_LOOKBACK = 13
 """Future controls are held at their mean over this many last weeks of history."""
@@ -370,3 +370,28 @@ def load_response(
         ConfigError: a bad ``end`` or ``max_draws``.
     """
     return response_from_run(load_run(run_dir), end=end, max_draws=max_draws)
+
+
+def holdout_response(
+    run_dir: str | Path, *, max_draws: int | None = None
+) -> tuple[MMMResponse, FloatArray, FloatArray]:
+    """The run's model as it stood at the end of its fit window, and the held-out weeks'
+    actual spend ``(n_geos, n_weeks, n_channels)`` and KPI ``(n_geos, n_weeks)``: what a
+    backtest needs (the response keeps those weeks' actual controls).
+
+    Raises:
+        ConfigError: the run was fitted on every week (nothing held out).
+        DataValidationError: the folder is not a run (see :func:`load_response`).
+    """
+    saved = load_run(run_dir)
+    held_out = int(saved.meta.get("holdout_weeks") or 0)
+    if held_out == 0:
+        raise ConfigError(
+            f"the run in {run_dir} was fitted on every week, so no week is left to backtest "
+            "on: refit with margin mmm fit --holdout-weeks 13 (the last 13 weeks are then "
+            "left out of the fit), then backtest that run"
+        )
+    end = int(saved.meta["fitted_weeks"])
+    response = response_from_run(saved, end=end, max_draws=max_draws)
+    spend = np.array(saved.arrays["spend"][:, end:, :], dtype=np.float64)
+    return response, spend, np.array(saved.arrays["kpi"][:, end:], dtype=np.float64)

@@ -39,9 +39,12 @@ from margin.optimize.results import AllocationResult
 from margin.optimize.scenario import ScenarioResult, scenario
 
 __all__ = [
+    "CURRENT_PLAN_NOTE",
     "TARGET_BUDGET_FACTOR",
     "PlanRequest",
+    "backtest_document",
     "current_budget",
+    "forecast_request",
     "parse_bounds",
     "plan",
     "plan_document",
@@ -327,3 +330,92 @@ def scenario_request(
             items.append(f"{name}={100.0 * float(value):+.12g}%")
         return scenario(response, weeks, changes=items)
     return scenario(response, weeks, plan=plan_frame)
+
+
+CURRENT_PLAN_NOTE = "the current plan: the last 13 weeks' average weekly spend, every week"
+
+
+def forecast_request(
+    response: ResponseModel,
+    *,
+    weeks: int,
+    changes: Mapping[str, float] | None = None,
+    plan_frame: pd.DataFrame | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The ``forecast.json`` body: the next ``weeks`` weeks' KPI (all geos) for the current
+    plan, or for relative ``changes`` to it, or for a plan table, with 90% bands.
+
+    ``{"kind": "forecast", "start", "weeks", "dates", "spend": {channel: total},
+    "spend_plan", "caveats", "total": {"mean", "p05", "p95"} (per week, predictive),
+    "baseline", "media" (per week), "horizon_total": I, "baseline_note", "run_id", "seed"}``.
+
+    Raises:
+        ConfigError: both ``changes`` and ``plan_frame``, or a bad change, plan or horizon.
+    """
+    from margin.optimize.forecast import forecast
+
+    if changes is not None and plan_frame is not None:
+        raise ConfigError("give spend changes or a plan table to forecast, not both")
+    caveats: list[str] = []
+    if changes is not None or plan_frame is not None:
+        what_if = scenario_request(response, weeks=weeks, changes=changes, plan_frame=plan_frame)
+        spend, caveats = what_if.plan, list(what_if.caveats)
+        source = (
+            "the plan table"
+            if plan_frame is not None
+            else "the current plan with "
+            + ", ".join(f"{k}={100.0 * v:+g}%" for k, v in (changes or {}).items())
+        )
+    else:
+        spend, source = current_plan(response, weeks), CURRENT_PLAN_NOTE
+    result = forecast(response, spend, seed=seed)
+    return {
+        "kind": "forecast",
+        **_forecast_header(response, spend),
+        "spend_plan": source,
+        "caveats": caveats,
+        "seed": seed,
+        **result.to_dict(),
+    }
+
+
+def backtest_document(
+    response: ResponseModel, spend: Any, actual: Any, *, seed: int = 0
+) -> dict[str, Any]:
+    """A backtest's body: :func:`forecast_request`'s fields for the actual ``spend``
+    ``(n_geos, n_weeks, n_channels)`` of the weeks after ``response``'s history, plus
+    ``"actual"`` (weekly KPI, all geos), ``"coverage"`` (share of geo-weeks inside their
+    90% bands), ``"mape"`` and ``"bias"`` of the weekly KPI (see
+    :func:`margin.optimize.forecast.backtest`)."""
+    from margin.optimize.forecast import backtest
+
+    scored = backtest(response, spend, actual, seed=seed)
+    return {
+        "kind": "backtest",
+        **_forecast_header(response, np.asarray(spend, dtype=np.float64)),
+        "spend_plan": "the spend that actually ran in the held-out weeks",
+        "caveats": [],
+        "seed": seed,
+        **scored.forecast.to_dict(),
+        "actual": scored.actual.sum(axis=0).tolist(),
+        "coverage": scored.coverage,
+        "mape": scored.mape,
+        "bias": scored.bias,
+    }
+
+
+def _forecast_header(response: ResponseModel, spend: Any) -> dict[str, Any]:
+    weeks = int(spend.shape[1])
+    first = _start_of(response, None)
+    totals = spend.sum(axis=(0, 1))
+    return {
+        "run_id": getattr(response, "run_id", None),
+        "start": None if first is None else first.isoformat(),
+        "weeks": weeks,
+        "dates": []
+        if first is None
+        else [(first + timedelta(weeks=k)).isoformat() for k in range(weeks)],
+        "spend": {name: float(totals[c]) for c, name in enumerate(response.channels)},
+        "baseline_note": getattr(response, "baseline_note", None),
+    }
