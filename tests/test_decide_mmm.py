@@ -6,9 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from _decide import SmallRun, small_run
@@ -107,8 +109,8 @@ def test_baseline_is_the_models_prediction_without_media_and_held_controls(
     held = dataclasses.replace(silent, controls=controls)
     oracle = run.model.predict(held)[:, :, END : END + 10]
     np.testing.assert_allclose(some.baseline_kpi(10), oracle, rtol=FLOAT32_RTOL)
-    assert "as they were in the 3 weeks after history" in some.baseline_note
-    assert "as they were" not in load_response(run.path).baseline_note  # nothing after the data
+    assert "controls as known for the first 3 weeks" in some.baseline_note
+    assert "as known" not in load_response(run.path).baseline_note  # nothing after the data
 
 
 def test_zero_spend_gives_zero_and_history_carry_over_ends_after_max_lag(
@@ -374,3 +376,57 @@ def test_curves_integrate_marginal_roi_to_the_kpi_curve() -> None:
         np.testing.assert_allclose(13 * np.cumsum(steps), kpi[2:] - kpi[1], rtol=TRAPEZOID_RTOL)
     with pytest.raises(ConfigError, match="weeks"):
         response_curves(model, weeks=0)
+
+
+def _controls_frame(run: SmallRun, first: int, weeks: int, *, geo: bool) -> pd.DataFrame:
+    """The panel's own controls of weeks ``first ..`` as a long ``date, [geo,] name, value`` table."""
+    data = run.data
+    rows = []
+    for w in range(first, first + weeks):
+        for g, geo_name in enumerate(data.geos):
+            for c, name in enumerate(data.control_names):
+                row = {"date": str(data.dates[w])[:10], "name": name}
+                rows.append(
+                    row | ({"geo": geo_name} if geo else {}) | {"value": data.controls[g, w, c]}
+                )
+    return pd.DataFrame(rows)
+
+
+def test_future_controls_read_a_long_table_into_the_weeks_after_history(run: SmallRun) -> None:
+    from margin.mmm.response import future_controls
+
+    adapter = load_response(run.path, end=END)
+    assert adapter.known_controls is not None
+    for geo in (True, False):  # a national panel: with or without its one geo named
+        known = future_controls(adapter, _controls_frame(run, END, 5, geo=geo))
+        np.testing.assert_array_equal(known, adapter.known_controls[:, :5])
+    blind = dataclasses.replace(adapter, known_controls=None)
+    told = dataclasses.replace(blind, known_controls=known)
+    np.testing.assert_allclose(told.baseline_kpi(5), adapter.baseline_kpi(5), rtol=FLOAT32_RTOL)
+    assert not np.allclose(blind.baseline_kpi(8), adapter.baseline_kpi(8), rtol=FLOAT32_RTOL)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: f.drop(columns="value"), r"lacks column\(s\) \['value'\]"),
+        (lambda f: f.assign(date=["soon", *f["date"][1:]]), "row 2 .*date 'soon' is not a date"),
+        (lambda f: f.assign(value=[*f["value"][:-1], "n/a"]), "value 'n/a' is not a number"),
+        (lambda f: f.assign(name=["weather", *f["name"][1:]]), r"unknown control\(s\) \['weather'\]"),
+        (lambda f: f.assign(geo="atlantis"), r"unknown geo\(s\) \['atlantis'\]"),
+        (lambda f: f.assign(date="2001-01-01"), "is not one of the forecast's weeks"),
+        (lambda f: pd.concat([f, f.iloc[:1]]), "repeats"),
+        (lambda f: f.iloc[2:], "lacks .* in the week of"),
+    ],
+)  # fmt: skip
+def test_bad_future_controls_name_the_row_or_cell(
+    run: SmallRun, edit: Callable[[pd.DataFrame], pd.DataFrame], message: str
+) -> None:
+    from margin.mmm.response import future_controls
+
+    adapter = load_response(run.path, end=END)
+    with pytest.raises(DataValidationError, match=message):
+        future_controls(adapter, edit(_controls_frame(run, END, 3, geo=True)))
+    no_controls = dataclasses.replace(adapter, control_names=())
+    with pytest.raises(DataValidationError, match="no controls"):
+        future_controls(no_controls, _controls_frame(run, END, 1, geo=True))

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from _decide import HOLDOUT_WEEKS, SmallRun, small_run
@@ -102,7 +103,7 @@ def test_backtest_scores_the_held_out_weeks_with_their_actual_spend_and_controls
     assert 0.0 <= float(document["coverage"]) <= 1.0  # type: ignore[arg-type]
     assert float(document["mape"]) < BACKTEST_MAPE  # type: ignore[arg-type]
     text = " ".join(stdout.split())  # rich wraps lines at the terminal's width
-    assert "controls as they were in the 4 weeks after history" in text
+    assert "controls as known for the first 4 weeks" in text
     assert "of the geo-weeks inside their 90% band" in text
 
 
@@ -142,3 +143,39 @@ def test_backtest_of_a_run_fitted_on_every_week_says_how_to_get_one(
     assert code == 2
     assert "--holdout-weeks" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_known_future_controls_move_the_baseline_of_their_weeks(
+    run: SmallRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A holiday announced for the second forecast week raises that week's baseline only
+    (the model's holiday effect is positive on this world), and the output says so."""
+    from margin.mmm.response import load_response
+
+    response = load_response(run.path)
+    level = response.control_level[0]  # the 13-week means the forecast holds otherwise
+    names = response.control_names
+    rows = [
+        {"date": (response.start + timedelta(weeks=w)).isoformat(), "name": name,
+         "value": (1.0 if (name == "holiday" and w == 1) else level[c])}
+        for w in range(2) for c, name in enumerate(names)
+    ]  # fmt: skip
+    path = tmp_path / "future.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    plain, _ = _forecast(capsys, tmp_path, run, "--weeks", "4")
+    told, stdout = _forecast(capsys, tmp_path, run, "--weeks", "4", "--controls", str(path))
+    base, with_holiday = np.asarray(plain["baseline"]), np.asarray(told["baseline"])
+    np.testing.assert_allclose(with_holiday[[0, 2, 3]], base[[0, 2, 3]], rtol=1e-6)
+    assert with_holiday[1] > base[1] * (1 + HOLIDAY_LIFT)
+    assert "controls as known for the first 2 weeks" in " ".join(stdout.split())
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame(rows).drop(columns="value").to_csv(bad, index=False)
+    code, _, err = in_process(capsys, "forecast", "--run", str(run.path), "--controls", str(bad))
+    assert code == 2
+    assert str(bad) in err
+    assert "lacks column(s) ['value']" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+HOLIDAY_LIFT = 0.02
+"""The simulated world's holiday weeks sell well above others; the fitted effect shows it."""

@@ -41,6 +41,13 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--plan", help="Forecast a CSV plan: week, channel, spend [, geo]."),
         ] = None,
+        controls: Annotated[
+            Path | None,
+            typer.Option(
+                "--controls",
+                help="Known future controls (holidays, prices): CSV date, [geo,] name, value.",
+            ),
+        ] = None,
         backtest: Annotated[
             bool,
             typer.Option(
@@ -55,9 +62,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Forecast the next weeks' KPI (baseline + media) with 90% bands, or backtest it."""
         if backtest:
+            if controls is not None:
+                from margin.errors import ConfigError
+
+                raise ConfigError(
+                    "--backtest uses the controls the held-out weeks had; give it without "
+                    "--controls"
+                )
             document = _backtest(run, change, plan, seed, max_draws)
         else:
-            document = _forecast(run, weeks, change, plan, seed, max_draws)
+            document = _forecast(run, weeks, change, plan, controls, seed, max_draws)
         _print(document)
         if out is not None:
             write_json(out, document)
@@ -69,6 +83,7 @@ def _forecast(
     weeks: int,
     changes: list[str] | None,
     plan: Path | None,
+    controls: Path | None,
     seed: int,
     max_draws: int,
 ) -> dict[str, Any]:
@@ -80,6 +95,8 @@ def _forecast(
             "give spend changes (--change social=+20%) or a plan (--plan plan.csv), not both"
         )
     response = load_run_response(run, max_draws)
+    if controls is not None:
+        response = _with_controls(response, controls)
     with status("forecasting"):
         if plan is not None:
             document = forecast_request(
@@ -95,6 +112,28 @@ def _forecast(
         else:
             document = forecast_request(response, weeks=weeks, seed=seed)
     return document
+
+
+def _with_controls(response: Any, path: Path) -> Any:
+    import dataclasses
+
+    import pandas as pd
+
+    from margin.errors import DataValidationError, InputFileError
+    from margin.mmm.response import future_controls
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        raise InputFileError(
+            f"cannot read the controls file {path}: {err}; give a CSV with columns date, "
+            "[geo,] name, value"
+        ) from err
+    try:
+        known = future_controls(response, frame)
+    except DataValidationError as err:
+        raise DataValidationError(f"{path}: {err}") from err
+    return dataclasses.replace(response, known_controls=known)
 
 
 def _backtest(

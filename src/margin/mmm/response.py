@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -34,7 +34,7 @@ import numpy as np
 from jax import Array
 
 from margin.data.panel import MarketingData
-from margin.errors import ConfigError
+from margin.errors import ConfigError, DataValidationError
 from margin.mmm.artifacts import SavedRun, load_run
 from margin.mmm.config import ModelConfig
 from margin.mmm.inputs import Scaling, model_inputs
@@ -43,7 +43,16 @@ from margin.mmm.summary import flat_params, predict_draws
 from margin.mmm.transforms import geometric_weights, weibull_weights
 from margin.optimize.protocol import FloatArray
 
-__all__ = ["CONTROL_LOOKBACK", "MMMResponse", "holdout_response", "load_response"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "CONTROL_LOOKBACK",
+    "MMMResponse",
+    "future_controls",
+    "holdout_response",
+    "load_response",
+]
 
 CONTROL_LOOKBACK = 13
 """Future controls are held at their mean over this many last weeks of history."""
@@ -146,7 +155,7 @@ class MMMResponse:
         held = f"controls at their mean over the last {CONTROL_LOOKBACK} weeks"
         if self.known_controls is not None and self.known_controls.shape[1]:
             weeks = self.known_controls.shape[1]
-            held = f"controls as they were in the {weeks} weeks after history (then {held})"
+            held = f"controls as known for the first {weeks} weeks (then {held})"
         return (
             "baseline of future weeks: intercept, trend extrapolated, seasonality of the "
             f"future dates, {held}"
@@ -395,3 +404,88 @@ def holdout_response(
     response = response_from_run(saved, end=end, max_draws=max_draws)
     spend = np.array(saved.arrays["spend"][:, end:, :], dtype=np.float64)
     return response, spend, np.array(saved.arrays["kpi"][:, end:], dtype=np.float64)
+
+
+def future_controls(response: MMMResponse, frame: pd.DataFrame) -> FloatArray:
+    """Known controls of the first weeks after ``response``'s history (a holiday calendar,
+    planned prices) as ``known_controls``, from a long table ``date, [geo,] name, value``
+    (the layout of ``margin ingest controls``; without ``geo``, a value holds for every geo).
+
+    The dates must be the forecast's first weeks, consecutive from ``response.start``, and
+    give every control of the model in each of them (and each geo, with ``geo``).
+
+    Returns:
+        ``(n_geos, n_weeks, n_controls)`` raw controls.
+
+    Raises:
+        DataValidationError: naming the row, column, control, geo or week at fault.
+    """
+    import pandas as pd
+
+    names = response.control_names
+    if not names:
+        raise DataValidationError("the model has no controls; give no controls file")
+    missing = sorted({"date", "name", "value"} - set(frame.columns))
+    if missing:
+        raise DataValidationError(
+            f"controls file lacks column(s) {missing}; expected date, [geo,] name, value (the "
+            "layout of margin ingest controls), one row per week, control [and geo]"
+        )
+    dates = pd.to_datetime(frame["date"], errors="coerce", format="ISO8601")
+    values = pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype=np.float64)
+    for label, bad in (("date", dates.isna().to_numpy()), ("value", ~np.isfinite(values))):
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise DataValidationError(
+                f"controls file row {row + 2} (the header is row 1): {label} "
+                f"{frame[label].iloc[row]!r} is not a {'date (YYYY-MM-DD)' if label == 'date' else 'number'}"
+            )
+    unknown = sorted(set(frame["name"].astype(str)) - set(names))
+    if unknown:
+        raise DataValidationError(
+            f"controls file names unknown control(s) {unknown}; the model's are {list(names)}"
+        )
+    has_geo = "geo" in frame.columns
+    if has_geo:
+        bad_geos = sorted(set(frame["geo"].astype(str)) - set(response.geos))
+        if bad_geos:
+            raise DataValidationError(
+                f"controls file names unknown geo(s) {bad_geos}; geos are {list(response.geos)}"
+            )
+    start = pd.Timestamp(response.start)
+    offsets = (dates - start).dt.days.to_numpy()
+    off_grid = (offsets < 0) | (offsets % 7 != 0)
+    if off_grid.any():
+        row = int(np.flatnonzero(off_grid)[0])
+        raise DataValidationError(
+            f"controls file row {row + 2}: {dates.iloc[row].date()} is not one of the forecast's "
+            f"weeks (weekly from {response.start}, the week after the run's data)"
+        )
+    week = offsets // 7
+    n_weeks = int(week.max()) + 1
+    out = np.full((len(response.geos), n_weeks, len(names)), np.nan)
+    geo_index = {g: i for i, g in enumerate(response.geos)}
+    control_index = {n: i for i, n in enumerate(names)}
+    seen: set[tuple[int, int, int]] = set()
+    for row, (w, name, value) in enumerate(
+        zip(week, frame["name"].astype(str), values, strict=True)
+    ):
+        geos = [geo_index[str(frame["geo"].iloc[row])]] if has_geo else list(geo_index.values())
+        for g in geos:
+            cell = (g, int(w), control_index[name])
+            if cell in seen:
+                raise DataValidationError(
+                    f"controls file row {row + 2} repeats {name} for {response.geos[g]} in the "
+                    f"week of {dates.iloc[row].date()}; give each once"
+                )
+            seen.add(cell)
+            out[cell] = value
+    gaps = np.argwhere(np.isnan(out))
+    if gaps.size:
+        geo, gap, control = (int(v) for v in gaps[0])
+        when = response.start + timedelta(weeks=gap)
+        raise DataValidationError(
+            f"controls file lacks {names[control]} for {response.geos[geo]} in the week of {when}: give "
+            f"every control for every week from {response.start} up to the last one given"
+        )
+    return out
