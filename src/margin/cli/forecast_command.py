@@ -45,7 +45,8 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(
                 "--controls",
-                help="Known future controls (holidays, prices): CSV date, [geo,] name, value.",
+                help="Known future controls (holidays, prices): CSV with date, name, value "
+                "(and geo).",
             ),
         ] = None,
         backtest: Annotated[
@@ -53,7 +54,7 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--backtest",
                 help="Forecast the weeks the fit held out (mmm fit --holdout-weeks) from their "
-                "actual spend, and score the forecast against the KPI that happened.",
+                "actual spend and controls, and score it against the KPI that happened.",
             ),
         ] = False,
         seed: Annotated[int, typer.Option(help="Seed of the observation-noise draws.")] = 0,
