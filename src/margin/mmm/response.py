@@ -422,6 +422,8 @@ def future_controls(response: MMMResponse, frame: pd.DataFrame) -> FloatArray:
     """
     import pandas as pd
 
+    from margin.optimize.scenario import check_known
+
     names = response.control_names
     if not names:
         raise DataValidationError("the model has no controls; give no controls file")
@@ -440,18 +442,10 @@ def future_controls(response: MMMResponse, frame: pd.DataFrame) -> FloatArray:
                 f"controls file row {row + 2} (the header is row 1): {label} "
                 f"{frame[label].iloc[row]!r} is not a {'date (YYYY-MM-DD)' if label == 'date' else 'number'}"
             )
-    unknown = sorted(set(frame["name"].astype(str)) - set(names))
-    if unknown:
-        raise DataValidationError(
-            f"controls file names unknown control(s) {unknown}; the model's are {list(names)}"
-        )
+    check_known(frame, "name", names, table="controls file", what="control")
     has_geo = "geo" in frame.columns
     if has_geo:
-        bad_geos = sorted(set(frame["geo"].astype(str)) - set(response.geos))
-        if bad_geos:
-            raise DataValidationError(
-                f"controls file names unknown geo(s) {bad_geos}; geos are {list(response.geos)}"
-            )
+        check_known(frame, "geo", response.geos, table="controls file")
     start = pd.Timestamp(response.start)
     offsets = (dates - start).dt.days.to_numpy()
     off_grid = (offsets < 0) | (offsets % 7 != 0)

@@ -76,6 +76,29 @@ def parse_changes(changes: str | Iterable[str], channels: tuple[str, ...]) -> di
     return out
 
 
+def check_known(
+    frame: pd.DataFrame,
+    column: str,
+    allowed: Iterable[str],
+    *,
+    table: str,
+    what: str | None = None,
+) -> None:
+    """Refuse a table whose ``column`` names values outside ``allowed`` (channels, geos),
+    listing the unknown ones and the known ones (``what`` names them; default: ``column``).
+
+    Raises:
+        DataValidationError: e.g. "plan table names unknown channel(s) ['radio']; channels
+            are [...]".
+    """
+    known, kind = list(allowed), what or column
+    unknown = sorted(set(frame[column].astype(str)) - set(known))
+    if unknown:
+        raise DataValidationError(
+            f"{table} names unknown {kind}(s) {unknown}; {kind}s are {known}."
+        )
+
+
 def _cells(frame: pd.DataFrame, model: ResponseModel) -> tuple[list[Any], bool]:
     missing = {"week", "channel", "spend"} - set(frame.columns)
     if missing:
@@ -83,18 +106,10 @@ def _cells(frame: pd.DataFrame, model: ResponseModel) -> tuple[list[Any], bool]:
             f"plan table lacks column(s) {sorted(missing)}; expected week, channel, spend "
             "[, geo] (as written by write_plan_csv)."
         )
-    unknown = sorted(set(frame["channel"].astype(str)) - set(model.channels))
-    if unknown:
-        raise DataValidationError(
-            f"plan table names unknown channel(s) {unknown}; channels are {list(model.channels)}."
-        )
+    check_known(frame, "channel", model.channels, table="plan table")
     has_geo = "geo" in frame.columns
     if has_geo:
-        bad = sorted(set(frame["geo"].astype(str)) - set(model.geos))
-        if bad:
-            raise DataValidationError(
-                f"plan table names unknown geo(s) {bad}; geos are {list(model.geos)}."
-            )
+        check_known(frame, "geo", model.geos, table="plan table")
     spend = pd.to_numeric(frame["spend"], errors="coerce").to_numpy(dtype=np.float64)
     bad_rows = np.flatnonzero(~np.isfinite(spend) | (spend < 0))
     if bad_rows.size:
