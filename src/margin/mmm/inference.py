@@ -23,6 +23,7 @@ __all__ = [
     "Draws",
     "LatentSite",
     "Method",
+    "chain_keys",
     "constrained_draws",
     "initial_points",
     "latent_sites",
@@ -258,7 +259,6 @@ def initial_points(
         ConfigError: an ``init`` value has the wrong shape or lies outside its support, or
             no finite starting point was found (the priors do not fit the data's scale).
     """
-
     from margin.errors import ConfigError
 
     fixed = unconstrained_init(sites, init)
