@@ -90,7 +90,7 @@ ENDPOINTS: list[tuple[str, str, Any, str, int]] = [
     ("GET", "/api/runs/{run}/channels", None, "viewer", 200),
     ("GET", "/api/runs/latest/curves", None, "viewer", 200),
     ("GET", "/api/runs/latest/frontier?points=2&weeks=4", None, "analyst", 200),
-    ("GET", "/api/runs/latest/forecast?weeks=4", None, "analyst", 200),
+    ("POST", "/api/runs/latest/forecast", {"weeks": 4}, "analyst", 200),
     ("POST", "/api/runs/latest/optimize", {"weeks": 4}, "analyst", 200),
     ("POST", "/api/runs/{run}/scenario", {"weeks": 4, "changes": {"{ch}": 0.2}}, "analyst", 200),
     ("GET", "/api/attribution?bootstrap=20", None, "viewer", 200),
@@ -227,7 +227,11 @@ def test_scenario_and_frontier(api: Api, client: TestClient) -> None:
 
 def test_forecast_and_backtest(api: Api, client: TestClient) -> None:
     analyst = auth(api, "analyst")
-    forecast = client.get("/api/runs/latest/forecast?weeks=5&seed=1", headers=analyst).json()
+
+    def post(body: dict[str, Any]) -> Any:
+        return client.post("/api/runs/latest/forecast", json=body, headers=analyst)
+
+    forecast = post({"weeks": 5, "seed": 1}).json()
     assert forecast["kind"] == "forecast"
     assert len(forecast["dates"]) == len(forecast["total"]["mean"]) == 5
     for low, mean, high in zip(
@@ -235,14 +239,33 @@ def test_forecast_and_backtest(api: Api, client: TestClient) -> None:
     ):
         assert low <= mean <= high
     assert forecast["run_id"] == api.run_id
-    scored = client.get("/api/runs/latest/forecast?backtest=true", headers=analyst).json()
+    # a holiday announced for the second week raises that week's baseline only
+    weeks = forecast["dates"][:2]
+    controls = [
+        {"date": weeks[1], "name": "holiday", "value": 1.0},
+        *({"date": week, "name": "price", "value": 1.0} for week in weeks),
+        {"date": weeks[0], "name": "holiday", "value": 0.0},
+    ]
+    told = post({"weeks": 5, "seed": 1, "controls": controls}).json()
+    assert told["baseline"][1] > forecast["baseline"][1]
+    assert told["baseline"][2:] == pytest.approx(forecast["baseline"][2:], rel=1e-6)
+    more = post({"weeks": 5, "changes": {api.channels[0]: 0.5}}).json()
+    assert more["spend"][api.channels[0]] == pytest.approx(1.5 * forecast["spend"][api.channels[0]])
+    scored = post({"backtest": True}).json()
     assert scored["kind"] == "backtest"
     assert scored["weeks"] == len(scored["actual"]) == FIXTURE_HOLDOUT_WEEKS
     assert 0 <= scored["coverage"] <= 1
     assert scored["mape"] >= abs(scored["bias"])
-    bad = client.get("/api/runs/latest/forecast?weeks=0", headers=analyst)
-    assert bad.status_code == 400  # the API's answer to a parameter out of range
-    assert "weeks" in json.dumps(bad.json())
+    for body, status, message in [
+        ({"weeks": 0}, 400, "weeks"),
+        ({"backtest": True, "changes": {api.channels[0]: 0.1}}, 400, "no changes or controls"),
+        ({"changes": {"radio": 0.1}}, 400, "unknown channel(s) ['radio']"),
+        ({"controls": [{"date": weeks[0], "name": "weather", "value": 1}]}, 400, "weather"),
+        ({"controls": [{"date": "2001-01-01", "name": "holiday", "value": 1}]}, 400, "row 0"),
+    ]:
+        refused = post(body)
+        assert refused.status_code == status, (body, refused.text)
+        assert message in json.dumps(refused.json()), refused.text
 
 
 def test_attribution_and_data_quality(api: Api, client: TestClient) -> None:
@@ -544,7 +567,7 @@ def test_openapi_lists_every_endpoint(client: TestClient) -> None:
         "/api/runs/{run_id}/channels": {"get"},
         "/api/runs/{run_id}/curves": {"get"},
         "/api/runs/{run_id}/frontier": {"get"},
-        "/api/runs/{run_id}/forecast": {"get"},
+        "/api/runs/{run_id}/forecast": {"post"},
         "/api/runs/{run_id}/optimize": {"post"},
         "/api/runs/{run_id}/scenario": {"post"},
         "/api/attribution": {"get"},

@@ -29,6 +29,7 @@ ACTIONS = {
     ("DELETE", "/api/keys/{key_id}"): "key.revoke",
     ("POST", "/api/runs/{run_id}/optimize"): "optimize",
     ("POST", "/api/runs/{run_id}/scenario"): "scenario",
+    ("POST", "/api/runs/{run_id}/forecast"): "forecast",
     ("POST", "/api/refresh"): "refresh",
 }
 """(method, route template) → the action name in the audit trail."""

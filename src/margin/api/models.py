@@ -19,7 +19,9 @@ __all__ = [
     "AuditRow",
     "ChannelRow",
     "ChannelTable",
+    "ControlValue",
     "Document",
+    "ForecastRequest",
     "Interval",
     "KeyCreate",
     "KeyCreated",
@@ -165,6 +167,17 @@ class PlanResponse(Document):
     run_id: str | None = None
 
 
+def _changes(value: dict[str, float]) -> dict[str, float]:
+    """Relative spend changes, each a finite fraction >= -1."""
+    for channel, change in value.items():
+        if not (math.isfinite(change) and change >= -1):
+            raise ValueError(
+                f"change of {channel!r} is {change:g}; expected a fraction >= -1 "
+                "(0.2 = +20%, -1 = stop the channel)"
+            )
+    return value
+
+
 class ScenarioRequest(_Request):
     """A what-if: change each channel's weekly spend by a fraction (0.2 = +20%)."""
 
@@ -183,13 +196,53 @@ class ScenarioRequest(_Request):
     def _sensible(cls, value: dict[str, float]) -> dict[str, float]:
         if not value:
             raise ValueError("give at least one channel's change, e.g. {'social': 0.2}")
-        for channel, change in value.items():
-            if not (math.isfinite(change) and change >= -1):
-                raise ValueError(
-                    f"change of {channel!r} is {change:g}; expected a fraction >= -1 "
-                    "(0.2 = +20%, -1 = stop the channel)"
-                )
-        return value
+        return _changes(value)
+
+
+class ControlValue(_Request):
+    """One known future control value: a week (its first day), the control, the value."""
+
+    date: str = Field(description="The week's first day, YYYY-MM-DD (a forecast week).")
+    name: str = Field(description="The control, as the model names it (e.g. holiday).")
+    value: float
+    geo: str | None = Field(None, description="The geo (omit: every geo).")
+
+
+class ForecastRequest(_Request):
+    """Forecast the next weeks' KPI (the current plan, or a what-if), or backtest the run."""
+
+    weeks: int = Field(13, ge=1, le=MAX_WEEKS)
+    changes: dict[str, float] = Field(
+        default_factory=dict,
+        description="channel → relative change of its spend every week (none: the current plan).",
+    )
+    controls: list[ControlValue] = Field(
+        default_factory=list,
+        description="Known future controls (a holiday calendar, planned prices) for consecutive "
+        "weeks from the first forecast week; the rest are held at their 13-week mean.",
+    )
+    backtest: bool = Field(
+        False,
+        description="Forecast the weeks the fit held out from the spend and controls that ran "
+        "in them, and score it (no changes or controls then).",
+    )
+    seed: int = Field(0, ge=0, description="Seed of the observation-noise draws.")
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "weeks": 13,
+                "changes": {"social": 0.2},
+                "controls": [{"date": "2025-11-24", "name": "holiday", "value": 1.0}],
+            }
+        },
+    )
+
+    @field_validator("changes")
+    @classmethod
+    def _sensible(cls, value: dict[str, float]) -> dict[str, float]:
+        return _changes(value)
 
 
 class KeyCreate(_Request):

@@ -21,7 +21,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from margin.api import runs
 from margin.api.auth import app_state, require, set_audit
 from margin.api.keys import Principal, utc_now
-from margin.api.models import MAX_WEEKS, Document, OptimizeRequest, PlanResponse, ScenarioRequest
+from margin.api.models import (
+    MAX_WEEKS,
+    ControlValue,
+    Document,
+    ForecastRequest,
+    OptimizeRequest,
+    PlanResponse,
+    ScenarioRequest,
+)
 from margin.api.routes_runs import RunId
 from margin.errors import ConfigError
 
@@ -195,37 +203,53 @@ def frontier(
     return clean_dict({**result.to_dict(), "current_budget": current, "run_id": run["id"]})
 
 
-@router.get("/{run_id}/forecast", response_model=Document, summary="KPI forecast (analyst)")
+@router.post("/{run_id}/forecast", response_model=Document, summary="KPI forecast (analyst)")
 def run_forecast(
-    request: Request,
-    _: Analyst,
-    run_id: RunId,
-    weeks: Annotated[
-        int, Query(ge=1, le=MAX_WEEKS, description="Weeks to forecast (not with backtest).")
-    ] = 13,
-    backtest: Annotated[
-        bool,
-        Query(
-            description="Forecast the weeks the fit held out from the spend and controls that "
-            "ran in them, and score it against the KPI that happened."
-        ),
-    ] = False,
-    seed: Annotated[int, Query(ge=0, description="Seed of the observation-noise draws.")] = 0,
+    request: Request, _: Analyst, run_id: RunId, body: ForecastRequest
 ) -> dict[str, Any]:
-    """The next weeks' KPI for the current plan (baseline and media, 90% bands), or a
-    backtest on the run's held-out weeks (422 when the run held none out)."""
+    """The next weeks' KPI for the current plan or a what-if (baseline and media, 90% bands,
+    known future controls honoured), or a backtest on the run's held-out weeks (422 when
+    the run held none out)."""
     from margin.optimize.request import backtest_document, forecast_request
 
     run, folder = _model_run(request, run_id)
+    _check_known("changes", list(body.changes), _channels(folder))
+    set_audit(request, payload=body.model_dump())
+    if body.backtest and (body.changes or body.controls):
+        raise HTTPException(
+            400,
+            "a backtest uses the spend and controls the held-out weeks had: no changes or "
+            "controls with backtest",
+        )
     try:
-        if backtest:
+        if body.backtest:
             from margin.mmm.response import holdout_response
 
             response, spend, actual = holdout_response(folder)
-            document = backtest_document(response, spend, actual, seed=seed)
+            document = backtest_document(response, spend, actual, seed=body.seed)
         else:
             response = runs.response(app_state(request), folder)
-            document = forecast_request(response, weeks=weeks, seed=seed)
+            if body.controls:
+                response = _with_controls(response, body.controls)
+            document = forecast_request(
+                response, weeks=body.weeks, changes=body.changes or None, seed=body.seed
+            )
     except ConfigError as err:
         raise _infeasible(err) from err
     return clean_dict({**document, "run_id": run["id"]})
+
+
+def _with_controls(response: Any, controls: list[ControlValue]) -> Any:
+    import dataclasses
+
+    import pandas as pd
+
+    from margin.errors import DataValidationError
+    from margin.mmm.response import future_controls
+
+    frame = pd.DataFrame([c.model_dump(exclude_none=True) for c in controls])
+    try:
+        known = future_controls(response, frame, source="controls", first_row=0)
+    except DataValidationError as err:
+        raise HTTPException(400, str(err)) from err
+    return dataclasses.replace(response, known_controls=known)

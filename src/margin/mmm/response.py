@@ -406,13 +406,20 @@ def holdout_response(
     return response, spend, np.array(saved.arrays["kpi"][:, end:], dtype=np.float64)
 
 
-def future_controls(response: MMMResponse, frame: pd.DataFrame) -> FloatArray:
+def future_controls(
+    response: MMMResponse, frame: pd.DataFrame, *, source: str = "controls file", first_row: int = 2
+) -> FloatArray:
     """Known controls of the first weeks after ``response``'s history (a holiday calendar,
     planned prices) as ``known_controls``, from a long table ``date, [geo,] name, value``
     (the layout of ``margin ingest controls``; without ``geo``, a value holds for every geo).
 
     The dates must be the forecast's first weeks, consecutive from ``response.start``, and
     give every control of the model in each of them (and each geo, with ``geo``).
+
+    Args:
+        source: what the table is called in error messages.
+        first_row: the number errors give the table's first row (2 in a CSV file with its
+            header as row 1; 0 for a list of values).
 
     Returns:
         ``(n_geos, n_weeks, n_controls)`` raw controls.
@@ -426,11 +433,11 @@ def future_controls(response: MMMResponse, frame: pd.DataFrame) -> FloatArray:
 
     names = response.control_names
     if not names:
-        raise DataValidationError("the model has no controls; give no controls file")
+        raise DataValidationError(f"the model has no controls; give no {source}")
     missing = sorted({"date", "name", "value"} - set(frame.columns))
     if missing:
         raise DataValidationError(
-            f"controls file lacks column(s) {missing}; expected date, [geo,] name, value (the "
+            f"{source} lacks column(s) {missing}; expected date, [geo,] name, value (the "
             "layout of margin ingest controls), one row per week, control [and geo]"
         )
     dates = pd.to_datetime(frame["date"], errors="coerce", format="ISO8601")
@@ -439,20 +446,20 @@ def future_controls(response: MMMResponse, frame: pd.DataFrame) -> FloatArray:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise DataValidationError(
-                f"controls file row {row + 2} (the header is row 1): {label} "
+                f"{source} row {row + first_row}: {label} "
                 f"{frame[label].iloc[row]!r} is not a {'date (YYYY-MM-DD)' if label == 'date' else 'number'}"
             )
-    check_known(frame, "name", names, table="controls file", what="control")
+    check_known(frame, "name", names, table=source, what="control")
     has_geo = "geo" in frame.columns
     if has_geo:
-        check_known(frame, "geo", response.geos, table="controls file")
+        check_known(frame, "geo", response.geos, table=source)
     start = pd.Timestamp(response.start)
     offsets = (dates - start).dt.days.to_numpy()
     off_grid = (offsets < 0) | (offsets % 7 != 0)
     if off_grid.any():
         row = int(np.flatnonzero(off_grid)[0])
         raise DataValidationError(
-            f"controls file row {row + 2}: {dates.iloc[row].date()} is not one of the forecast's "
+            f"{source} row {row + first_row}: {dates.iloc[row].date()} is not one of the forecast's "
             f"weeks (weekly from {response.start}, the week after the run's data)"
         )
     week = offsets // 7
@@ -469,7 +476,7 @@ def future_controls(response: MMMResponse, frame: pd.DataFrame) -> FloatArray:
             cell = (g, int(w), control_index[name])
             if cell in seen:
                 raise DataValidationError(
-                    f"controls file row {row + 2} repeats {name} for {response.geos[g]} in the "
+                    f"{source} row {row + first_row} repeats {name} for {response.geos[g]} in the "
                     f"week of {dates.iloc[row].date()}; give each once"
                 )
             seen.add(cell)
@@ -479,7 +486,7 @@ def future_controls(response: MMMResponse, frame: pd.DataFrame) -> FloatArray:
         geo, gap, control = (int(v) for v in gaps[0])
         when = response.start + timedelta(weeks=gap)
         raise DataValidationError(
-            f"controls file lacks {names[control]} for {response.geos[geo]} in the week of {when}: give "
+            f"{source} lacks {names[control]} for {response.geos[geo]} in the week of {when}: give "
             f"every control for every week from {response.start} up to the last one given"
         )
     return out
