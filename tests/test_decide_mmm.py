@@ -410,7 +410,7 @@ def test_future_controls_read_a_long_table_into_the_weeks_after_history(run: Sma
     ("edit", "message"),
     [
         (lambda f: f.drop(columns="value"), r"lacks column\(s\) \['value'\]"),
-        (lambda f: f.assign(date=["soon", *f["date"][1:]]), "row 2 .*date 'soon' is not a date"),
+        (lambda f: f.assign(date=["soon", *f["date"][1:]]), "row 2: date 'soon' is not a date"),
         (lambda f: f.assign(value=[*f["value"][:-1], "n/a"]), "value 'n/a' is not a number"),
         (lambda f: f.assign(name=["weather", *f["name"][1:]]), r"unknown control\(s\) \['weather'\]"),
         (lambda f: f.assign(geo="atlantis"), r"unknown geo\(s\) \['atlantis'\]"),
