@@ -10,6 +10,7 @@ import csv
 import json
 import os
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
@@ -190,3 +191,46 @@ def test_a_folder_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
     assert "lacks" in result.stderr
     assert "refit" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_known_future_controls_move_the_kpi_level_not_the_plan_or_the_gain(
+    run: SmallRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The baseline is the same under every plan, so a holiday announced for the horizon
+    raises the expected KPI of the plan and the current plan alike and leaves the
+    allocation and the gain where they were."""
+    import pandas as pd
+
+    from margin.mmm.response import load_response
+
+    response = load_response(run.path)
+    weeks = [(response.start + timedelta(weeks=w)).isoformat() for w in range(2)]
+    rows = [{"date": week, "name": "holiday", "value": 1.0} for week in weeks]
+    level = dict(zip(response.control_names, response.control_level[0], strict=True))
+    rows += [{"date": week, "name": "price", "value": level["price"]} for week in weeks]
+    path = tmp_path / "future.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    documents = {}
+    for label, extra in (("plain", ()), ("told", ("--controls", str(path)))):
+        for command in ("optimize", "scenario"):
+            out = tmp_path / f"{command}-{label}.json"
+            more = ("--change", "tv=+30%") if command == "scenario" else ()
+            code, stdout, err = in_process(
+                capsys, command, "--run", str(run.path), "--weeks", "6", *more, *extra,
+                "--out", str(out),
+            )  # fmt: skip
+            assert code == 0, stdout + err
+            documents[command, label] = json.loads(out.read_text())
+    plain, told = documents["optimize", "plain"], documents["optimize", "told"]
+    assert told["expected_kpi"]["mean"] > plain["expected_kpi"]["mean"] * (1 + HOLIDAY_LIFT)
+    for name, entry in plain["allocation"].items():
+        assert told["allocation"][name]["spend"] == pytest.approx(entry["spend"], rel=1e-4)
+    assert told["expected_gain"]["mean"] == pytest.approx(plain["expected_gain"]["mean"], rel=1e-4)
+    assert "controls as known for the first 2 weeks" in told["baseline_note"]
+    plain, told = documents["scenario", "plain"], documents["scenario", "told"]
+    assert told["kpi"]["mean"] > plain["kpi"]["mean"]
+    assert told["gain"] == pytest.approx(plain["gain"], rel=1e-6)
+
+
+HOLIDAY_LIFT = 0.005
+"""Two holiday weeks in six lift the horizon's KPI visibly on this world (fitted effect > 0)."""

@@ -16,6 +16,7 @@ import typer
 from margin.cli.console import console, fmt_number, status, write_json
 from margin.cli.optimize_command import (
     MAX_DRAWS,
+    ControlsOption,
     DrawsOption,
     RunOption,
     WeeksOption,
@@ -41,14 +42,7 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--plan", help="Forecast a CSV plan: week, channel, spend [, geo]."),
         ] = None,
-        controls: Annotated[
-            Path | None,
-            typer.Option(
-                "--controls",
-                help="Known future controls (holidays, prices): CSV with date, name, value "
-                "(and geo).",
-            ),
-        ] = None,
+        controls: ControlsOption = None,
         backtest: Annotated[
             bool,
             typer.Option(
@@ -95,9 +89,7 @@ def _forecast(
         raise ConfigError(
             "give spend changes (--change social=+20%) or a plan (--plan plan.csv), not both"
         )
-    response = load_run_response(run, max_draws)
-    if controls is not None:
-        response = _with_controls(response, controls)
+    response = load_run_response(run, max_draws, controls)
     with status("forecasting"):
         if plan is not None:
             document = forecast_request(
@@ -113,28 +105,6 @@ def _forecast(
         else:
             document = forecast_request(response, weeks=weeks, seed=seed)
     return document
-
-
-def _with_controls(response: Any, path: Path) -> Any:
-    import dataclasses
-
-    import pandas as pd
-
-    from margin.errors import DataValidationError, InputFileError
-    from margin.mmm.response import future_controls
-
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, ValueError) as err:
-        raise InputFileError(
-            f"cannot read the controls file {path}: {err}; give a CSV with columns date, "
-            "[geo,] name, value"
-        ) from err
-    try:
-        known = future_controls(response, frame)
-    except DataValidationError as err:
-        raise DataValidationError(f"{path}: {err}") from err
-    return dataclasses.replace(response, known_controls=known)
 
 
 def _backtest(

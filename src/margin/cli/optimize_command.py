@@ -31,6 +31,13 @@ WeeksOption = Annotated[int, typer.Option("--weeks", help="Planning horizon in w
 DrawsOption = Annotated[
     int, typer.Option("--max-draws", help="Use at most this many posterior draws (thinned).")
 ]
+ControlsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--controls",
+        help="Known future controls (holidays, prices): CSV with date, name, value (and geo).",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -68,6 +75,7 @@ def register(app: typer.Typer) -> None:
         risk_aversion: Annotated[float, typer.Option(help="λ of mean − λ·sd.")] = 1.0,
         cvar_alpha: Annotated[float, typer.Option(help="Tail share of CVaR.")] = 0.1,
         by_geo: Annotated[bool, typer.Option(help="Allocate each geo × channel.")] = False,
+        controls: ControlsOption = None,
         max_draws: DrawsOption = MAX_DRAWS,
         out: OutOption = None,
         workspace: WorkspaceOption = None,
@@ -85,11 +93,12 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--plan", help="CSV plan: week, channel, spend [, geo].")
         ] = None,
         weeks: WeeksOption = 13,
+        controls: ControlsOption = None,
         max_draws: DrawsOption = MAX_DRAWS,
         out: OutOption = None,
     ) -> None:
         """Predict a what-if (spend changes or a full plan) against the current plan."""
-        _scenario(run, change, plan, weeks, max_draws, out)
+        _scenario(run, change, plan, weeks, max_draws, out, controls)
 
     @app.command()
     def frontier(
@@ -108,11 +117,36 @@ def register(app: typer.Typer) -> None:
         _frontier(run, start, stop, points, weeks, margin, max_draws, out)
 
 
-def load_run_response(run: Path, max_draws: int) -> MMMResponse:
+def load_run_response(run: Path, max_draws: int, controls: Path | None = None) -> MMMResponse:
+    """The run's response model; with ``controls``, the known future controls it names
+    (their weeks' baseline then uses them instead of the 13-week mean)."""
     from margin.mmm.response import load_response
 
     with status(f"loading the run in {run}"):
-        return load_response(run, max_draws=max_draws)
+        response = load_response(run, max_draws=max_draws)
+    return response if controls is None else _with_controls(response, controls)
+
+
+def _with_controls(response: MMMResponse, path: Path) -> MMMResponse:
+    import dataclasses
+
+    import pandas as pd
+
+    from margin.errors import DataValidationError, InputFileError
+    from margin.mmm.response import future_controls
+
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, ValueError) as err:
+        raise InputFileError(
+            f"cannot read the controls file {path}: {err}; give a CSV with columns date, "
+            "[geo,] name, value"
+        ) from err
+    try:
+        known = future_controls(response, frame)
+    except DataValidationError as err:
+        raise DataValidationError(f"{path}: {err}") from err
+    return dataclasses.replace(response, known_controls=known)
 
 
 def print_notes(caveats: list[str]) -> None:
@@ -146,7 +180,7 @@ def _optimize(options: dict[str, Any]) -> None:
     from margin.optimize.results import write_plan_csv
 
     request = _request(options)
-    response = load_run_response(options["run"], options["max_draws"])
+    response = load_run_response(options["run"], options["max_draws"], options["controls"])
     current = current_budget(response, request.weeks)
     with status(f"optimising {len(response.channels)} channels over {request.weeks} weeks"):
         result = plan(response, request)
@@ -265,6 +299,7 @@ def _scenario(
     weeks: int,
     max_draws: int,
     out: Path | None,
+    controls: Path | None = None,
 ) -> None:
     from margin.errors import ConfigError
     from margin.optimize.request import scenario_request
@@ -274,7 +309,7 @@ def _scenario(
             "give spend changes (--change social=+20%, repeatable) or a plan (--plan plan.csv), "
             "not both and not neither"
         )
-    response = load_run_response(run, max_draws)
+    response = load_run_response(run, max_draws, controls)
     with status("predicting the scenario"):
         if plan is not None:
             result = scenario_request(response, weeks=weeks, plan_frame=read_plan_csv(plan))
