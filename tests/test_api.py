@@ -268,6 +268,38 @@ def test_forecast_and_backtest(api: Api, client: TestClient) -> None:
         assert message in json.dumps(refused.json()), refused.text
 
 
+def test_known_controls_move_the_kpi_of_plans_and_scenarios_not_the_gain(
+    api: Api, client: TestClient
+) -> None:
+    analyst = auth(api, "analyst")
+    dates = client.post("/api/runs/latest/forecast", json={"weeks": 2}, headers=analyst).json()[
+        "dates"
+    ]
+    controls = [
+        {"date": week, "name": name, "value": 1.0}
+        for week in dates
+        for name in ("holiday", "price")
+    ]
+    scenario = {"weeks": 4, "changes": {api.channels[1]: 0.3}}
+    plain = client.post("/api/runs/latest/scenario", json=scenario, headers=analyst).json()
+    told = client.post(
+        "/api/runs/latest/scenario", json={**scenario, "controls": controls}, headers=analyst
+    ).json()
+    assert told["kpi"]["mean"] > plain["kpi"]["mean"]
+    assert told["gain"] == pytest.approx(plain["gain"], rel=1e-6)
+    plan = client.post(
+        "/api/runs/latest/optimize", json={"weeks": 4, "controls": controls}, headers=analyst
+    ).json()
+    assert "controls as known for the first 2 weeks" in plan["baseline_note"]
+    bad = client.post(
+        "/api/runs/latest/optimize",
+        json={"weeks": 4, "controls": [{"date": dates[1], "name": "holiday", "value": 1}]},
+        headers=analyst,
+    )
+    assert bad.status_code == 400
+    assert "lacks" in bad.json()["detail"]  # week 1 not given
+
+
 def test_attribution_and_data_quality(api: Api, client: TestClient) -> None:
     viewer = auth(api, "viewer")
     credit = client.get("/api/attribution?bootstrap=20", headers=viewer).json()

@@ -96,6 +96,15 @@ class ChannelTable(BaseModel):
     channels: list[ChannelRow]
 
 
+class ControlValue(_Request):
+    """One known future control value: a week (its first day), the control, the value."""
+
+    date: str = Field(description="The week's first day, YYYY-MM-DD (a forecast week).")
+    name: str = Field(description="The control, as the model names it (e.g. holiday).")
+    value: float
+    geo: str | None = Field(None, description="The geo (omit: every geo).")
+
+
 class OptimizeRequest(_Request):
     """A budget plan to compute from a fitted run."""
 
@@ -115,6 +124,11 @@ class OptimizeRequest(_Request):
     margin: float = Field(1.0, gt=0, le=1, description="Profit share of KPI value ('profit').")
     target_kpi: float | None = Field(None, gt=0, description="Least spend reaching this KPI.")
     min_roi: float | None = Field(None, gt=0, description="Largest plan with ROI ≥ this.")
+    controls: list[ControlValue] = Field(
+        default_factory=list,
+        description="Known future controls (holidays, planned prices) for consecutive weeks "
+        "from the first planned week; they move the expected KPI, not the plan.",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -185,6 +199,11 @@ class ScenarioRequest(_Request):
     changes: dict[str, float] = Field(
         description="channel → relative change of its spend every week (-1 = stop it)."
     )
+    controls: list[ControlValue] = Field(
+        default_factory=list,
+        description="Known future controls (holidays, planned prices) for consecutive weeks "
+        "from the first week; they move the KPI of both plans, not the gain.",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -197,15 +216,6 @@ class ScenarioRequest(_Request):
         if not value:
             raise ValueError("give at least one channel's change, e.g. {'social': 0.2}")
         return _changes(value)
-
-
-class ControlValue(_Request):
-    """One known future control value: a week (its first day), the control, the value."""
-
-    date: str = Field(description="The week's first day, YYYY-MM-DD (a forecast week).")
-    name: str = Field(description="The control, as the model names it (e.g. holiday).")
-    value: float
-    geo: str | None = Field(None, description="The geo (omit: every geo).")
 
 
 class ForecastRequest(_Request):

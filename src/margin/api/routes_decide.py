@@ -142,6 +142,8 @@ def optimize(request: Request, _: Analyst, run_id: RunId, body: OptimizeRequest)
             min_roi=body.min_roi,
         )
         response = runs.response(app_state(request), folder)
+        if body.controls:
+            response = _with_controls(response, body.controls)
         result = plan(response, plan_request)
         document = plan_document(result, response, plan_request, run_id=run["id"])
     except ConfigError as err:
@@ -161,9 +163,10 @@ def run_scenario(
     _check_known("changes", list(body.changes), _channels(folder))
     set_audit(request, payload=body.model_dump())
     try:
-        result = scenario_request(
-            runs.response(app_state(request), folder), weeks=body.weeks, changes=body.changes
-        )
+        response = runs.response(app_state(request), folder)
+        if body.controls:
+            response = _with_controls(response, body.controls)
+        result = scenario_request(response, weeks=body.weeks, changes=body.changes)
     except ConfigError as err:
         raise _infeasible(err) from err
     return clean_dict(
