@@ -417,6 +417,7 @@ def test_future_controls_read_a_long_table_into_the_weeks_after_history(run: Sma
         (lambda f: f.assign(date="2001-01-01"), "is not one of the forecast's weeks"),
         (lambda f: pd.concat([f, f.iloc[:1]]), "repeats"),
         (lambda f: f.iloc[2:], "lacks .* in the week of"),
+        (lambda f: f.iloc[:0], "has no rows"),
     ],
 )  # fmt: skip
 def test_bad_future_controls_name_the_row_or_cell(

@@ -440,6 +440,10 @@ def future_controls(
             f"{source} lacks column(s) {missing}; expected date, [geo,] name, value (the "
             "layout of margin ingest controls), one row per week, control [and geo]"
         )
+    if frame.empty:
+        raise DataValidationError(
+            f"{source} has no rows; give date, [geo,] name, value for each known week"
+        )
     dates = pd.to_datetime(frame["date"], errors="coerce", format="ISO8601")
     values = pd.to_numeric(frame["value"], errors="coerce").to_numpy(dtype=np.float64)
     for label, bad in (("date", dates.isna().to_numpy()), ("value", ~np.isfinite(values))):
