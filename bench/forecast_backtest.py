@@ -40,7 +40,7 @@ def _mape(forecast: np.ndarray, actual: np.ndarray) -> float:
 def run_world(kind: str, seed: int, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     from margin.data.simulator import WorldParams, simulate_world
     from margin.data.spec import DataSpec, Spec
-    from margin.mmm import MarketingMixModel, save_run
+    from margin.mmm import MarketingMixModel, ModelConfig, save_run
     from margin.mmm.response import holdout_response
     from margin.optimize.request import backtest_document
 
@@ -48,7 +48,9 @@ def run_world(kind: str, seed: int, args: argparse.Namespace, folder: Path) -> d
     params = WorldParams(n_geos=n_geos, n_weeks=args.weeks, n_users=max(200, 10 * n_geos))
     world = simulate_world(params, seed=seed)
     data = world.marketing_data()
-    model = MarketingMixModel(holdout_weeks=args.holdout, seed=seed)
+    model = MarketingMixModel(
+        config=ModelConfig(seasonality=args.seasonality), holdout_weeks=args.holdout, seed=seed
+    )
     start = time.perf_counter()
     model.fit(data)
     fit_s = time.perf_counter() - start
@@ -63,6 +65,7 @@ def run_world(kind: str, seed: int, args: argparse.Namespace, folder: Path) -> d
     diagnostics = model.result()["diagnostics"]
     return {
         "world": kind, "seed": seed, "geos": n_geos, "holdout_weeks": args.holdout,
+        "seasonality": args.seasonality,
         "fit_s": fit_s, "max_rhat": diagnostics["max_rhat"],
         "coverage": document["coverage"], "mape": document["mape"], "bias": document["bias"],
         "naive_mape": _mape(naive, weekly), "noise_mape": _mape(expected, weekly),
@@ -95,6 +98,12 @@ def main() -> None:
     parser.add_argument("--geos", type=int, default=6)
     parser.add_argument("--weeks", type=int, default=156)
     parser.add_argument("--holdout", type=int, default=13)
+    parser.add_argument(
+        "--seasonality",
+        choices=("additive", "multiplicative"),
+        default="additive",
+        help="the model's seasonality (spec key model.seasonality)",
+    )
     parser.add_argument(
         "--out", type=Path,
         default=Path.home() / ".cache" / "margin-bench" / "forecast_backtest.json",

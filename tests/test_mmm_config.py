@@ -18,12 +18,14 @@ def test_defaults_and_overrides() -> None:
     assert math.isclose(config.roi_prior("tv").median, DEFAULT_ROI_MEDIAN)
     raw = {
         "model": {"adstock": "delayed", "saturation": "logistic", "max_lag": 4,
-                  "likelihood": "student_t", "fourier_terms": 0, "trend": False},
+                  "likelihood": "student_t", "fourier_terms": 0, "trend": False,
+                  "seasonality": "multiplicative"},
         "priors": {"roi_median": 2.0, "roi_sigma": 0.5, "roi": {"tv": [3.0, 0.2]}},
     }  # fmt: skip
     config = model_config(raw, CHANNELS)
     assert config.adstock == "delayed"
     assert config.likelihood == "student_t"
+    assert config.seasonality == "multiplicative"
     assert config.roi_prior("tv") == RoiPrior(3.0, 0.2)
     assert config.roi_prior("search") == RoiPrior(2.0, 0.5)
 
@@ -33,6 +35,7 @@ def test_defaults_and_overrides() -> None:
     [
         ({"model": {"adstok": "geometric"}}, "unknown key"),
         ({"model": {"likelihood": "cauchy"}}, "model.likelihood"),
+        ({"model": {"seasonality": "log"}}, "model.seasonality"),
         ({"model": {"max_lag": 0}}, "model.max_lag"),
         ({"model": {"trend": "yes"}}, "model.trend"),
         ({"priors": {"roi_sigma": -1.0}}, "sigma"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -147,3 +149,34 @@ def test_a_nuts_fit_lowers_a_handful_of_programs(national: World) -> None:
     finally:
         monitoring.unregister_event_duration_listener(listen)
     assert 5 <= len(lowered) <= MAX_PROGRAMS, len(lowered)
+
+
+def test_a_multiplicative_seasonality_run_keeps_its_structure_when_planned(
+    national: World, tmp_path: Path
+) -> None:
+    """The option reaches the run folder: the planning model built from it predicts the
+    baseline the fitted model does (the weeks after ``end`` with their own controls)."""
+    import dataclasses
+
+    from margin.data.spec import DataSpec, Spec
+    from margin.mmm import ModelConfig, save_run
+    from margin.mmm.response import load_response
+
+    data = national.marketing_data()
+    model = MarketingMixModel(
+        config=ModelConfig(seasonality="multiplicative"),
+        method="approximate", chains=1, draws=60, approximate_steps=300, seed=FIT_SEED,
+    ).fit(data)  # fmt: skip
+    save_run(model, data, Spec(DataSpec(kpi="revenue", media=data.channels)), tmp_path / "run")
+    end = 60
+    response = load_response(tmp_path / "run", end=end)
+    assert response.config.seasonality == "multiplicative"
+    silent = dataclasses.replace(data, spend=np.zeros_like(data.spend))
+    oracle = model.predict(silent)[:, :, end : end + 12]
+    np.testing.assert_allclose(response.baseline_kpi(12), oracle, rtol=MULTIPLICATIVE_RTOL)
+    additive = dataclasses.replace(response, config=ModelConfig())
+    assert not np.allclose(additive.baseline_kpi(12), oracle, rtol=MULTIPLICATIVE_RTOL)
+
+
+MULTIPLICATIVE_RTOL = 1e-4
+"""float32 predictions of the same draws through two code paths."""

@@ -97,14 +97,18 @@ def test_one_channel_samples_its_roi_as_the_total_alone() -> None:
     assert "media_log_ratio" not in trace
 
 
-def test_geo_intercepts_integrated_out_match_the_multivariate_normal_oracle() -> None:
+@pytest.mark.parametrize("seasonality", ["additive", "multiplicative"])
+def test_geo_intercepts_integrated_out_match_the_multivariate_normal_oracle(
+    seasonality: str,
+) -> None:
     """With the normal likelihood the geo intercepts are integrated out: the ``y`` factor
-    equals the density of each geo's KPI under ``Normal(s·(intercept + rest), s²(σ²I +
-    τ²J))`` (scipy), and the intercepts' conditional posterior matches Gaussian
+    equals the density of each geo's KPI under ``Normal(s·(intercept·w + rest), s²(σ²I +
+    τ²wwᵀ))`` (scipy; ``w = 1``, or ``1 + season`` when the seasonality is multiplicative
+    and scales the intercept), and the intercepts' conditional posterior matches Gaussian
     conditioning on the joint of (a_g, r_g) done with matrices."""
     params = WorldParams(n_geos=3, n_weeks=40, channels=DEFAULT_CHANNELS[:2], n_users=100)
     data = simulate_world(params, seed=WORLD_SEED).marketing_data()
-    config = ModelConfig()
+    config = ModelConfig(seasonality=seasonality)  # type: ignore[arg-type]
     inputs = model_inputs(data, fit_scaling(data, config.fourier_terms))
     args = (inputs, config, jnp.zeros(2), jnp.ones(2), None)
     trace = handlers.trace(handlers.seed(mmm_model, jax.random.key(1))).get_trace(*args)
@@ -115,13 +119,16 @@ def test_geo_intercepts_integrated_out_match_the_multivariate_normal_oracle() ->
     rest, _ = mean_kpi({**values, "intercept_geo": jnp.zeros(3)}, inputs, config)
     y, share = np.asarray(inputs.y, np.float64), np.asarray(inputs.share, np.float64)
     n = y.shape[1]
+    w = np.ones(n)
+    if seasonality == "multiplicative":
+        w = 1 + np.asarray(inputs.season, np.float64) @ np.asarray(values["fourier"], np.float64)
     oracle, means, sds = 0.0, [], []
     for g in range(3):
-        cov = share[g] ** 2 * (sigma**2 * np.eye(n) + tau**2 * np.ones((n, n)))
-        mean = share[g] * mu + np.asarray(rest[g], np.float64)
+        cov = share[g] ** 2 * (sigma**2 * np.eye(n) + tau**2 * np.outer(w, w))
+        mean = share[g] * mu * w + np.asarray(rest[g], np.float64)
         oracle += scipy.stats.multivariate_normal(mean, cov).logpdf(y[g])
-        # joint of (a_g, y_g): a ~ N(mu, tau²), y = s·a + rest + noise
-        cross = share[g] * tau**2 * np.ones(n)
+        # joint of (a_g, y_g): a ~ N(mu, tau²), y = s·a·w + rest + noise
+        cross = share[g] * tau**2 * w
         gain = np.linalg.solve(cov, cross)
         means.append(mu + gain @ (y[g] - mean))
         sds.append(np.sqrt(tau**2 - cross @ gain))
@@ -230,3 +237,24 @@ def test_a_starting_intercept_enters_the_sampled_level_coordinate() -> None:
     trace = handlers.trace(model).get_trace(jnp.float32(0.05), jnp.float32(4.0), inputs)
     np.testing.assert_allclose(float(trace["intercept"]["value"]), 0.8, rtol=FLOAT32)
     assert _level_init({"intercept": 0.8}, inputs) == {}  # no media total: not used
+
+
+def test_multiplicative_seasonality_scales_the_swing_with_the_level() -> None:
+    from margin.mmm.model import baseline
+
+    inputs = _level_inputs()
+    n_geos, n_times = inputs.y.shape
+    params = {
+        "intercept_geo": jnp.linspace(0.8, 1.2, n_geos),
+        "trend": jnp.float32(0.3),
+        "fourier": jnp.asarray([0.1, -0.05, 0.02, 0.04]),
+        "gamma": jnp.asarray([0.05, -0.02]),
+    }
+    level = np.asarray(params["intercept_geo"])[:, None] + 0.3 * np.asarray(inputs.trend)[None, :]
+    season = np.asarray(inputs.season) @ np.asarray(params["fourier"])
+    controls = np.asarray(inputs.controls) @ np.asarray(params["gamma"])
+    np.testing.assert_allclose(
+        baseline(params, inputs, "multiplicative"), level * (1 + season) + controls, rtol=FLOAT32
+    )
+    np.testing.assert_allclose(baseline(params, inputs), level + season + controls, rtol=FLOAT32)
+    assert baseline(params, inputs).shape == (n_geos, n_times)

@@ -143,7 +143,7 @@ def _model_files(
     from margin.mmm.inputs import value_per_kpi
 
     config, scaling = model.config_, model.scaling_
-    structure = {
+    structure: dict[str, Any] = {
         "adstock": config.adstock,
         "saturation": config.saturation,
         "max_lag": config.max_lag,
@@ -151,6 +151,8 @@ def _model_files(
         "fourier_terms": config.fourier_terms,
         "trend": config.trend,
     }
+    if config.seasonality != "additive":  # runs saved before the option keep their hash
+        structure["seasonality"] = config.seasonality
     fitted = data.n_times - model.holdout_weeks
     value = value_per_kpi(data)
     recent = slice(max(fitted - 13, 0), fitted)

@@ -34,12 +34,22 @@ __all__ = ["ModelConfig", "RoiPrior", "model_config"]
 Adstock = Literal["geometric", "delayed"]
 Saturation = Literal["hill", "logistic"]
 Likelihood = Literal["normal", "student_t"]
+Seasonality = Literal["additive", "multiplicative"]
 _CHOICES: dict[str, tuple[str, ...]] = {
     "adstock": ("geometric", "delayed"),
     "saturation": ("hill", "logistic"),
     "likelihood": ("normal", "student_t"),
+    "seasonality": ("additive", "multiplicative"),
 }
-_MODEL_KEYS = ("adstock", "saturation", "max_lag", "likelihood", "fourier_terms", "trend")
+_MODEL_KEYS = (
+    "adstock",
+    "saturation",
+    "max_lag",
+    "likelihood",
+    "fourier_terms",
+    "trend",
+    "seasonality",
+)
 _PRIOR_KEYS = ("roi_median", "roi_sigma", "roi")
 DEFAULT_ROI_MEDIAN = math.exp(0.2)
 DEFAULT_ROI_SIGMA = 0.9
@@ -71,6 +81,7 @@ class ModelConfig:
     likelihood: Likelihood = "normal"
     fourier_terms: int = 2
     trend: bool = True
+    seasonality: Seasonality = "additive"
     default_roi: RoiPrior = field(default_factory=RoiPrior)
     roi: dict[str, RoiPrior] = field(default_factory=dict)
 

@@ -140,10 +140,15 @@ def _response_program(adstock: str, saturation: str, max_lag: int) -> Callable[.
     return jax.jit(response)
 
 
-def baseline(params: dict[str, Array], inputs: ModelInputs) -> Array:
-    """Baseline per head ``(n_geos, n_times)``: intercept, trend, seasonality, controls."""
+def baseline(params: dict[str, Array], inputs: ModelInputs, seasonality: str = "additive") -> Array:
+    """Baseline per head ``(n_geos, n_times)``: intercept, trend, seasonality, controls.
+
+    Additive: ``intercept + trend · years + season``; multiplicative: ``(intercept + trend ·
+    years)(1 + season)``, a seasonal swing that grows with the level (both plus controls).
+    """
     level = params["intercept_geo"][:, None] + params["trend"] * inputs.trend[None, :]
-    level = level + (inputs.season @ params["fourier"])[None, :]
+    season = (inputs.season @ params["fourier"])[None, :]
+    level = level * (1.0 + season) if seasonality == "multiplicative" else level + season
     return level + inputs.controls @ params["gamma"]
 
 
@@ -154,7 +159,8 @@ def mean_kpi(
     share = inputs.share[:, None]
     media = params["beta"] * media_response(params, inputs.media, config)
     contributions = share[:, :, None] * media
-    return share * baseline(params, inputs) + contributions.sum(axis=2), contributions
+    level = baseline(params, inputs, config.seasonality)
+    return share * level + contributions.sum(axis=2), contributions
 
 
 def roi_latents(roi: Array, spend_total: Array) -> dict[str, Array]:
@@ -287,35 +293,41 @@ def _marginal_geos(inputs: ModelInputs, config: ModelConfig) -> bool:
     return bool(inputs.share.shape[0] > 1 and config.likelihood == "normal")
 
 
-def _geo_marginal(rest: Array, inputs: ModelInputs, intercept: Array, sigma: Array) -> None:
+def _geo_marginal(
+    rest: Array, inputs: ModelInputs, intercept: Array, sigma: Array, weight: Array
+) -> None:
     """Normal likelihood of ``y`` with the geo intercepts integrated out.
 
     Per geo, the KPI per head minus everything but the intercept is
-    ``r_gt = a_g + e_gt`` with ``a_g ~ Normal(intercept, tau)`` and ``e_gt ~ Normal(0,
-    sigma)``, so ``r_g ~ Normal(intercept, sigma² I + tau² J)``: its density has a closed
-    form in the geo's mean and sum of squares. Sampling the intercepts instead (centred or
-    not) puts NUTS in a funnel whichever way the data lean (each geo's intercept is pinned
-    to ~sigma/√weeks while ``tau`` is loose), and every leapfrog step pays for it. The
-    intercepts are drawn afterwards from their exact conditional posterior
-    (``intercept_geo_mean``, ``intercept_geo_sd``; see :func:`draw_geo_intercepts`).
+    ``r_gt = a_g · w_t + e_gt`` with ``a_g ~ Normal(intercept, tau)``, ``e_gt ~ Normal(0,
+    sigma)`` and known weights ``w`` (1 with additive seasonality; ``1 + season_t`` with
+    multiplicative seasonality, which scales the intercept too), so ``r_g ~
+    Normal(intercept · w, sigma² I + tau² w wᵀ)``: its density has a closed form
+    (Sherman–Morrison) in ``‖d‖²`` and ``wᵀd`` of ``d = r_g − intercept · w``. Sampling the
+    intercepts instead (centred or not) puts NUTS in a funnel whichever way the data lean
+    (each geo's intercept is pinned to ~sigma/√weeks while ``tau`` is loose), and every
+    leapfrog step pays for it. The intercepts are drawn afterwards from their exact
+    conditional posterior (``intercept_geo_mean``, ``intercept_geo_sd``; see
+    :func:`draw_geo_intercepts`).
     """
     tau = numpyro.sample("geo_sd", dist.HalfNormal(0.2))
     share = inputs.share[:, None]
     per_head = (inputs.y - rest) / share
     n = per_head.shape[1]
-    mean = per_head.mean(axis=1)
-    squares = ((per_head - mean[:, None]) ** 2).sum(axis=1)
-    total_var = sigma**2 + n * tau**2
+    w = jnp.broadcast_to(weight, (n,))
+    ww = (w * w).sum()
+    d = per_head - intercept * w[None, :]
+    dd, wd = (d * d).sum(axis=1), d @ w
+    total_var = sigma**2 + tau**2 * ww
     log_lik = (
         -0.5 * n * jnp.log(2 * jnp.pi) - (n - 1) * jnp.log(sigma) - 0.5 * jnp.log(total_var)
-        - squares / (2 * sigma**2) - n * (mean - intercept) ** 2 / (2 * total_var)
+        - (dd - tau**2 * wd**2 / total_var) / (2 * sigma**2)
         - n * jnp.log(inputs.share)  # y = share · r
     )  # fmt: skip
     numpyro.factor("y", log_lik.sum())
-    numpyro.deterministic(
-        "intercept_geo_mean", (n * tau**2 * mean + sigma**2 * intercept) / total_var
-    )
-    sd = jnp.broadcast_to(sigma * tau / jnp.sqrt(total_var), mean.shape)
+    # a_g | r_g: precision 1/tau² + ‖w‖²/sigma², mean (intercept/tau² + wᵀr/sigma²)/precision
+    numpyro.deterministic("intercept_geo_mean", intercept + tau**2 * wd / total_var)
+    sd = jnp.broadcast_to(sigma * tau / jnp.sqrt(total_var), wd.shape)
     numpyro.deterministic("intercept_geo_sd", sd)
 
 
@@ -369,7 +381,10 @@ def mmm_model(
     if lift is not None:
         _lift_likelihood(params, inputs, config, lift)
     if _marginal_geos(inputs, config):
-        _geo_marginal(mu, inputs, params["intercept"], sigma)
+        weight = jnp.ones(())
+        if config.seasonality == "multiplicative":  # the intercept is scaled by 1 + season
+            weight = 1.0 + inputs.season @ params["fourier"]
+        _geo_marginal(mu, inputs, params["intercept"], sigma, weight)
         return
     scale = sigma * inputs.share[:, None]
     if config.likelihood == "student_t":
