@@ -60,10 +60,13 @@ BAR = 0.9
 
 
 def fit_settings(method: str, args: argparse.Namespace) -> dict[str, Any]:
+    from margin.mmm import ModelConfig
+
+    config = {"config": ModelConfig(seasonality=args.seasonality)}
     if method == "nuts":
         return {"method": "nuts", "chains": args.chains, "draws": args.draws,
-                "warmup": args.warmup}  # fmt: skip
-    return {"method": "approximate", "chains": 1, "draws": args.chains * args.draws}
+                "warmup": args.warmup, **config}  # fmt: skip
+    return {"method": "approximate", "chains": 1, "draws": args.chains * args.draws, **config}
 
 
 def request_for(variant: str, channels: tuple[str, ...]) -> PlanRequest:
@@ -155,6 +158,10 @@ def main() -> None:
     parser.add_argument(
         "--calibrate", action="store_true", help="fit with the world's lift tests (geo worlds)"
     )
+    parser.add_argument(
+        "--seasonality", choices=("additive", "multiplicative"), default="additive",
+        help="the model's seasonality (spec key model.seasonality)",
+    )  # fmt: skip
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=500)
