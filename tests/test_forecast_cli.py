@@ -115,7 +115,8 @@ controls, within 10% a week on average (the fit's own in-sample error is a few %
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--backtest", "--change", "tv=+10%"), "without --change or --plan"),
+        (("--backtest", "--change", "tv=+10%"), "without --change, --plan or --controls"),
+        (("--backtest", "--controls", "future.csv"), "without --change, --plan or --controls"),
         (("--change", "tv=+10%", "--plan", "plan.csv"), "not both"),
         (("--change", "radio=+10%"), "unknown channel 'radio'"),
         (("--weeks", "0"), "weeks = 0"),

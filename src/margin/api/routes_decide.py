@@ -243,16 +243,12 @@ def run_forecast(
 
 
 def _with_controls(response: Any, controls: list[ControlValue]) -> Any:
-    import dataclasses
-
     import pandas as pd
 
     from margin.errors import DataValidationError
-    from margin.mmm.response import future_controls
 
     frame = pd.DataFrame([c.model_dump(exclude_none=True) for c in controls])
     try:
-        known = future_controls(response, frame, source="controls", first_row=0)
+        return response.with_controls(frame, source="controls", first_row=0)
     except DataValidationError as err:
         raise HTTPException(400, str(err)) from err
-    return dataclasses.replace(response, known_controls=known)

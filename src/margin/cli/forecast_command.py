@@ -57,14 +57,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Forecast the next weeks' KPI (baseline + media) with 90% bands, or backtest it."""
         if backtest:
-            if controls is not None:
-                from margin.errors import ConfigError
-
-                raise ConfigError(
-                    "--backtest uses the controls the held-out weeks had; give it without "
-                    "--controls"
-                )
-            document = _backtest(run, change, plan, seed, max_draws)
+            document = _backtest(run, change, plan, controls, seed, max_draws)
         else:
             document = _forecast(run, weeks, change, plan, controls, seed, max_draws)
         _print(document)
@@ -101,23 +94,27 @@ def _forecast(
 
             parsed = parse_changes(changes, response.channels)
             document = forecast_request(response, weeks=weeks, changes=parsed, seed=seed)
-            document["spend_plan"] = "the current plan with " + ", ".join(changes)
         else:
             document = forecast_request(response, weeks=weeks, seed=seed)
     return document
 
 
 def _backtest(
-    run: Path, changes: list[str] | None, plan: Path | None, seed: int, max_draws: int
+    run: Path,
+    changes: list[str] | None,
+    plan: Path | None,
+    controls: Path | None,
+    seed: int,
+    max_draws: int,
 ) -> dict[str, Any]:
     from margin.errors import ConfigError
     from margin.mmm.response import holdout_response
     from margin.optimize.request import backtest_document
 
-    if changes or plan is not None:
+    if changes or plan is not None or controls is not None:
         raise ConfigError(
-            "--backtest forecasts the held-out weeks from the spend that actually ran in them; "
-            "give it without --change or --plan"
+            "--backtest forecasts the held-out weeks from the spend and controls that actually "
+            "ran in them; give it without --change, --plan or --controls"
         )
     with status(f"loading the run in {run}"):
         response, spend, actual = holdout_response(run, max_draws=max_draws)

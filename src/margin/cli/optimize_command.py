@@ -128,12 +128,9 @@ def load_run_response(run: Path, max_draws: int, controls: Path | None = None) -
 
 
 def _with_controls(response: MMMResponse, path: Path) -> MMMResponse:
-    import dataclasses
-
     import pandas as pd
 
     from margin.errors import DataValidationError, InputFileError
-    from margin.mmm.response import future_controls
 
     try:
         frame = pd.read_csv(path)
@@ -143,10 +140,9 @@ def _with_controls(response: MMMResponse, path: Path) -> MMMResponse:
             "[geo,] name, value"
         ) from err
     try:
-        known = future_controls(response, frame)
+        return response.with_controls(frame)
     except DataValidationError as err:
         raise DataValidationError(f"{path}: {err}") from err
-    return dataclasses.replace(response, known_controls=known)
 
 
 def print_notes(caveats: list[str]) -> None:

@@ -23,7 +23,6 @@ __all__ = [
     "Draws",
     "LatentSite",
     "Method",
-    "chain_keys",
     "constrained_draws",
     "initial_points",
     "latent_sites",
@@ -53,15 +52,10 @@ class Draws:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def seed_keys(seed: int) -> tuple[jax.Array, jax.Array]:
-    """Two independent PRNG keys from ``seed`` (starting points, sampler), in one program."""
-    first, second = jax.jit(lambda: tuple(jax.random.split(jax.random.key(seed))))()
-    return first, second
-
-
-def chain_keys(seed: int, chains: int) -> tuple[jax.Array, jax.Array]:
-    """:func:`seed_keys`, the second split into one key per chain (as NumPyro's ``MCMC.run``
-    would, with the same numbers), in one program."""
+def seed_keys(seed: int, chains: int = 1) -> tuple[jax.Array, jax.Array]:
+    """Two independent PRNG keys from ``seed`` (starting points, sampler), the second split
+    into one key per chain when ``chains > 1`` (as NumPyro's ``MCMC.run`` would, with the
+    same numbers), in one compiled program (eager splits compile one each)."""
 
     def split() -> tuple[jax.Array, jax.Array]:
         init_key, run_key = jax.random.split(jax.random.key(seed))
@@ -106,7 +100,7 @@ def run_nuts(
     bound = functools.partial(model, *args)
     sites = latent_sites(bound)
     potential = jax.jit(lambda z: potential_energy(bound, (), {}, z))
-    init_key, run_key = chain_keys(seed, chains)
+    init_key, run_key = seed_keys(seed, chains)
     start = initial_points(sites, potential, init_key, chains, init)
     kernel = NUTS(
         potential_fn=potential,

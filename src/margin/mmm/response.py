@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -164,6 +164,14 @@ class MMMResponse:
     def dates(self, n_weeks: int) -> list[date]:
         """The first day of each of the ``n_weeks`` weeks after history."""
         return [self.start + timedelta(weeks=w) for w in range(n_weeks)]
+
+    def with_controls(
+        self, frame: pd.DataFrame, *, source: str = "controls file", first_row: int = 2
+    ) -> MMMResponse:
+        """This model with the known future controls of a ``date, [geo,] name, value``
+        table (see :func:`future_controls`, which raises ``DataValidationError``)."""
+        known = future_controls(self, frame, source=source, first_row=first_row)
+        return replace(self, known_controls=known)
 
     # -- media -------------------------------------------------------------------------
     def _series(self, spend: FloatArray) -> tuple[np.ndarray[Any, Any], int]:
