@@ -421,7 +421,14 @@ def _seed_goals(world: str, summary: dict[str, dict[str, Any]]) -> list[str]:
     out = [
         f"- **≥ 5× the fastest peer's ESS/s** ({world}, mean over {n} worlds): "
         f"{'met' if ratio >= 5 else 'NOT met'}. margin {mine['ess_per_s']:.1f} against "
-        f"{fastest} {rated[fastest]['ess_per_s']:.1f} = {ratio:.2f}×."
+        f"{fastest} {rated[fastest]['ess_per_s']:.1f} = {ratio:.2f}×"
+        + (
+            f" (margin's whole fit, its summaries and diagnostics included: mean "
+            f"{mine['fit_total_s']:.1f} s, {mine['ess_per_total_s']:.1f} ESS/s = "
+            f"{mine['ess_per_total_s'] / rated[fastest]['ess_per_s']:.2f}×)."
+            if mine.get("fit_total_s")
+            else "."
+        )
     ]
     errs = {p: m["roi_mape"] for p, m in peers.items() if m["roi_mape"] is not None}
     if errs and mine["roi_mape"] is not None:
@@ -477,21 +484,21 @@ def goals(
     for world, summary in (summaries or {}).items():
         out += _seed_goals(world, summary)
     if margin:
-        met = (
-            margin["wall_s"] <= 15 and margin["max_rhat"] <= 1.01 and margin["min_ess_bulk"] >= 400
-        )
+        seconds = margin.get("fit_total_s", margin["wall_s"])  # the whole fit, summaries too
+        met = seconds <= 15 and margin["max_rhat"] <= 1.01 and margin["min_ess_bulk"] >= 400
         out.append(
             f"- **National ≤ 15 s with R-hat ≤ 1.01 and ESS ≥ 400**: {'met' if met else 'NOT met'} "
-            f"({margin['wall_s']:.1f} s, R-hat {margin['max_rhat']:.3f}, ESS "
+            f"({seconds:.1f} s for the whole fit, R-hat {margin['max_rhat']:.3f}, ESS "
             f"{margin['min_ess_bulk']:.0f}, {margin['divergences']} divergences; load "
             f"{margin['load_start']:.1f}→{margin['load_end']:.1f} on 2 cores)."
         )
     geo = next((r for r in results.get("geo", []) if r["peer"] == "margin"), None)
     if geo and geo["status"] == "ok":
-        met = geo["wall_s"] < 300 and geo["max_rhat"] <= 1.01 and (geo["peak_mb"] or 1e9) < 1536
+        seconds = geo.get("fit_total_s", geo["wall_s"])
+        met = seconds < 300 and geo["max_rhat"] <= 1.01 and (geo["peak_mb"] or 1e9) < 1536
         out.append(
             f"- **40-geo converged in < 5 min and < 1.5 GB**: {'met' if met else 'NOT met'} "
-            f"({geo['wall_s']:.0f} s, R-hat {geo['max_rhat']:.3f}, peak "
+            f"({seconds:.0f} s for the whole fit, R-hat {geo['max_rhat']:.3f}, peak "
             f"{_fmt(geo['peak_mb'], ',.0f')} MB)."
         )
     elif geo:
@@ -561,6 +568,10 @@ def seed_summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         out[peer] = {
             "fits": len(rows), "ok": len(ok), "clean": len(clean),
             "wall_s": _mean([r["wall_s"] for r in ok]),
+            "fit_total_s": _mean([r["fit_total_s"] for r in ok if "fit_total_s" in r]),
+            "ess_per_total_s": _mean(
+                [r["min_ess_bulk"] / r["fit_total_s"] for r in ok if r.get("fit_total_s")]
+            ),
             "ess_per_s": _mean([r["ess_per_s"] for r in ok if r.get("ess_per_s") is not None]),
             "max_rhat": max((r["max_rhat"] for r in ok), default=None),
             "roi_mape": _mean(mape), "mape_min": min(mape, default=None),
@@ -616,8 +627,12 @@ def section(
         f"Versions: {_version_line(v)}.",
         "",
         "Every fit runs in its own process under `/usr/bin/time -v` (peak memory = max RSS) "
-        "with a timeout; wall time is the whole fit call, compilation included (process "
-        "start and data loading excluded). JAX-based samplers see 4 host devices "
+        "with a timeout; wall time is what each peer's fit call covers: the model's set-up "
+        "and sampling, compilation and the posterior's deterministic sites included (process "
+        "start and data loading excluded). margin's `fit` then computes its summaries and "
+        "diagnostics from the draws (ROI, marginal ROI, contributions, R-hat and ESS, "
+        "posterior predictive checks), which the peers' timers leave out: that time is "
+        "measured apart (`fit_total_s` in the raw JSON, and below). JAX-based samplers see 4 host devices "
         f"(`XLA_FLAGS={JAX_DEVICES}`) so chains can run in parallel; PyMC's own sampler runs "
         "with `cores=2` and `nuts_sampler` is always passed explicitly (nutpie is not "
         "installed in the PyMC venv). Min bulk ESS and max R-hat (rank-normalised split, "

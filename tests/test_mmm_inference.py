@@ -49,13 +49,13 @@ def test_latent_sites_and_initial_points() -> None:
     potential = jax.jit(
         lambda z: numpyro.infer.util.potential_energy(conjugate, (jnp.asarray(Y),), {}, z)
     )
-    points = initial_points(sites, potential, jax.random.key(0), 3, init={"scale": 2.0})
+    points = initial_points(sites, potential, np.random.default_rng(0), 3, init={"scale": 2.0})
     assert points["mu"].shape == (3,)
     assert np.all(np.abs(np.asarray(points["scale"]) - np.log(2.0)) <= 0.1 + 1e-6)
     with pytest.raises(ConfigError, match="shape"):
-        initial_points(sites, potential, jax.random.key(0), 3, init={"mu": np.zeros(2)})
+        initial_points(sites, potential, np.random.default_rng(0), 3, init={"mu": np.zeros(2)})
     with pytest.raises(ConfigError, match="support"):
-        initial_points(sites, potential, jax.random.key(0), 3, init={"scale": -1.0})
+        initial_points(sites, potential, np.random.default_rng(0), 3, init={"scale": -1.0})
 
 
 def test_laplace_is_exact_on_a_gaussian_posterior() -> None:

@@ -57,4 +57,7 @@ def test_batched_predictions_and_totals_equal_one_pass(monkeypatch: pytest.Monke
     np.testing.assert_allclose(totals.weekly, contrib.sum(axis=1), rtol=FLOAT32)
     mroi = summary._mroi(draws, inputs, config)
     monkeypatch.setattr(summary, "DRAW_BATCH", 100)
-    np.testing.assert_allclose(mroi, summary._mroi(draws, inputs, config), rtol=FLOAT32)
+    # a 1% finite difference loses two of float32's digits to cancellation
+    np.testing.assert_allclose(
+        mroi, summary._mroi(draws, inputs, config), rtol=FLOAT32 / summary.MROI_STEP
+    )

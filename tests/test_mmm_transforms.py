@@ -9,6 +9,7 @@ import pytest
 
 from margin.data.simulator import geometric_adstock as sim_adstock
 from margin.data.simulator import hill as sim_hill
+from margin.mmm import transforms
 from margin.mmm.transforms import (
     delayed_adstock,
     geometric_adstock,
@@ -46,6 +47,27 @@ def test_geometric_adstock_matches_naive_loop(media: np.ndarray) -> None:
     weights = weights / weights.sum(axis=0)
     got = geometric_adstock(media, decay, 5)
     np.testing.assert_allclose(got, _loop_adstock(media, weights), rtol=FLOAT32, atol=FLOAT32)
+
+
+@pytest.mark.parametrize("stacked_max", [0, transforms.STACKED_MAX], ids=["loop", "stacked"])
+def test_both_adstock_forms_match_the_naive_loop_and_each_others_gradient(
+    media: np.ndarray, stacked_max: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small panels take the stacked contraction, big ones the loop over lags: the same
+    numbers and the same gradients (with respect to the weights and to the media)."""
+    weights = np.random.default_rng(SEED + 1).dirichlet(np.ones(6), size=4).T.astype(np.float32)
+
+    def loss(w: jax.Array, x: jax.Array) -> jax.Array:
+        return (transforms.apply_lag_weights(x, w) ** 2).sum()
+
+    monkeypatch.setattr(transforms, "STACKED_MAX", 0)
+    loop_grads = jax.grad(loss, argnums=(0, 1))(jnp.asarray(weights), jnp.asarray(media))
+    monkeypatch.setattr(transforms, "STACKED_MAX", stacked_max)
+    got = transforms.apply_lag_weights(media, weights)
+    np.testing.assert_allclose(got, _loop_adstock(media, weights), rtol=FLOAT32, atol=FLOAT32)
+    grads = jax.grad(loss, argnums=(0, 1))(jnp.asarray(weights), jnp.asarray(media))
+    for mine, oracle in zip(grads, loop_grads, strict=True):
+        np.testing.assert_allclose(mine, oracle, rtol=FLOAT32, atol=FLOAT32)
 
 
 def test_unnormalised_weights_are_powers_of_decay() -> None:

@@ -46,7 +46,8 @@ class MarketingMixModel:
     Attributes (after :meth:`fit`):
         draws_: the :class:`Draws`; scaling_: the :class:`Scaling`;
         summary_: channels, totals, baseline; diagnostics_: convergence, fit, warnings;
-        fit_seconds_: wall time of sampling, compilation included.
+        fit_seconds_: wall time of sampling, compilation included; summary_seconds_: of
+            the summaries and diagnostics computed from the draws afterwards.
     """
 
     def __init__(
@@ -141,8 +142,10 @@ class MarketingMixModel:
             draws,
             len(lift_tests),
         )
+        start = time.perf_counter()
         self.summary_ = summarize(draws.samples, fitted, inputs, scaling, config)
         self.diagnostics_ = self._diagnose(data, fitted, warnings)
+        self.summary_seconds_ = time.perf_counter() - start
         return self
 
     def _diagnose(

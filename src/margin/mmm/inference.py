@@ -23,18 +23,20 @@ __all__ = [
     "Draws",
     "LatentSite",
     "Method",
+    "chain_keys",
     "constrained_draws",
     "initial_points",
     "latent_sites",
     "run_laplace",
     "run_nuts",
-    "seed_keys",
     "warm_start",
 ]
 
 Method = Literal["nuts", "approximate"]
 APPROXIMATE_STEPS = 2000
 """Most L-BFGS iterations of the approximate mode's search for the posterior mode."""
+START_STREAM = 0x1417
+"""numpy stream (with the seed) of the starting points and the approximate mode's draws."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -52,17 +54,19 @@ class Draws:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def seed_keys(seed: int, chains: int = 1) -> tuple[jax.Array, jax.Array]:
-    """Two independent PRNG keys from ``seed`` (starting points, sampler), the second split
-    into one key per chain when ``chains > 1`` (as NumPyro's ``MCMC.run`` would, with the
-    same numbers), in one compiled program (eager splits compile one each)."""
+def chain_keys(seed: int, chains: int = 1) -> npt.NDArray[np.uint32]:
+    """The sampler's PRNG key from ``seed``, split into one key per chain when ``chains > 1``
+    (the numbers NumPyro's ``MCMC.run`` would use), in one compiled program (eager splits
+    compile one each). Starting points are drawn by numpy (see :func:`draw_points`)."""
 
-    def split() -> tuple[jax.Array, jax.Array]:
-        init_key, run_key = jax.random.split(jax.random.key(seed))
-        return init_key, jax.random.split(run_key, chains) if chains > 1 else run_key
+    def split() -> jax.Array:
+        _, run_key = jax.random.split(jax.random.key(seed))
+        return jax.random.key_data(jax.random.split(run_key, chains) if chains > 1 else run_key)
 
-    first, second = jax.jit(split)()
-    return first, second
+    # Raw key data on the host: NumPyro spreads the chains' keys over the devices, and
+    # spreading an array that already lives on one device compiles a slicing program.
+    key: npt.NDArray[np.uint32] = np.asarray(jax.jit(split)())
+    return key
 
 
 def run_nuts(
@@ -100,8 +104,10 @@ def run_nuts(
     bound = functools.partial(model, *args)
     sites = latent_sites(bound)
     potential = jax.jit(lambda z: potential_energy(bound, (), {}, z))
-    init_key, run_key = seed_keys(seed, chains)
-    start = initial_points(sites, potential, init_key, chains, init)
+    run_key = chain_keys(seed, chains)
+    start = initial_points(
+        sites, potential, np.random.default_rng([seed, START_STREAM]), chains, init
+    )
     kernel = NUTS(
         potential_fn=potential,
         target_accept_prob=target_accept,
@@ -119,6 +125,12 @@ def run_nuts(
     )
     if chains == 1:  # NumPyro takes one chain's starting point without the chain axis
         start = {name: value[0] for name, value in start.items()}
+    elif parallel:  # one chain per device already: re-spreading compiles a slicing program
+        from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+        mesh = Mesh(np.asarray(jax.local_devices()[:chains]), ("chain",))
+        spread = NamedSharding(mesh, PartitionSpec("chain"))  # type: ignore[no-untyped-call]
+        start = {name: jax.device_put(value, spread) for name, value in start.items()}
     mcmc.run(run_key, init_params=start, extra_fields=("diverging", "num_steps"))
     samples = constrained_draws(bound, mcmc.get_samples(group_by_chain=True))
     extra = mcmc.get_extra_fields(group_by_chain=True)
@@ -146,7 +158,10 @@ def constrained_draws(
     :data:`CONSTRAIN_BATCH` draws at a time (observed sites left out)."""
     from numpyro.infer.util import constrain_fn
 
-    first = next(iter(latent.values()))
+    # On the host first: the sampler leaves its draws spread over the chains' devices,
+    # and a program over such arrays compiles for all of them (~4x slower to compile).
+    host = {name: np.asarray(value) for name, value in latent.items()}
+    first = next(iter(host.values()))
     chains, draws = int(first.shape[0]), int(first.shape[1])
 
     def one(z: dict[str, jax.Array]) -> dict[str, jax.Array]:
@@ -159,7 +174,7 @@ def constrained_draws(
         return out
 
     batch = min(CONSTRAIN_BATCH, chains * draws)
-    constrained = jax.jit(program)(latent)
+    constrained = jax.jit(program)(host)
     return {
         k: np.asarray(v, dtype=np.float64).reshape(chains, draws, *v.shape[1:])
         for k, v in constrained.items()
@@ -225,28 +240,35 @@ def unconstrained_init(
 
 
 def draw_points(
-    sites: Mapping[str, LatentSite], key: jax.Array, n: int, fixed: Mapping[str, jax.Array]
-) -> dict[str, jax.Array]:
-    """``n`` unconstrained points: uniform(-2, 2) (NumPyro's default), or within ±0.1 of ``fixed``."""
-    keys = jax.random.split(key, len(sites))
+    sites: Mapping[str, LatentSite],
+    rng: np.random.Generator,
+    n: int,
+    fixed: Mapping[str, jax.Array],
+) -> dict[str, npt.NDArray[np.float32]]:
+    """``n`` unconstrained points: uniform(-2, 2) (NumPyro's default), or within ±0.1 of ``fixed``.
+
+    Drawn by numpy: JAX's random numbers compile a threefry program per site (half a second
+    of a NUTS fit's set-up on a 2-core machine) for a few dozen numbers.
+    """
     out = {}
-    for k, (name, site) in zip(keys, sites.items(), strict=True):
+    for name, site in sites.items():
         shape = (n, *site.shape)
         if name in fixed:
-            out[name] = fixed[name] + jax.random.uniform(k, shape, minval=-0.1, maxval=0.1)
+            noise = rng.uniform(-0.1, 0.1, shape)
+            out[name] = (np.asarray(fixed[name], dtype=np.float64) + noise).astype(np.float32)
         else:
-            out[name] = jax.random.uniform(k, shape, minval=-2.0, maxval=2.0)
+            out[name] = rng.uniform(-2.0, 2.0, shape).astype(np.float32)
     return out
 
 
 def initial_points(
     sites: Mapping[str, LatentSite],
     potential: Callable[[dict[str, jax.Array]], jax.Array],
-    key: jax.Array,
+    rng: np.random.Generator,
     chains: int,
     init: Mapping[str, npt.ArrayLike] | None = None,
     attempts: int = 20,
-) -> dict[str, jax.Array]:
+) -> dict[str, npt.NDArray[np.float32]]:
     """Unconstrained starting points ``{site: (chains, *shape)}`` with a finite potential.
 
     Raises:
@@ -257,18 +279,16 @@ def initial_points(
 
     fixed = unconstrained_init(sites, init)
     batched = jax.jit(jax.vmap(potential))
-    # One program per step (eager jax.random and masking compile ~10 tiny programs).
-    fresh = jax.jit(lambda i: draw_points(sites, jax.random.fold_in(key, i), chains, fixed))
     points: dict[str, npt.NDArray[np.float32]] = {}
     ok = np.zeros(chains, dtype=bool)
     for attempt in range(attempts):
-        draw = {name: np.asarray(value) for name, value in fresh(attempt).items()}
+        draw = draw_points(sites, rng, chains, fixed)
         for name, site in sites.items():
             keep = ok.reshape(-1, *([1] * len(site.shape)))
             points[name] = np.where(keep, points[name], draw[name]) if attempt else draw[name]
         ok = np.isfinite(np.asarray(batched(points)))
         if ok.all():
-            return {name: jax.device_put(value) for name, value in points.items()}
+            return points  # numpy: the sampler spreads them over the chains' devices
     raise ConfigError(
         f"no finite starting point for NUTS after {attempts} tries: the model's priors do not "
         "fit the data's scale; check the KPI and spend columns and the priors in the spec"
@@ -312,9 +332,9 @@ def run_laplace(
     bound = functools.partial(model, *args)
     sites = latent_sites(bound)
     potential = jax.jit(lambda z: potential_energy(bound, (), {}, z))
-    init_key, draw_key = seed_keys(seed)
+    rng = np.random.default_rng([seed, START_STREAM])
     fixed = unconstrained_init(sites, init)
-    points = jax.jit(lambda k: draw_points(sites, k, starts, fixed))(init_key)
+    points = draw_points(sites, rng, starts, fixed)
     _, unravel = ravel_pytree({k: v[0] for k, v in points.items()})
     flat_potential = jax.jit(jax.value_and_grad(lambda x: potential(unravel(x))))
 
@@ -341,7 +361,7 @@ def run_laplace(
     floor = 1e-6 * max(float(np.abs(eigenvalues).max()), 1.0)
     scale = vectors / np.sqrt(np.maximum(eigenvalues, floor))
     shape = (chains * draws, mode.shape[0])
-    noise = np.asarray(jax.jit(lambda k: jax.random.normal(k, shape))(draw_key), np.float64)
+    noise = rng.standard_normal(shape)
     flat = (np.asarray(best.x)[None, :] + noise @ scale.T).astype(np.float32)
     latent = jax.jit(
         lambda x: {

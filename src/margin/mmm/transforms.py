@@ -17,6 +17,7 @@ from jax import Array
 from jax.typing import ArrayLike
 
 __all__ = [
+    "STACKED_MAX",
     "apply_lag_weights",
     "delayed_adstock",
     "geometric_adstock",
@@ -74,8 +75,22 @@ def weibull_weights(
     return weights
 
 
+STACKED_MAX = 25_000
+"""Largest ``geos × weeks × channels × lags`` that :func:`apply_lag_weights` computes in
+one stacked contraction; bigger panels take the loop over lags."""
+
+
 def apply_lag_weights(x: ArrayLike, weights: ArrayLike) -> Array:
     """``y[g, t, c] = Σ_l w[l, c] · x[g, t - l, c]`` (zero before the first week).
+
+    Small panels (national, a few geos: at most :data:`STACKED_MAX` lagged values) stack
+    the lagged weeks and contract them with the weights in one reduction. A loop over
+    lags does the same arithmetic but unrolls a multiply, an add and, in the gradient, a
+    reduction per lag: on the national benchmark world that was ~1.5 s of a NUTS fit's
+    ~4 s compilation (the potential is inlined several times). Bigger panels keep the
+    loop: there compilation is a small part of the fit, and with chains in parallel on
+    several CPU devices the stacked form made the process grow steadily while sampling
+    (+2 GB over 300 draws at 6 geos; none at 4 geos or with one device).
 
     Args:
         x: ``(n_geos, n_times, n_channels)``.
@@ -86,13 +101,17 @@ def apply_lag_weights(x: ArrayLike, weights: ArrayLike) -> Array:
     """
     x = jnp.asarray(x)
     weights = jnp.asarray(weights)
-    n_times = x.shape[1]
+    n_geos, n_times, n_channels = x.shape
     n_lags = min(int(weights.shape[0]), n_times)
     padded = jnp.pad(x, ((0, 0), (n_lags - 1, 0), (0, 0)))
+    shifted = [padded[:, n_lags - 1 - lag : n_lags - 1 - lag + n_times, :] for lag in range(n_lags)]
+    if n_geos * n_times * n_channels * n_lags <= STACKED_MAX:
+        lagged = jnp.stack(shifted, axis=-1)  # lagged[g, t, c, l] = x[g, t - l, c]
+        stacked: Array = (lagged * weights[:n_lags].T).sum(axis=-1)
+        return stacked
     out = jnp.zeros_like(x, dtype=jnp.result_type(x, weights))
     for lag in range(n_lags):
-        start = n_lags - 1 - lag
-        out = out + weights[lag] * padded[:, start : start + n_times, :]
+        out = out + weights[lag] * shifted[lag]
     return out
 
 
