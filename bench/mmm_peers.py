@@ -418,10 +418,16 @@ def _seed_goals(world: str, summary: dict[str, dict[str, Any]]) -> list[str]:
     n = mine["fits"]
     fastest = max(rated, key=lambda p: rated[p]["ess_per_s"])
     ratio = mine["ess_per_s"] / rated[fastest]["ess_per_s"]
+    verdict = "met" if ratio >= 5 else "NOT met"
+    if 5 / 1.2 <= ratio < 5 * 1.2:  # this VM's wall times vary by ±20% from run to run
+        verdict += ", within run-to-run noise of the bar"
+    unconverged = rated[fastest]["fits"] - rated[fastest]["clean"]
     out = [
         f"- **≥ 5× the fastest peer's ESS/s** ({world}, mean over {n} worlds): "
-        f"{'met' if ratio >= 5 else 'NOT met'}. margin {mine['ess_per_s']:.1f} against "
-        f"{fastest} {rated[fastest]['ess_per_s']:.1f} = {ratio:.2f}×"
+        f"{verdict}. margin {mine['ess_per_s']:.1f} against "
+        f"{fastest} {rated[fastest]['ess_per_s']:.1f}"
+        + (f" ({unconverged} of its {n} fits unconverged, in the mean)" if unconverged else "")
+        + f" = {ratio:.2f}×"
         + (
             f" (margin's whole fit, its summaries and diagnostics included: mean "
             f"{mine['fit_total_s']:.1f} s, {mine['ess_per_total_s']:.1f} ESS/s = "
