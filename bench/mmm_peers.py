@@ -408,7 +408,11 @@ def _version_line(v: dict[str, dict[str, str]]) -> str:
     return "; ".join(parts)
 
 
-def _seed_goals(world: str, summary: dict[str, dict[str, Any]]) -> list[str]:
+def _seed_goals(
+    world: str,
+    summary: dict[str, dict[str, Any]],
+    agreement: dict[str, tuple[float, int]] | None = None,
+) -> list[str]:
     """The ESS/s and ROI-error bars over several seeds of ``world``."""
     mine = summary.get("margin")
     peers = {p: m for p, m in summary.items() if p != "margin"}
@@ -450,6 +454,15 @@ def _seed_goals(world: str, summary: dict[str, dict[str, Any]]) -> list[str]:
             f"the 90% interval: margin {mine['inside']}/{mine['channels']}, "
             + ", ".join(f"{p} {m['inside']}/{m['channels']}" for p, m in peers.items())
             + "."
+            + (
+                " The errors are largely shared: margin's signed per-channel ROI errors "
+                "correlate with "
+                + ", ".join(f"{p}'s at r = {r:.2f} (n = {n})" for p, (r, n) in agreement.items())
+                + ": most of it is common to every tool (these data do not separate "
+                "those channels' effects), not one tool's."
+                if agreement
+                else ""
+            )
         )
     return out
 
@@ -457,6 +470,7 @@ def _seed_goals(world: str, summary: dict[str, dict[str, Any]]) -> list[str]:
 def goals(
     results: dict[str, list[dict[str, Any]]],
     summaries: dict[str, dict[str, dict[str, Any]]] | None = None,
+    agreements: dict[str, dict[str, tuple[float, int]]] | None = None,
 ) -> str:
     """The issue's bars, each said plainly as met, not met or not measured."""
     out = []
@@ -488,7 +502,7 @@ def goals(
     else:
         out.append("- **≥ 5× the fastest peer's ESS/s**: not measured (a national fit missing).")
     for world, summary in (summaries or {}).items():
-        out += _seed_goals(world, summary)
+        out += _seed_goals(world, summary, (agreements or {}).get(world))
     if margin:
         seconds = margin.get("fit_total_s", margin["wall_s"])  # the whole fit, summaries too
         met = seconds <= 15 and margin["max_rhat"] <= 1.01 and margin["min_ess_bulk"] >= 400
@@ -585,6 +599,28 @@ def seed_summary(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "inside": sum(r.get("roi_in_90", 0) for r in ok),
             "channels": sum(r.get("n_channels", 0) for r in ok),
         }  # fmt: skip
+    return out
+
+
+def error_agreement(runs: list[dict[str, Any]]) -> dict[str, tuple[float, int]]:
+    """Per peer: the correlation of its signed ROI errors ``(estimate − truth) / truth``
+    with margin's, over every channel of every world both fitted, and how many."""
+    signed: dict[str, dict[tuple[int, str], float]] = {}
+    for i, run in enumerate(runs):
+        truth = run["desc"].get("truth") or {}
+        for r in run["rows"]:
+            if r["status"] == "ok" and "roi" in r:
+                for name, t in truth.items():
+                    signed.setdefault(r["peer"], {})[i, name] = (
+                        r["roi"][name]["mean"] - t["roi"]
+                    ) / t["roi"]
+    mine = signed.pop("margin", {})
+    out = {}
+    for peer, errs in signed.items():
+        keys = sorted(set(errs) & set(mine))
+        if len(keys) >= 3:
+            r = np.corrcoef([mine[k] for k in keys], [errs[k] for k in keys])[0, 1]
+            out[peer] = (float(r), len(keys))
     return out
 
 
@@ -687,11 +723,13 @@ def section(
     missing = [w for w in WORLD_ORDER if w not in runs]
     if missing:
         parts += ["", f"Not run yet: {', '.join(missing)} (`--worlds {' '.join(missing)}`)."]
-    summaries = {}
+    summaries: dict[str, dict[str, dict[str, Any]]] = {}
+    agreements: dict[str, dict[str, tuple[float, int]]] = {}
     for world, seed_list in (seeded or {}).items():
         if len(seed_list) < 2:
             continue
         summaries[world] = summary = seed_summary(seed_list)
+        agreements[world] = error_agreement(seed_list)
         seeds = [int(run["args"]["seed"]) for run in seed_list]
         stamps = sorted({r["measured"] for run in seed_list for r in run["rows"]})
         commands = list(dict.fromkeys(c for run in seed_list for c in run.get("commands", [])))
@@ -709,7 +747,7 @@ def section(
             seed_table(summary),
         ]
     results = {w: run["rows"] for w, run in runs.items()}
-    parts += ["", "### What this shows", "", goals(results, summaries), "",
+    parts += ["", "### What this shows", "", goals(results, summaries, agreements), "",
               "Convergence per fit:", ""]  # fmt: skip
     parts.append(convergence_notes(results))
     return "\n".join(parts) + "\n"
