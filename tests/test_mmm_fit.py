@@ -123,10 +123,12 @@ def test_approximate_fit_without_controls_and_with_a_warm_start(national: World)
     MarketingMixModel(**settings).fit(data, init=old)  # type: ignore[arg-type]
 
 
-MAX_PROGRAMS = 16
-"""XLA programs lowered by one NUTS fit and its summary (12 measured on 2026-12-04; 83
-before margin's set-up and summaries stopped running eager JAX operations, each of which
-lowers and compiles its own small program, ~30 ms apiece on a 2-core machine)."""
+MAX_PROGRAMS = 7
+"""XLA programs lowered by one NUTS fit and its summary (5 measured on 2026-12-04 evening:
+the starting points' check, sampling, the deterministic sites, two summary programs; 12
+that afternoon, 83 before margin's set-up and summaries stopped running eager JAX
+operations, each of which lowers and compiles its own small program, ~30 ms apiece on a
+2-core machine; the PRNG keys and starting points are numpy's now)."""
 
 
 def test_a_nuts_fit_lowers_a_handful_of_programs(national: World) -> None:
@@ -148,7 +150,7 @@ def test_a_nuts_fit_lowers_a_handful_of_programs(national: World) -> None:
         MarketingMixModel(chains=2, draws=20, warmup=20, seed=FIT_SEED).fit(data).result()
     finally:
         monitoring.unregister_event_duration_listener(listen)
-    assert 5 <= len(lowered) <= MAX_PROGRAMS, len(lowered)
+    assert 2 <= len(lowered) <= MAX_PROGRAMS, len(lowered)  # at least sampling and summary
 
 
 def test_a_multiplicative_seasonality_run_keeps_its_structure_when_planned(
