@@ -62,7 +62,8 @@ def chain_keys(seed: int, chains: int = 1) -> npt.NDArray[np.uint32]:
     own key splitting compiles a program, ~0.15 s of a fit's set-up on a 2-core machine).
     NumPyro takes them as they are. Starting points are drawn by numpy too
     (see :func:`draw_points`)."""
-    words = np.random.SeedSequence([seed, CHAIN_STREAM]).generate_state(2 * chains, np.uint32)
+    state = np.random.SeedSequence([seed, CHAIN_STREAM]).generate_state(2 * chains, np.uint32)
+    words = np.asarray(state, dtype=np.uint32)
     keys: npt.NDArray[np.uint32] = words.reshape(chains, 2) if chains > 1 else words
     return keys
 
