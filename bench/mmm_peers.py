@@ -534,7 +534,10 @@ def goals(
 
 
 def _quoted(command: str) -> str:
-    return command if "`" in command else f"`{command}`"
+    """Each command of ``command`` (several are joined by " and ") in its own code span."""
+    if "`" in command:
+        return command
+    return " and ".join(f"`{part}`" for part in command.split(" and "))
 
 
 WORLD_ORDER = ("national", "geo", "meridian")
