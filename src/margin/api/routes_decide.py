@@ -141,9 +141,7 @@ def optimize(request: Request, _: Analyst, run_id: RunId, body: OptimizeRequest)
             target_kpi=body.target_kpi,
             min_roi=body.min_roi,
         )
-        response = runs.response(app_state(request), folder)
-        if body.controls:
-            response = _with_controls(response, body.controls)
+        response = _response(request, folder, body.controls)
         result = plan(response, plan_request)
         document = plan_document(result, response, plan_request, run_id=run["id"])
     except ConfigError as err:
@@ -163,9 +161,7 @@ def run_scenario(
     _check_known("changes", list(body.changes), _channels(folder))
     set_audit(request, payload=body.model_dump())
     try:
-        response = runs.response(app_state(request), folder)
-        if body.controls:
-            response = _with_controls(response, body.controls)
+        response = _response(request, folder, body.controls)
         result = scenario_request(response, weeks=body.weeks, changes=body.changes)
     except ConfigError as err:
         raise _infeasible(err) from err
@@ -231,9 +227,7 @@ def run_forecast(
             response, spend, actual = holdout_response(folder)
             document = backtest_document(response, spend, actual, seed=body.seed)
         else:
-            response = runs.response(app_state(request), folder)
-            if body.controls:
-                response = _with_controls(response, body.controls)
+            response = _response(request, folder, body.controls)
             document = forecast_request(
                 response, weeks=body.weeks, changes=body.changes or None, seed=body.seed
             )
@@ -242,11 +236,15 @@ def run_forecast(
     return clean_dict({**document, "run_id": run["id"]})
 
 
-def _with_controls(response: Any, controls: list[ControlValue]) -> Any:
+def _response(request: Request, folder: Path, controls: list[ControlValue]) -> Any:
+    """The run's (cached) response model, with the request's known future controls."""
     import pandas as pd
 
     from margin.errors import DataValidationError
 
+    response = runs.response(app_state(request), folder)
+    if not controls:
+        return response
     frame = pd.DataFrame([c.model_dump(exclude_none=True) for c in controls])
     try:
         return response.with_controls(frame, source="controls", first_row=0)

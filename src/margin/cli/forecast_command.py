@@ -83,19 +83,18 @@ def _forecast(
             "give spend changes (--change social=+20%) or a plan (--plan plan.csv), not both"
         )
     response = load_run_response(run, max_draws, controls)
-    with status("forecasting"):
-        if plan is not None:
-            document = forecast_request(
-                response, weeks=weeks, plan_frame=read_plan_csv(plan), seed=seed
-            )
-            document["spend_plan"] = f"the plan in {plan.name}"
-        elif changes:
-            from margin.optimize.scenario import parse_changes
+    parsed = None
+    if changes:
+        from margin.optimize.scenario import parse_changes
 
-            parsed = parse_changes(changes, response.channels)
-            document = forecast_request(response, weeks=weeks, changes=parsed, seed=seed)
-        else:
-            document = forecast_request(response, weeks=weeks, seed=seed)
+        parsed = parse_changes(changes, response.channels)
+    frame = read_plan_csv(plan) if plan is not None else None
+    with status("forecasting"):
+        document = forecast_request(
+            response, weeks=weeks, changes=parsed, plan_frame=frame, seed=seed
+        )
+    if plan is not None:
+        document["spend_plan"] = f"the plan in {plan.name}"
     return document
 
 

@@ -106,21 +106,26 @@ def predict_draws(
 def _mroi(
     params: Mapping[str, npt.ArrayLike], inputs: ModelInputs, config: ModelConfig
 ) -> npt.NDArray[np.float64]:
-    """``(n_samples, n_channels)`` scaled revenue of +1% spend per channel, over scaled spend."""
+    """``(n_samples, n_channels)`` scaled revenue of +1% spend per channel, over scaled spend.
+
+    Only the bumped channel's contribution changes (its coefficient is the draw's), so the
+    difference is taken on that contribution alone: taken on the whole KPI, float32 lost
+    a further digit to cancelling the baseline and the other channels.
+    """
     n_channels = inputs.media.shape[2]
 
     def one(p: dict[str, Array], i: ModelInputs) -> Array:
-        return mean_kpi(p, i, config)[0]
+        return mean_kpi(p, i, config)[1]
 
     predict = jax.vmap(one, in_axes=(0, None))
 
     def gain(params: dict[str, Array], inputs: ModelInputs) -> Array:
-        base = predict(params, inputs)
+        base = predict(params, inputs)  # (s, g, t, c) contributions
 
         def bumped(c: Array) -> Array:
             factor = 1.0 + MROI_STEP * (jnp.arange(n_channels) == c)
             more = predict(params, inputs._replace(media=inputs.media * factor))
-            return ((more - base) * inputs.value).sum(axis=(1, 2))
+            return ((more[..., c] - base[..., c]) * inputs.value).sum(axis=(1, 2))
 
         gains: Array = jax.lax.map(bumped, jnp.arange(n_channels))
         return gains.T
