@@ -57,7 +57,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Forecast the next weeks' KPI (baseline + media) with 90% bands, or backtest it."""
         if backtest:
-            document = _backtest(run, change, plan, controls, seed, max_draws)
+            if change or plan is not None or controls is not None:
+                from margin.errors import ConfigError
+
+                raise ConfigError(
+                    "--backtest forecasts the held-out weeks from the spend and controls that "
+                    "actually ran in them; give it without --change, --plan or --controls"
+                )
+            document = _backtest(run, seed, max_draws)
         else:
             document = _forecast(run, weeks, change, plan, controls, seed, max_draws)
         _print(document)
@@ -98,23 +105,10 @@ def _forecast(
     return document
 
 
-def _backtest(
-    run: Path,
-    changes: list[str] | None,
-    plan: Path | None,
-    controls: Path | None,
-    seed: int,
-    max_draws: int,
-) -> dict[str, Any]:
-    from margin.errors import ConfigError
+def _backtest(run: Path, seed: int, max_draws: int) -> dict[str, Any]:
     from margin.mmm.response import holdout_response
     from margin.optimize.request import backtest_document
 
-    if changes or plan is not None or controls is not None:
-        raise ConfigError(
-            "--backtest forecasts the held-out weeks from the spend and controls that actually "
-            "ran in them; give it without --change, --plan or --controls"
-        )
     with status(f"loading the run in {run}"):
         response, spend, actual = holdout_response(run, max_draws=max_draws)
     with status("backtesting on the held-out weeks"):
