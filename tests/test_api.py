@@ -174,6 +174,29 @@ def test_runs_and_channels_carry_intervals(api: Api, client: TestClient) -> None
     assert set(curves["channels"]) == set(api.channels)
 
 
+def test_optimize_values_information_when_asked(api: Api, client: TestClient) -> None:
+    analyst = auth(api, "analyst")
+    url = f"/api/runs/{api.run_id}/optimize"
+    plain = client.post(url, json={"weeks": 4}, headers=analyst).json()
+    assert plain.get("value_of_information") is None
+    first = api.channels[0]
+    body = {"weeks": 4, "value_of_information": True, "test_se": {first: 0.5}}
+    response = client.post(url, json=body, headers=analyst)
+    assert response.status_code == 200, response.text
+    information = response.json()["value_of_information"]
+    assert set(information["channels"]) == set(api.channels)
+    assert information["channels"][first]["test_se"] == 0.5
+    assert information["channels"][first]["test_value"]["mean"] >= 0
+    values = [c["value"]["mean"] for c in information["channels"].values()]
+    assert values == sorted(values, reverse=True)
+    assert min(values) >= 0
+    refused = client.post(
+        url, json={"weeks": 4, "value_of_information": True, "target_kpi": 1e6}, headers=analyst
+    )
+    assert refused.status_code == 422
+    assert "budget plans" in refused.json()["detail"]
+
+
 def test_optimize_returns_and_records_a_plan(api: Api, client: TestClient) -> None:
     analyst = auth(api, "analyst")
     response = client.post(

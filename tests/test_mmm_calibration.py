@@ -13,7 +13,7 @@ from margin.data.simulator import WorldParams, simulate_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
 from margin.errors import ConfigError, DataValidationError
 from margin.mmm import LiftTest, MarketingMixModel, ModelConfig, RoiPrior, read_lift_tests_csv
-from margin.mmm.calibration import lift_arrays
+from margin.mmm.calibration import lift_arrays, spread_delta
 from margin.mmm.inputs import fit_scaling
 
 WORLD_SEED = 11
@@ -68,6 +68,51 @@ def test_placement_spreads_spend_delta_over_treated_cells(
         assert set(np.flatnonzero(window_weeks)) == set(treated)
         assert window_weeks[treated[0]] == n_test_weeks + 7
     assert float(arrays.lift[0]) == pytest.approx(tests[0].lift / scaling.kpi_scale, rel=EXACT)
+
+
+@pytest.mark.parametrize(
+    ("delta", "bought", "expected"),
+    [
+        (60.0, [30.0, 25.0, 40.0], [20.0, 20.0, 20.0]),  # an amount added: even
+        (238.0, [0.0, 0.0, 0.0, 184.0, 134.0, 158.0], [0, 0, 0, 238 / 3, 238 / 3, 238 / 3]),
+        (100.0, [10.0, 50.0, 50.0, 50.0], [10.0, 30.0, 30.0, 30.0]),  # one cell gives all it has
+        (-90.0, [0.0, 0.0, 0.0], [-30.0, -30.0, -30.0]),  # a go-dark: even
+    ],
+)
+def test_a_heavy_up_never_takes_out_more_than_was_bought(
+    delta: float, bought: list[float], expected: list[float]
+) -> None:
+    cells = spread_delta(delta, np.array(bought))
+    np.testing.assert_allclose(cells, expected, rtol=EXACT)
+    assert cells.sum() == pytest.approx(delta, rel=EXACT)
+    if delta > 0:
+        assert np.all(np.array(bought) - cells >= 0)  # the counterfactual spends >= 0
+
+
+def test_a_doubled_flight_places_its_change_in_the_weeks_on_air(
+    world_and_tests: tuple[object, list[LiftTest]],
+) -> None:
+    world, _tests = world_and_tests
+    data = world.marketing_data()
+    scaling = fit_scaling(data, 2)
+    c = data.channels.index("tv")
+    tv = data.spend[1, :, c]
+    # a week TV is off in this geo, next to weeks on air
+    week = next(w for w in range(1, data.n_times - 1) if tv[w] == 0 and tv[w - 1] * tv[w + 1] > 0)
+    first = data.dates[week - 1].astype(object)
+    last = data.dates[week + 1].astype(object)
+    bought = float(tv[week - 1 : week + 2].sum())
+    doubled = LiftTest("double", "tv", (data.geos[1],), first, last, bought / 2, 1.0, 1.0)
+    arrays = lift_arrays([doubled], data, scaling, max_lag=8)
+    currency = np.asarray(arrays.delta[0], dtype=np.float64)[1, :, c] * (
+        scaling.share[1] * scaling.spend_scale[c]
+    )
+    assert currency[week] == 0.0
+    assert currency.sum() == pytest.approx(bought / 2, rel=1e-5)
+    assert np.all(data.spend[1, :, c] - currency >= -1e-6 * bought)
+    too_much = dataclasses.replace(doubled, spend_delta=2 * bought)
+    with pytest.raises(ConfigError, match=r"only .* was spent in its geos and weeks"):
+        lift_arrays([too_much], data, scaling, max_lag=8)
 
 
 def test_bad_lift_tests_are_rejected(world_and_tests: tuple[object, list[LiftTest]]) -> None:

@@ -76,7 +76,8 @@ def test_the_doubt_is_placed_on_the_channel_whose_move_varies_most() -> None:
     part = Interval.of(gains["tv"])
     assert f"in tv's move: its part of the gain is {part.mean:,.0f} " in doubt
     assert f"[{part.p05:,.0f}, {part.p95:,.0f}]" in doubt
-    assert doubt.endswith("margin experiment design --channel tv.")
+    assert "margin experiment design --channel tv. " in doubt
+    assert doubt.endswith("margin optimize --value-of-information.")
     sure = plan_caveats(_model(HISTORY), plan, Interval(35.0, 1.0, 90.0), gains)
     assert not any("doubt" in c for c in sure)  # the plan wins in 95% of draws: no doubt
 

@@ -162,6 +162,36 @@ def test_frontier_spends_each_budget_and_marks_a_recommended_point(
     assert "recommended budget" in stdout
 
 
+def test_value_of_information_ranks_channels_and_names_a_test(
+    run: SmallRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "plan.json"
+    code, stdout, err = in_process(capsys, "optimize", "--run", str(run.path),
+                                   "--value-of-information", "--test-se", "tv=0.4",
+                                   "--out", str(out))  # fmt: skip
+    assert code == 0, err
+    document = json.loads(out.read_text(encoding="utf-8"))
+    information = document["value_of_information"]
+    assert set(information["channels"]) == set(run.data.channels)
+    values = [c["value"]["mean"] for c in information["channels"].values()]
+    assert values == sorted(values, reverse=True)  # highest first
+    for entry in information["channels"].values():
+        assert entry["value"]["p05"] <= entry["value"]["mean"] <= entry["value"]["p95"]
+        assert entry["value"]["mean"] >= 0  # a group may always keep the recommended plan
+        assert len(entry["group_spend"]) == information["groups"] == 4
+        assert entry["group_mroi"] == sorted(entry["group_mroi"])
+    assert information["draws"] == 120  # the small run's draws (FIT_SETTINGS), none thinned
+    tv = information["channels"]["tv"]
+    assert tv["test_se"] == 0.4
+    assert tv["test_value"]["mean"] >= 0
+    assert all(c["test_value"] is None for n, c in information["channels"].items() if n != "tv")
+    words = " ".join(stdout.replace("│", " ").split())  # the table wraps on a narrow terminal
+    assert "(se 0.4" in words
+    assert "what learning each channel's return is worth" in words
+    if information["best"] is not None:
+        assert f"experiment design --channel {information['best']}" in words
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -171,6 +201,10 @@ def test_frontier_spends_each_budget_and_marks_a_recommended_point(
         (("optimize", "--budget", "1e9", "--bounds", "tv=0:1", "--bounds", "search=0:1",
           "--bounds", "social=0:1", "--bounds", "display=0:1", "--bounds", "video=0:1"),
          "below the budget"),
+        (("optimize", "--value-of-information", "--risk", "cvar"), "Use --risk mean"),
+        (("optimize", "--value-of-information", "--max-draws", "50"), "Raise --max-draws"),
+        (("optimize", "--test-se", "tv=abc"), "cannot read the test standard error"),
+        (("optimize", "--test-se", "radio=0.2"), "unknown channel(s) ['radio']"),
         (("scenario", "--change", "radio=+10%"), "unknown channel 'radio'"),
         (("scenario",), "give spend changes"),
     ],

@@ -129,6 +129,16 @@ class OptimizeRequest(_Request):
         description="Known future controls (holidays, planned prices) for consecutive weeks "
         "from the first planned week; they move the expected KPI, not the plan.",
     )
+    value_of_information: bool = Field(
+        False,
+        description="Also value learning each channel's return for this plan (which lift "
+        "test is worth most; budget plans only; some seconds per channel).",
+    )
+    test_se: dict[str, float] = Field(
+        default_factory=dict,
+        description="channel → standard error (ROI units) of a planned test: those channels "
+        "also get that test's value to the plan (implies value_of_information).",
+    )
 
     model_config = ConfigDict(
         extra="forbid",
@@ -179,6 +189,11 @@ class PlanResponse(Document):
         "optimizer's curse, the channel carrying most of the doubt.",
     )
     run_id: str | None = None
+    value_of_information: Document | None = Field(
+        None,
+        description="When asked: per channel, the expected value of learning its return for "
+        "this plan (currency, Monte Carlo interval), highest first, and the noise floor.",
+    )
 
 
 def _changes(value: dict[str, float]) -> dict[str, float]:

@@ -144,6 +144,11 @@ def optimize(request: Request, _: Analyst, run_id: RunId, body: OptimizeRequest)
         response = _response(request, folder, body.controls)
         result = plan(response, plan_request)
         document = plan_document(result, response, plan_request, run_id=run["id"])
+        if body.value_of_information or body.test_se:
+            from margin.optimize.information import value_of_information
+
+            information = value_of_information(response, result, plan_request, test_se=body.test_se)
+            document["value_of_information"] = information.to_dict()
     except ConfigError as err:
         raise _infeasible(err) from err
     plan_id = _record_plan(request, run, document)

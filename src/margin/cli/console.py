@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
 from rich.console import Console
 
-__all__ = ["console", "err_console", "fail", "fmt_number", "status", "write_json"]
+__all__ = [
+    "console", "err_console", "fail", "fmt_number", "progress", "status", "write_json",
+]  # fmt: skip
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -33,6 +35,16 @@ def status(message: str) -> Iterator[None]:
             yield
     else:
         yield
+
+
+@contextmanager
+def progress(message: str) -> Iterator[Callable[[int, int], None]]:
+    """A spinner whose message counts the steps done, ``(done, total)`` (only on a terminal)."""
+    if console.is_terminal:
+        with console.status(message) as spinner:
+            yield lambda done, total: spinner.update(f"{message} ({done}/{total})")
+    else:
+        yield lambda done, total: None
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from margin.cli.console import console, fmt_number, status, write_json
+from margin.cli.console import console, fmt_number, progress, status, write_json
 from margin.cli.options import OutOption, WorkspaceOption
 
 if TYPE_CHECKING:
     from margin.mmm.response import MMMResponse
+    from margin.optimize.information import InformationValue
     from margin.optimize.request import PlanRequest
     from margin.optimize.results import AllocationResult
 
@@ -76,6 +77,20 @@ def register(app: typer.Typer) -> None:
         cvar_alpha: Annotated[float, typer.Option(help="Tail share of CVaR.")] = 0.1,
         by_geo: Annotated[bool, typer.Option(help="Allocate each geo × channel.")] = False,
         controls: ControlsOption = None,
+        value_of_information: Annotated[
+            bool,
+            typer.Option(
+                "--value-of-information",
+                help="Also value learning each channel's return (which lift test is worth most).",
+            ),
+        ] = False,
+        test_se: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--test-se",
+                help="channel=SE: a planned test's standard error (ROI units) to value too.",
+            ),
+        ] = None,
         max_draws: DrawsOption = MAX_DRAWS,
         out: OutOption = None,
         workspace: WorkspaceOption = None,
@@ -182,6 +197,17 @@ def _optimize(options: dict[str, Any]) -> None:
         result = plan(response, request)
         document = plan_document(result, response, request)
     print_plan(document, result, response, request, current)
+    if options["value_of_information"] or options["test_se"]:
+        from margin.optimize.information import parse_test_se, value_of_information
+
+        tests = dict(parse_test_se(text) for text in options["test_se"] or [])
+        steps = f"valuing what a test of each of {len(response.channels)} channels would teach"
+        with progress(steps) as step:
+            information = value_of_information(
+                response, result, request, test_se=tests, progress=step
+            )
+        document["value_of_information"] = information.to_dict()
+        print_information(information)
     if options["out"] is None and options["workspace"] is not None:
         # a recorded plan keeps its file (a refresh scores it), as the API does
         import uuid
@@ -253,6 +279,52 @@ def print_plan(
     )
     print_notes(document["caveats"])
     console.print(f"[dim]{response.baseline_note}[/]")
+
+
+def print_information(information: InformationValue) -> None:
+    """The value of learning each channel's return, highest first, and what to test."""
+    from rich.table import Table
+
+    table = Table(
+        title=(
+            f"what learning each channel's return is worth to this plan ({information.unit}, "
+            f"{information.weeks} weeks + carry-over; mean [90% Monte Carlo])"
+        )
+    )
+    columns = ["channel", "value of learning it", "above noise", "its spend if low → high"]
+    tested = [c for c in information.channels if c.test_value is not None]
+    if tested:
+        columns.append("value of the planned test")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "channel" else "right")
+    for c in information.channels:
+        row = [
+            c.channel, _interval(c.value.to_dict()), "yes" if c.above_floor else "no",
+            f"{fmt_number(c.group_spend[0])} → {fmt_number(c.group_spend[-1])}",
+        ]  # fmt: skip
+        if tested:
+            row.append(
+                "" if c.test_value is None
+                else f"{_interval(c.test_value.to_dict())} (se {c.test_se:g}"
+                f"{'' if c.test_above_floor else ', not above noise'})"
+            )  # fmt: skip
+        table.add_row(*row)
+    console.print(table)
+    floor = information.noise_floor
+    console.print(
+        f"noise floor (draws grouped at random) {_interval(floor.to_dict())}; each row re-plans "
+        f"on {information.groups} groups of the {information.draws} draws, by the channel's "
+        "marginal return at current spend"
+    )
+    best = information.best
+    if best is None:
+        console.print("no channel's return is worth learning for this plan above the noise")
+    else:
+        console.print(
+            f"a lift test on {best.channel} would inform this plan most, worth up to "
+            f"{fmt_number(best.value.mean)} if it settled the channel's return: margin "
+            f"experiment design --channel {best.channel}"
+        )
 
 
 def record_plan(workspace: Path, run: Path, document: dict[str, Any], out: Path | None) -> None:

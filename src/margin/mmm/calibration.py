@@ -5,7 +5,17 @@ changed by ``spend_delta`` (currency, negative for a go-dark) and the KPI change
 ``lift`` ± ``lift_se`` (including carry-over). The model predicts the same number from
 its own counterfactual: the KPI with actual spend minus the KPI with the test's change
 removed, in the treated geos over the test weeks plus ``max_lag - 1`` carry-over weeks.
-The change is spread evenly over the treated geo-weeks.
+
+Where the change went is not in the table, only its total, so it is spread evenly over
+the treated geo-weeks, except that a heavy-up (``spend_delta > 0``) never takes out of a
+geo-week more than was bought in it: cells with less spend than the even share give all
+they have and the rest is shared evenly by the others (water-filling,
+:func:`spread_delta`). That is exact for an amount added every week (the even share
+never exceeds what was bought), and puts a multiplied flight's change in its weeks on
+air (a doubled TV flight that is off for three of six weeks gets nothing in them; evenly
+among the other three). Spreading it evenly put negative spend in the counterfactual's
+off weeks.
+A go-dark (``spend_delta < 0``) is spread evenly: the spend it removed is not in the data.
 """
 
 from __future__ import annotations
@@ -27,7 +37,9 @@ from margin.mmm.model import LiftArrays
 if TYPE_CHECKING:
     from margin.data.workspace import Workspace
 
-__all__ = ["LiftTest", "lift_arrays", "read_lift_tests_csv", "read_lift_tests_workspace"]
+__all__ = [
+    "LiftTest", "lift_arrays", "read_lift_tests_csv", "read_lift_tests_workspace", "spread_delta",
+]  # fmt: skip
 
 _COLUMNS = ("id", "channel", "treatment_geos", "start", "end", "spend_delta", "lift", "lift_se")
 
@@ -136,6 +148,37 @@ def _cells(test: LiftTest, data: MarketingData, max_lag: int) -> tuple[list[int]
     return geos, first, last, min(last + max_lag - 1, data.n_times - 1)
 
 
+def spread_delta(delta: float, bought: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """A test's spend change over its cells (module docstring): even, but a heavy-up takes
+    at most what was bought in each cell. ``bought``: the channel's spend in the cells,
+    any shape (the result has it).
+
+    Raises:
+        ConfigError: a heavy-up larger than all the spend bought in its cells.
+    """
+    shape = np.shape(bought)
+    bought = np.asarray(bought, dtype=np.float64).ravel()
+    n = bought.size
+    even = np.full(shape, delta / n)
+    if delta <= 0 or np.all(bought >= delta / n):
+        return even
+    total = float(bought.sum())
+    if total < delta * (1 - 1e-9):
+        raise ConfigError(
+            f"the test added {delta:,.2f} of spend but only {total:,.2f} was spent in its "
+            "geos and weeks; check its spend_delta, dates and geos"
+        )
+    low = np.sort(bought)
+    given = 0.0
+    for k in range(n):  # the level that the cells below it fill to
+        level = (delta - given) / (n - k)
+        if level <= low[k]:
+            break
+        given += low[k]
+    result: np.ndarray[Any, Any] = np.minimum(bought, level).reshape(shape)
+    return result
+
+
 def lift_arrays(
     tests: Sequence[LiftTest], data: MarketingData, scaling: Scaling, max_lag: int
 ) -> LiftArrays:
@@ -154,9 +197,13 @@ def lift_arrays(
     for i, test in enumerate(tests):
         geos, first, last, carry_end = _cells(test, data, max_lag)
         c = data.channels.index(test.channel)
-        per_cell = test.spend_delta / (len(geos) * (last - first + 1))
-        for g in geos:
-            delta[i, g, first : last + 1, c] = per_cell / scaling.share[g] / scaling.spend_scale[c]
+        bought = data.spend[geos, first : last + 1, c]
+        try:
+            cells = spread_delta(test.spend_delta, bought)
+        except ConfigError as err:
+            raise ConfigError(f"lift test {test.id!r} ({test.channel}): {err}") from err
+        for k, g in enumerate(geos):
+            delta[i, g, first : last + 1, c] = cells[k] / scaling.share[g] / scaling.spend_scale[c]
             window[i, g, first : carry_end + 1] = 1.0
     lift = np.array([t.lift for t in tests]) / scaling.kpi_scale
     se = np.array([t.lift_se for t in tests]) / scaling.kpi_scale

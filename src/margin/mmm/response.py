@@ -270,6 +270,13 @@ class MMMResponse:
         )
         return result
 
+    def take_draws(self, index: np.ndarray[Any, Any]) -> MMMResponse:
+        """This model on the draws at ``index`` only (optional protocol method)."""
+        keep = np.asarray(index, dtype=np.int64)
+        return replace(
+            self, params={k: v[keep] for k, v in self.params.items()}, sigma=self.sigma[keep]
+        )
+
     def adstock_weights(self) -> FloatArray:
         """``(n_draws, max_lag, n_channels)`` the normalised lag weights of every draw."""
         max_lag = self.config.max_lag

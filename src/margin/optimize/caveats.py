@@ -21,7 +21,8 @@ Two more concern plans the optimizer chose; a user's scenario
 - **Where the doubt is.** When the plan's gain interval reaches zero or below (it may not
   beat the current plan), the channel whose move alone has the widest spread of gain
   across draws is named, with its part of the gain, as the one a lift test would settle
-  best (``margin experiment design --channel``).
+  best (``margin experiment design --channel``), and ``--value-of-information`` offered
+  for the value of testing each channel (:mod:`margin.optimize.information`).
 - **The optimizer's curse.** The expected gain is estimated by the same posterior that
   chose the plan, and a plan is chosen where the posterior rates it highly, so wherever
   the model is off the plan goes where the errors flatter it and the estimate leans
@@ -115,7 +116,9 @@ def plan_caveats(
                 f"the plan may not beat the current one, and most of that doubt is in "
                 f"{name}'s move: its part of the gain is {_money(part.mean)} "
                 f"[{_money(part.p05)}, {_money(part.p95)}] (KPI, 90% interval). A lift test "
-                f"on {name} would settle it best: margin experiment design --channel {name}."
+                f"on {name} would settle it best: margin experiment design --channel {name}. "
+                "What a test of each channel is worth to the plan: margin optimize "
+                "--value-of-information."
             )
     if gain.mean > 0:
         out.append(

@@ -18,9 +18,10 @@ and ``beta[g, c] = beta_c · s_g / kpi_value``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from margin.data.simulator.outcomes import noise_sd
 from margin.data.simulator.params import WorldParams
@@ -137,6 +138,15 @@ class ParametricResponse:
     @property
     def carryover_weeks(self) -> int:
         return max(self.max_lag) - 1
+
+    def take_draws(self, index: npt.NDArray[np.int64]) -> ParametricResponse:
+        """This model on the draws at ``index`` only (optional protocol method)."""
+        keep = np.asarray(index, dtype=np.int64)
+        return replace(
+            self, decay=self.decay[keep], half_saturation=self.half_saturation[keep],
+            slope=self.slope[keep], beta=self.beta[keep], noise_sd=self.noise_sd[keep],
+            baseline=None if self.baseline is None else self.baseline[keep],
+        )  # fmt: skip
 
     def _adstock(self, spend: FloatArray) -> FloatArray:
         """Adstocked spend in the plan's weeks, ``(n_draws, n_geos, n_weeks, n_channels)``."""

@@ -18,6 +18,9 @@ conversions otherwise): ``kpi_value`` converts one KPI unit to currency, so ROI 
 Optional. A model may also carry ``fit_caveats`` (sentences on its own reliability, said
 with every plan) and ``prior_dominated`` (channels whose answer is mostly the prior);
 see :mod:`margin.optimize.caveats`. The fitted MMM's adapter fills both from its run.
+A model may also offer ``take_draws(index)``, the same model on the draws at ``index``
+only; the value of information (:mod:`margin.optimize.information`) re-plans on groups
+of draws and uses it when present (else a wrapper that predicts every draw and keeps some).
 """
 
 from __future__ import annotations

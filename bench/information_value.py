@@ -1,0 +1,225 @@
+"""Does the value of information pick the lift test that improves the plan most?
+
+One command::
+
+    .venv/bin/python bench/information_value.py --seeds 0 1 2 --geos 6
+
+For each simulated world (``--geos`` geos × 104 weeks × the default 5 channels, run with
+no lift test): fit the MMM (NUTS, 2 × (500 + 500), as ``bench/optimize_regret.py``),
+recommend a plan for the current budget over 13 weeks, and value learning each channel's
+return for it (``value_of_information``, the expected value of partial perfect
+information), and value each channel's test as it will read (its standard error in ROI
+units, ``lift_se / spend_delta``, passed as ``test_se``: the expected value of sample
+information). Then run the same world five more times, each with one geo test on one
+channel (its spend doubled in ``geos[1:3]`` for 6 weeks from week 60, the place of the
+simulator's default heavy-up; a sparse channel that is off then gets its average weekly
+spend added instead), fit again calibrated with that test as a user would
+(the world's ``experiments.csv``), plan again, and score every plan with the simulator's
+true response: its true gain as a share of the true optimum's (as
+``bench/optimize_regret.py``). The question: does the channel the value of information
+ranks first give the test that improves the plan most, and do the values rank the tests?
+
+``--se-inflation`` sets how precise the tests are (the simulator's ``lift_se_inflation``:
+1.2 a realistic synthetic-control read; 0.1 close to learning the lift exactly, the
+premise of the value of perfect information). Prints a Markdown table and writes JSON
+(``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import numpyro  # type: ignore[import-untyped]
+import scipy
+from scipy.stats import spearmanr  # type: ignore[import-untyped]
+
+import margin
+from margin.data.simulator import World, WorldParams, simulate_world
+from margin.data.simulator.params import LiftTestParams
+from margin.data.spec import DataSpec, Spec
+from margin.errors import ConfigError
+from margin.mmm import MarketingMixModel, read_lift_tests_csv, save_run
+from margin.mmm.response import load_response
+from margin.optimize import allocate, parametric_from_world, scenario
+from margin.optimize.information import value_of_information
+from margin.optimize.request import PlanRequest, plan
+
+WEEKS = 13
+TEST_START, TEST_WEEKS, TEST_MULTIPLIER = 60, 6, 2.0
+
+
+def world_params(args: argparse.Namespace, tests: tuple[LiftTestParams, ...]) -> WorldParams:
+    return WorldParams(
+        n_geos=args.geos, n_weeks=args.weeks, n_users=max(200, 10 * args.geos),
+        lift_tests=tests, lift_se_inflation=args.se_inflation,
+    )  # fmt: skip
+
+
+def fit_and_score(
+    world: World, seed: int, args: argparse.Namespace, folder: Path, tag: str, calibrate: bool
+) -> dict[str, Any]:
+    """Fit, plan and score one world; the plan's true share of the true optimum's gain."""
+    data = world.marketing_data()
+    tests = []
+    if calibrate:
+        path = folder / f"experiments-{tag}.csv"
+        world.experiments.to_csv(path, index=False)
+        tests = read_lift_tests_csv(path)
+    model = MarketingMixModel(
+        seed=seed, method="nuts", chains=args.chains, draws=args.draws, warmup=args.warmup
+    )
+    start = time.perf_counter()
+    model.fit(data, tests)
+    fit_s = time.perf_counter() - start
+    run_dir = folder / f"run-{tag}"
+    save_run(model, data, Spec(DataSpec(kpi="revenue", media=data.channels)), run_dir)
+    response = load_response(run_dir, max_draws=args.max_draws)
+    request = PlanRequest(weeks=WEEKS)
+    result = plan(response, request)
+    truth = parametric_from_world(world.params, data.spend, n_draws=1, spread=0.0, seed=0)
+    optimum = allocate(truth, result.budget, WEEKS).expected_gain.mean
+    true_gain = scenario(truth, WEEKS, plan=result.plan, reference=result.current_plan).gain.mean
+    return {
+        "fit_s": fit_s, "response": response, "request": request, "result": result,
+        "true_gain": true_gain, "optimum_gain": optimum, "share": true_gain / optimum,
+        "lift": [] if not calibrate else world.experiments.to_dict("records"),
+    }  # fmt: skip
+
+
+def _tested_world(seed: int, args: argparse.Namespace, channel: str, treated: Any) -> World:
+    """The world with one test on ``channel``: its spend doubled in ``treated``; a channel
+    off in those weeks (a sparse one) gets its average weekly spend added instead."""
+    test = LiftTestParams(
+        f"lift_{channel}_double", channel, treated, TEST_START, TEST_WEEKS,
+        spend_multiplier=TEST_MULTIPLIER,
+    )  # fmt: skip
+    try:
+        return simulate_world(world_params(args, (test,)), seed=seed)
+    except ConfigError:  # no planned spend to double in the test's cells
+        params = world_params(args, ())
+        share = sum(params.population_share[params.geos.index(g)] for g in treated) / len(treated)
+        weekly = params.channels[params.channel_names.index(channel)].weekly_spend
+        added = LiftTestParams(
+            f"lift_{channel}_added", channel, treated, TEST_START, TEST_WEEKS,
+            weekly_spend_added=round(weekly * share, -3),
+        )  # fmt: skip
+        return simulate_world(world_params(args, (added,)), seed=seed)
+
+
+def run_world(seed: int, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    untested = simulate_world(world_params(args, ()), seed=seed)
+    first = fit_and_score(untested, seed, args, folder, f"{seed}-none", calibrate=False)
+    geos = untested.params.geos
+    treated = geos[1:3] if len(geos) >= 4 else geos[1:2]
+    worlds = {c: _tested_world(seed, args, c, treated) for c in untested.params.channel_names}
+    # each test's standard error in ROI units, as its design would promise it
+    test_se = {
+        c: float(w.experiments["lift_se"].iloc[0] / abs(w.experiments["spend_delta"].iloc[0]))
+        for c, w in worlds.items()
+    }
+    start = time.perf_counter()
+    info = value_of_information(
+        first["response"], first["result"], first["request"], test_se=test_se
+    )
+    info_s = time.perf_counter() - start
+    tested: dict[str, Any] = {}
+    for channel, world in worlds.items():
+        scored = fit_and_score(world, seed, args, folder, f"{seed}-{channel}", calibrate=True)
+        lift = scored["lift"][0]
+        tested[channel] = {
+            "share": scored["share"], "true_gain": scored["true_gain"],
+            "optimum_gain": scored["optimum_gain"], "fit_s": scored["fit_s"],
+            "lift": lift["lift"], "lift_se": lift["lift_se"], "spend_delta": lift["spend_delta"],
+        }  # fmt: skip
+        print(json.dumps({"seed": seed, "channel": channel, **tested[channel]}), flush=True)
+    values = {c.channel: c.value.to_dict() for c in info.channels}
+    test_values = {c.channel: c.test_value.to_dict() for c in info.channels if c.test_value}
+    names = list(values)
+    gains = [tested[c]["share"] - first["share"] for c in names]
+    rho = spearmanr([values[c]["mean"] for c in names], gains).statistic
+    rho_test = spearmanr([test_values[c]["mean"] for c in names], gains).statistic
+    best_test = max(names, key=lambda c: tested[c]["share"])
+    return {
+        "seed": seed, "geos": args.geos, "fit_s": first["fit_s"], "information_s": info_s,
+        "share_untested": first["share"], "values": values, "test_values": test_values,
+        "test_se": test_se,
+        "above_floor": {c.channel: c.above_floor for c in info.channels},
+        "noise_floor": info.noise_floor.to_dict(), "best_by_value": names[0],
+        "best_test": best_test, "tested": tested, "spearman": float(rho),
+        "spearman_test": float(rho_test),
+    }  # fmt: skip
+
+
+def table(worlds: list[dict[str, Any]]) -> str:
+    lines = [
+        "| world | channel | value of learning it (90% MC) | above floor | value of its test "
+        "(90% MC) | test lift ± se | share of optimum, untested | share of optimum, with its "
+        "test | change |",
+        "|" + "---|" * 9,
+    ]
+    for w in worlds:
+        for channel, value in w["values"].items():
+            t = w["tested"][channel]
+            lines.append(
+                f"| {w['seed']} | {channel}{' (ranked first)' if channel == w['best_by_value'] else ''} | "
+                f"{value['mean']:,.0f} ({value['p05']:,.0f} to {value['p95']:,.0f}) | "
+                f"{'yes' if w['above_floor'][channel] else 'no'} | "
+                f"{w['test_values'][channel]['mean']:,.0f} ({w['test_values'][channel]['p05']:,.0f}"
+                f" to {w['test_values'][channel]['p95']:,.0f}) | "
+                f"{t['lift']:,.0f} ± {t['lift_se']:,.0f} | {w['share_untested']:.0%} | "
+                f"{t['share']:.0%} | {t['share'] - w['share_untested']:+.0%} |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--geos", type=int, default=6)
+    parser.add_argument("--weeks", type=int, default=104)
+    parser.add_argument("--se-inflation", type=float, default=1.2)
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--max-draws", type=int, default=1000)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path.home() / ".cache" / "margin-bench" / "information_value.json",
+    )
+    args = parser.parse_args()
+    from margin.cli.main import configure_jax
+
+    configure_jax()  # as the margin command: chains in parallel over host devices
+    worlds = []
+    with tempfile.TemporaryDirectory(prefix="margin-information-") as tmp:
+        for seed in args.seeds:
+            worlds.append(run_world(seed, args, Path(tmp)))
+    print(table(worlds))
+    for w in worlds:
+        print(
+            f"world {w['seed']}: ranked first {w['best_by_value']}, best test {w['best_test']}, "
+            f"Spearman(value, change) {w['spearman']:+.2f}, (test's value, change) "
+            f"{w['spearman_test']:+.2f}; value of information took "
+            f"{w['information_s']:.1f} s"
+        )
+    meta = {
+        "machine": platform.platform(), "python": platform.python_version(),
+        "margin": margin.__version__, "jax": jax.__version__, "numpyro": numpyro.__version__,
+        "numpy": np.__version__, "scipy": scipy.__version__, "args": vars(args),
+    }  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "worlds": worlds}, indent=2, default=str) + "\n")
+    print(json.dumps(meta, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,409 @@
+"""What learning one channel's return would be worth to a plan: value of information.
+
+A plan is chosen for the expected value ``E[v(plan, θ)]`` over the posterior draws ``θ``
+(currency: ``kpi_value · KPI``, or profit). The posterior is unsure of each channel's
+return, and a lift test on channel ``c`` would tell the plan, roughly, that channel's
+marginal return around current spend, ``m_c(θ)``. Were ``m_c`` known, the plan could be
+chosen for it; what that is worth on average is the expected value of partial perfect
+information (EVPPI; Ades, Lu and Claxton, *Medical Decision Making* 24(2), 2004)::
+
+    EVPPI_c = E_{m_c}[ max_plan E[v | m_c] ] − max_plan E[v]   (>= 0)
+
+It bounds what a test of ``c``'s return can add to this decision (a real test measures
+with error, and adds less), in currency over the plan's
+horizon and carry-over tail: a channel with a wide interval but no bearing on the plan
+is worth nothing to learn; a narrow interval on the channel the plan leans on can be
+worth a lot.
+
+Estimate (:func:`value_of_information`): sort the draws by ``m_c`` (marginal ROI at the
+current plan, as the plan's proof computes it), split them into :data:`GROUPS` groups of
+equal size, plan again on each group's draws (same budget, bounds, locks and objective,
+same current plan), and average over groups what each group's plan adds on that group's
+draws to the recommended plan (never below zero: a group could keep the recommended
+plan). This is the binning estimator of Sadatsafavi et al. (*Value in Health* 16(2),
+2013). It has two biases:
+
+- **Too little**: knowing ``m_c`` to one of :data:`GROUPS` ranges is less than knowing it
+  exactly (where the draws fall in :data:`GROUPS` distinct values the estimate is exact:
+  ``tests/test_optimize_information.py`` checks it against a scalar optimum).
+- **Too much**: a group's plan is fitted to that group's draws, and a few hundred draws
+  differ from the posterior by chance in every channel, so re-planning finds a gain even
+  where there is nothing to learn. The **noise floor** measures it: the same estimate with
+  the draws split into groups at random (:data:`FLOOR_SEED`), where learning the group
+  teaches nothing. A channel's value counts only when its 90% interval lies above the
+  floor's (:attr:`ChannelInformation.above_floor`).
+
+**A planned test's value (EVSI).** A test reads ``m_c`` with an error: given its
+standard error ``se`` (ROI units; ``margin experiment design`` gives a minimum detectable
+ROI, about 2.5 standard errors at 80% power and a 90% level), each draw's world would
+show ``y = m_c + se · ε`` (:data:`TEST_SEED`), and the same estimate with the draws
+grouped by ``y`` instead of ``m_c`` is the expected value of that test's sample
+information (the regression-on-a-summary idea of Strong et al., *Medical Decision
+Making* 35(5), 2015, with bins for the regression). It is at most the EVPPI, equal to it
+as ``se`` → 0 and down to the noise floor as ``se`` grows. A test measures the return
+over its own spend change, not exactly the marginal return at current spend: the value
+is for what the plan needs to know, read as well as that test reads it.
+
+Intervals are the Monte Carlo error of the average over draws (a bootstrap over draws,
+:data:`BOOTSTRAP` resamples, with the group plans held fixed), not posterior intervals:
+the value of information is an expectation over the posterior, one number whose estimate
+has an error.
+
+Only budget plans with the posterior-mean objective (``risk="mean"``) have this value;
+target modes and risk measures are refused with a clear error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from margin.errors import ConfigError
+from margin.optimize.allocate import allocate
+from margin.optimize.objective import Objective
+from margin.optimize.problem import build_problem
+from margin.optimize.proof import channel_mroi
+from margin.optimize.protocol import FloatArray, ResponseModel
+from margin.optimize.request import PlanRequest
+from margin.optimize.results import AllocationResult, Interval
+
+__all__ = [
+    "BOOTSTRAP",
+    "FLOOR_SEED",
+    "GROUPS",
+    "TEST_SEED",
+    "ChannelInformation",
+    "DrawSubset",
+    "InformationValue",
+    "draws_of",
+    "parse_test_se",
+    "value_of_information",
+]
+
+GROUPS = 4
+"""Groups of draws per channel (each is re-planned on ``n_draws / GROUPS`` draws)."""
+FLOOR_SEED = 0x5EED
+"""Seed of the random grouping behind the noise floor and of the bootstrap."""
+TEST_SEED = 0x7E57
+"""Seed of the simulated test readings behind the value of a planned test (EVSI)."""
+BOOTSTRAP = 1000
+"""Bootstrap resamples of the per-draw differences behind each value's interval."""
+
+TIES = 1e-9
+"""Marginal returns closer than this share of their largest count as equal when sorting."""
+
+Progress = Callable[[int, int], None]
+
+
+class DrawSubset:
+    """A :class:`ResponseModel` restricted to some of another model's draws.
+
+    Every prediction is the full model's at ``index``; the gradient is the full model's
+    with zero weight on the other draws. Attributes not in the protocol (a fit's caveats)
+    are not passed on: a group of draws is not a fit.
+    """
+
+    def __init__(self, model: ResponseModel, index: np.ndarray[Any, Any]) -> None:
+        index = np.asarray(index, dtype=np.int64)
+        if index.ndim != 1 or index.size < 1:
+            raise ConfigError("DrawSubset needs a non-empty 1-d index of draws")
+        if index.min() < 0 or index.max() >= model.n_draws:
+            raise ConfigError(f"DrawSubset index outside 0..{model.n_draws - 1}")
+        self._model, self._index = model, index
+        self.channels, self.geos = model.channels, model.geos
+        self.kpi_value, self.carryover_weeks = model.kpi_value, model.carryover_weeks
+        self.history = model.history
+
+    @property
+    def n_draws(self) -> int:
+        return int(self._index.size)
+
+    def media_kpi(self, spend: FloatArray) -> FloatArray:
+        spend = np.asarray(spend, dtype=np.float64)
+        if spend.ndim == 4:  # one plan per draw of the subset: the others get no spend
+            full = np.zeros((self._model.n_draws, *spend.shape[1:]))
+            full[self._index] = spend
+            spend = full
+        result: FloatArray = self._model.media_kpi(spend)[self._index]
+        return result
+
+    def media_kpi_gradient(self, spend: FloatArray, draw_weights: FloatArray) -> FloatArray:
+        weights = np.zeros(self._model.n_draws)
+        weights[self._index] = np.asarray(draw_weights, dtype=np.float64)
+        return self._model.media_kpi_gradient(spend, weights)
+
+    def baseline_kpi(self, n_weeks: int) -> FloatArray:
+        result: FloatArray = self._model.baseline_kpi(n_weeks)[self._index]
+        return result
+
+    def observation_sd(self) -> FloatArray:
+        result: FloatArray = self._model.observation_sd()[self._index]
+        return result
+
+
+@dataclass(frozen=True)
+class ChannelInformation:
+    """What learning one channel's marginal return would be worth to the plan.
+
+    Attributes:
+        channel: the channel.
+        value: EVPPI in currency over the horizon and carry-over tail (mean and 90%
+            Monte Carlo interval).
+        above_floor: the value's interval lies above the noise floor's.
+        group_mroi: per group of draws (lowest marginal return first), the channel's mean
+            marginal ROI at the current plan.
+        group_spend: per group, what that group's plan would spend on the channel (total
+            over the horizon): how the decision turns on what a test would find.
+        test_se, test_value, test_above_floor: when a planned test's standard error was
+            given (ROI units), the expected value of that test's information (EVSI) and
+            whether it lies above the noise floor; ``None`` otherwise.
+    """
+
+    channel: str
+    value: Interval
+    above_floor: bool
+    group_mroi: tuple[float, ...]
+    group_spend: tuple[float, ...]
+    test_se: float | None = None
+    test_value: Interval | None = None
+    test_above_floor: bool | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "value": self.value.to_dict(),
+            "above_floor": self.above_floor,
+            "group_mroi": list(self.group_mroi),
+            "group_spend": list(self.group_spend),
+            "test_se": self.test_se,
+            "test_value": None if self.test_value is None else self.test_value.to_dict(),
+            "test_above_floor": self.test_above_floor,
+        }
+
+
+@dataclass(frozen=True)
+class InformationValue:
+    """Per channel, the value of learning its return (highest first), and the noise floor."""
+
+    channels: tuple[ChannelInformation, ...]
+    noise_floor: Interval
+    groups: int
+    draws: int
+    weeks: int
+    unit: str
+
+    @property
+    def best(self) -> ChannelInformation | None:
+        """The most valuable channel to learn, if any is above the noise floor."""
+        above = [c for c in self.channels if c.above_floor]
+        return above[0] if above else None
+
+    def to_dict(self) -> dict[str, Any]:
+        best = self.best
+        return {
+            "channels": {c.channel: c.to_dict() for c in self.channels},
+            "noise_floor": self.noise_floor.to_dict(),
+            "best": None if best is None else best.channel,
+            "groups": self.groups,
+            "draws": self.draws,
+            "weeks": self.weeks,
+            "unit": self.unit,
+            "note": (
+                "value: expected value of learning each channel's marginal return exactly, "
+                "for this plan (EVPPI, binning estimate); test_value: the same for a test "
+                "reading it with standard error test_se (EVSI); currency over the horizon "
+                "and carry-over tail; intervals are Monte Carlo error; values whose interval "
+                "is not above the noise floor (draws grouped at random) cannot be told from "
+                "zero"
+            ),
+        }
+
+
+def draws_of(model: ResponseModel, index: np.ndarray[Any, Any]) -> ResponseModel:
+    """``model`` on the draws at ``index``: its own ``take_draws`` when it has one (a
+    smaller model, so each prediction costs a share of the whole), else :class:`DrawSubset`."""
+    take = getattr(model, "take_draws", None)
+    if callable(take):
+        subset: ResponseModel = take(index)
+        return subset
+    return DrawSubset(model, index)
+
+
+def _values(model: ResponseModel, plan: FloatArray, objective: Objective) -> FloatArray:
+    """``(n_draws,)`` value of ``plan`` in currency (baseline left out: it is the same)."""
+    tail = np.zeros((plan.shape[0], model.carryover_weeks, plan.shape[2]))
+    kpi = model.media_kpi(np.concatenate([plan, tail], axis=1)).sum(axis=(1, 2))
+    value: FloatArray = model.kpi_value * kpi
+    if objective.kind == "profit":
+        result: FloatArray = objective.margin * value - plan.sum()
+        return result
+    return value
+
+
+def _check_request(model: ResponseModel, request: PlanRequest, groups: int) -> None:
+    if request.mode != "budget":
+        raise ConfigError(
+            f"value of information is computed for budget plans; this request is in "
+            f"{request.mode} mode. Drop --target-kpi/--min-roi to get it."
+        )
+    if request.risk != "mean":
+        raise ConfigError(
+            f"value of information is an expectation; the plan uses risk measure "
+            f"{request.risk!r}. Use --risk mean to get it."
+        )
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 2:
+        raise ConfigError(f"groups = {groups!r}; expected a whole number >= 2")
+    if model.n_draws < 25 * groups:
+        raise ConfigError(
+            f"value of information needs at least {25 * groups} posterior draws for "
+            f"{groups} groups; the model has {model.n_draws}. Raise --max-draws."
+        )
+
+
+def _group_value(
+    base: FloatArray, values: list[FloatArray], groups: list[np.ndarray[Any, Any]]
+) -> FloatArray:
+    """``(n_draws,)`` per-draw gain of each group's better plan over the recommended one."""
+    gain = np.zeros_like(base)
+    for idx, value in zip(groups, values, strict=True):
+        better = value[idx] - base[idx]
+        if better.mean() > 0:
+            gain[idx] = better
+    return gain
+
+
+def _order(mroi: FloatArray) -> np.ndarray[Any, Any]:
+    """Draws from lowest marginal return to highest; returns within :data:`TIES` of
+    their scale count as equal (a finite difference carries rounding from the other
+    channels' KPI, which would otherwise sort a channel the draws agree on by them)."""
+    scale = float(np.max(np.abs(mroi))) or 1.0
+    return np.argsort(np.round(mroi / scale / TIES) * TIES, kind="stable")
+
+
+def _bootstrap(gain: FloatArray, rng: np.random.Generator) -> Interval:
+    picks = rng.integers(0, gain.size, size=(BOOTSTRAP, gain.size))
+    means = gain[picks].mean(axis=1)
+    low, high = np.percentile(means, [5.0, 95.0])
+    return Interval(float(gain.mean()), float(low), float(high))
+
+
+def parse_test_se(text: str) -> tuple[str, float]:
+    """``"tv=0.3"`` → ``("tv", 0.3)``: a planned test's standard error in ROI units."""
+    name, sep, value = text.partition("=")
+    try:
+        se = float(value) if sep and name.strip() else float("nan")
+    except ValueError:
+        se = float("nan")
+    if not (math.isfinite(se) and se > 0):
+        raise ConfigError(
+            f"cannot read the test standard error {text!r}; write CHANNEL=SE with SE > 0 in "
+            "ROI units, e.g. tv=0.3 (margin experiment design's minimum detectable ROI / 2.5)"
+        )
+    return name.strip(), se
+
+
+def _check_test_se(model: ResponseModel, test_se: Mapping[str, float]) -> dict[int, float]:
+    unknown = sorted(set(test_se) - set(model.channels))
+    if unknown:
+        raise ConfigError(
+            f"test standard error for unknown channel(s) {unknown}; the model's channels are "
+            f"{list(model.channels)}"
+        )
+    for name, se in test_se.items():
+        if not (isinstance(se, int | float) and math.isfinite(se) and se > 0):
+            raise ConfigError(
+                f"test standard error of {name} = {se!r}; expected a number > 0 in ROI units "
+                "(e.g. margin experiment design's minimum detectable ROI / 2.5)"
+            )
+    return {model.channels.index(name): float(se) for name, se in test_se.items()}
+
+
+def value_of_information(
+    model: ResponseModel,
+    result: AllocationResult,
+    request: PlanRequest,
+    *,
+    groups: int = GROUPS,
+    test_se: Mapping[str, float] | None = None,
+    progress: Progress | None = None,
+) -> InformationValue:
+    """Per channel, the expected value of learning its return for this plan (module docstring).
+
+    Args:
+        model: the model the plan was made with.
+        result: the recommended plan (:func:`~margin.optimize.request.plan`).
+        request: the request it answers (budget mode, ``risk="mean"``).
+        groups: groups of draws per channel (>= 2; each needs >= 25 draws).
+        test_se: channel → standard error (ROI units) of a planned test's estimate of its
+            return: those channels also get the value of that test (EVSI, below).
+        progress: called with (done, total) after each re-plan.
+
+    Raises:
+        ConfigError: a target mode, a risk measure, too few draws, a bad ``groups`` or a
+            bad ``test_se``.
+    """
+    _check_request(model, request, groups)
+    tested = _check_test_se(model, test_se or {})
+    objective = request.to_objective()
+    constraints = request.to_constraints()
+    problem = build_problem(
+        model, result.weeks, constraints, cap=result.budget, by_geo=request.by_geo,
+        reference=result.current_plan,
+    )  # fmt: skip
+    mroi = channel_mroi(problem, problem.current, result.budget)  # (n_draws, n_channels)
+    base = _values(model, result.plan, objective)
+    rng = np.random.default_rng(FLOOR_SEED)
+    n_channels = len(model.channels)
+    orders = [_order(mroi[:, c]) for c in range(n_channels)]
+    orders.append(rng.permutation(model.n_draws))  # the noise floor: groups at random
+    noise = np.random.default_rng(TEST_SEED).standard_normal((model.n_draws, n_channels))
+    for c, se in tested.items():  # what the test would read in each draw's world
+        orders.append(np.argsort(mroi[:, c] + se * noise[:, c], kind="stable"))
+    total, done = len(orders) * groups, 0
+    gains, spends = [], []
+    for order in orders:
+        split = np.array_split(order, groups)
+        values, spend = [], []
+        for idx in split:
+            planned = allocate(
+                draws_of(model, idx), result.budget, result.weeks, objective=objective,
+                constraints=constraints, by_geo=request.by_geo, reference=result.current_plan,
+            )  # fmt: skip
+            values.append(_values(model, planned.plan, objective))
+            spend.append(planned.plan.sum(axis=(0, 1)))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        gains.append(_group_value(base, values, split))
+        spends.append((split, spend))
+    floor = _bootstrap(gains[n_channels], rng)
+    test_values = {c: _bootstrap(gains[n_channels + 1 + k], rng) for k, c in enumerate(tested)}
+    out = []
+    for c, name in enumerate(model.channels):
+        value = _bootstrap(gains[c], rng)
+        split, spend = spends[c]
+        tested_value = test_values.get(c)
+        out.append(
+            ChannelInformation(
+                channel=name,
+                value=value,
+                above_floor=value.p05 > floor.p95,
+                group_mroi=tuple(float(mroi[idx, c].mean()) for idx in split),
+                group_spend=tuple(float(s[c]) for s in spend),
+                test_se=tested.get(c),
+                test_value=tested_value,
+                test_above_floor=None if tested_value is None else tested_value.p05 > floor.p95,
+            )
+        )
+    out.sort(key=lambda item: -item.value.mean)
+    return InformationValue(
+        channels=tuple(out),
+        noise_floor=floor,
+        groups=groups,
+        draws=model.n_draws,
+        weeks=result.weeks,
+        unit="profit (currency)" if objective.kind == "profit" else "KPI value (currency)",
+    )
