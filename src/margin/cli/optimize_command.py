@@ -187,20 +187,22 @@ def _request(options: dict[str, Any]) -> PlanRequest:
 
 
 def _optimize(options: dict[str, Any]) -> None:
+    from margin.optimize.information import check_test_se, parse_test_se
     from margin.optimize.request import current_budget, plan, plan_document
     from margin.optimize.results import write_plan_csv
 
     request = _request(options)
+    tests = dict(parse_test_se(text) for text in options["test_se"] or [])
     response = load_run_response(options["run"], options["max_draws"], options["controls"])
+    check_test_se(response, tests)
     current = current_budget(response, request.weeks)
     with status(f"optimising {len(response.channels)} channels over {request.weeks} weeks"):
         result = plan(response, request)
         document = plan_document(result, response, request)
     print_plan(document, result, response, request, current)
-    if options["value_of_information"] or options["test_se"]:
-        from margin.optimize.information import parse_test_se, value_of_information
+    if options["value_of_information"] or tests:
+        from margin.optimize.information import value_of_information
 
-        tests = dict(parse_test_se(text) for text in options["test_se"] or [])
         steps = f"valuing what a test of each of {len(response.channels)} channels would teach"
         with progress(steps) as step:
             information = value_of_information(

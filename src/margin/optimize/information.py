@@ -79,6 +79,7 @@ __all__ = [
     "ChannelInformation",
     "DrawSubset",
     "InformationValue",
+    "check_test_se",
     "draws_of",
     "parse_test_se",
     "value_of_information",
@@ -305,7 +306,12 @@ def parse_test_se(text: str) -> tuple[str, float]:
     return name.strip(), se
 
 
-def _check_test_se(model: ResponseModel, test_se: Mapping[str, float]) -> dict[int, float]:
+def check_test_se(model: ResponseModel, test_se: Mapping[str, float]) -> dict[int, float]:
+    """Channel index → standard error of each planned test, checked against ``model``.
+
+    Raises:
+        ConfigError: an unknown channel, or a standard error that is not a number > 0.
+    """
     unknown = sorted(set(test_se) - set(model.channels))
     if unknown:
         raise ConfigError(
@@ -346,7 +352,7 @@ def value_of_information(
             bad ``test_se``.
     """
     _check_request(model, request, groups)
-    tested = _check_test_se(model, test_se or {})
+    tested = check_test_se(model, test_se or {})
     objective = request.to_objective()
     constraints = request.to_constraints()
     problem = build_problem(
