@@ -180,7 +180,14 @@ def test_demo_runs_the_loop_and_keeps_a_named_workspace(tmp_path: Path) -> None:
     # the run and its plan are recorded beside the kept workspace; the report is written
     assert kinds == ["mmm", "plan"]
     assert (tmp_path / "runs" / "demo" / "summary.json").is_file()
-    assert (tmp_path / "runs" / "demo" / "plans" / "demo" / "plan.json").is_file()
+    plan_json = json.loads(
+        (tmp_path / "runs" / "demo" / "plans" / "demo" / "plan.json").read_text(encoding="utf-8")
+    )
+    information = plan_json["value_of_information"]  # which test would inform the plan most
+    assert set(information["channels"]) == set(plan_json["allocation"])
+    if information["best"] is not None:
+        words = " ".join(result.stdout.split())
+        assert f"a lift test on {information['best']} would inform this plan most" in words
     report = (tmp_path / "margin-demo-report.html").read_text(encoding="utf-8")
     assert "chart.js" in report.lower()
     assert "margin serve -w" in " ".join(result.stdout.split())

@@ -278,10 +278,11 @@ def _demo_optimize(
     With a kept workspace the plan is also written into the run folder and recorded in
     ``runs`` (kind 'plan'), so a later ``margin refresh`` scores it.
     """
-    from margin.cli.console import fmt_number, write_json
-    from margin.cli.optimize_command import print_plan
+    from margin.cli.console import fmt_number, progress, write_json
+    from margin.cli.optimize_command import print_information, print_plan
     from margin.mmm.response import load_response
     from margin.optimize import allocate, parametric_from_world, scenario, write_plan_csv
+    from margin.optimize.information import value_of_information
     from margin.optimize.request import PlanRequest, current_budget, plan, plan_document
 
     console.rule("[bold]8. decide[/]: reallocate the current budget over the next 13 weeks")
@@ -292,6 +293,10 @@ def _demo_optimize(
         result = plan(response, request)
         document = plan_document(result, response, request)
     print_plan(document, result, response, request, budget)
+    with progress("valuing what a lift test of each channel would teach this plan") as step:
+        information = value_of_information(response, result, request, progress=step)
+    document["value_of_information"] = information.to_dict()
+    print_information(information)
     plan_dir = run_dir / "plans" / "demo" if ws_path is not None else folder
     write_json(plan_dir / "plan.json", document)
     write_plan_csv(result, plan_dir / "plan.csv", start=response.start)
@@ -323,10 +328,16 @@ def _demo_optimize(
     )
     if true_gain < 0.9 * best_gain:
         outside = f"; true ROI outside the MMM's interval: {', '.join(missed)}" if missed else ""
+        best_test = information.best
+        test = (
+            f"a lift test on {best_test.channel} (worth most to this plan, above)"
+            if best_test is not None
+            else "lift tests at more spend levels"
+        )
         console.print(
             "[yellow]below the 90% bar[/]: the plan follows the MMM's marginal ROIs, and the "
             "data pin down where each response curve bends less well than its average ROI"
             f"{outside}. Before acting on a plan, fit with NUTS (margin mmm fit), calibrate "
-            "with lift tests at more spend levels, and bound the moves (--bounds)."
+            f"with {test}, and bound the moves (--bounds)."
         )
     return document
