@@ -166,7 +166,8 @@ def spread_delta(delta: float, bought: np.ndarray[Any, Any]) -> np.ndarray[Any, 
     if total < delta * (1 - 1e-9):
         raise ConfigError(
             f"the test added {delta:,.2f} of spend but only {total:,.2f} was spent in its "
-            "geos and weeks; check its spend_delta, dates and geos"
+            "geos and weeks; check its spend_delta, dates and geos, and that the test's spend "
+            "is in the spend data"
         )
     low = np.sort(bought)
     given = 0.0
