@@ -19,6 +19,10 @@ true response: its true gain as a share of the true optimum's (as
 ``bench/optimize_regret.py``). The question: does the channel the value of information
 ranks first give the test that improves the plan most, and do the values rank the tests?
 
+``--top K`` also runs the K channels valued highest together (the k-th in ``geos[1+2k :
+3+2k]``), as a user following the ranking would, and scores that plan against the
+issue's bar (90% of the optimum's gain).
+
 ``--se-inflation`` sets how precise the tests are (the simulator's ``lift_se_inflation``:
 1.2 a realistic synthetic-control read; 0.1 close to learning the lift exactly, the
 premise of the value of perfect information). Prints a Markdown table and writes JSON
@@ -42,10 +46,10 @@ import scipy
 from scipy.stats import spearmanr  # type: ignore[import-untyped]
 
 import margin
+from margin.data.panel import MarketingData
 from margin.data.simulator import World, WorldParams, simulate_world
 from margin.data.simulator.params import LiftTestParams
 from margin.data.spec import DataSpec, Spec
-from margin.errors import ConfigError
 from margin.mmm import MarketingMixModel, read_lift_tests_csv, save_run
 from margin.mmm.response import load_response
 from margin.optimize import allocate, parametric_from_world, scenario
@@ -94,32 +98,36 @@ def fit_and_score(
     }  # fmt: skip
 
 
-def _tested_world(seed: int, args: argparse.Namespace, channel: str, treated: Any) -> World:
-    """The world with one test on ``channel``: its spend doubled in ``treated``; a channel
-    off in those weeks (a sparse one) gets its average weekly spend added instead."""
-    test = LiftTestParams(
-        f"lift_{channel}_double", channel, treated, TEST_START, TEST_WEEKS,
-        spend_multiplier=TEST_MULTIPLIER,
-    )  # fmt: skip
-    try:
-        return simulate_world(world_params(args, (test,)), seed=seed)
-    except ConfigError:  # no planned spend to double in the test's cells
-        params = world_params(args, ())
-        share = sum(params.population_share[params.geos.index(g)] for g in treated) / len(treated)
-        weekly = params.channels[params.channel_names.index(channel)].weekly_spend
-        added = LiftTestParams(
-            f"lift_{channel}_added", channel, treated, TEST_START, TEST_WEEKS,
-            weekly_spend_added=round(weekly * share, -3),
+def _test(data: MarketingData, channel: str, treated: tuple[str, ...], params: WorldParams) -> Any:
+    """One test on ``channel`` in ``treated``: its spend doubled for the test's weeks; a
+    channel off then (a sparse one) gets its average weekly spend added instead."""
+    rows = [data.geos.index(g) for g in treated]
+    c = data.channels.index(channel)
+    weeks = slice(TEST_START, TEST_START + TEST_WEEKS)
+    if data.spend[rows, weeks, c].sum() > 0:
+        return LiftTestParams(
+            f"lift_{channel}_double", channel, treated, TEST_START, TEST_WEEKS,
+            spend_multiplier=TEST_MULTIPLIER,
         )  # fmt: skip
-        return simulate_world(world_params(args, (added,)), seed=seed)
+    share = sum(params.population_share[r] for r in rows) / len(rows)
+    weekly = params.channels[c].weekly_spend
+    return LiftTestParams(
+        f"lift_{channel}_added", channel, treated, TEST_START, TEST_WEEKS,
+        weekly_spend_added=round(weekly * share, -3),
+    )  # fmt: skip
 
 
 def run_world(seed: int, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     untested = simulate_world(world_params(args, ()), seed=seed)
     first = fit_and_score(untested, seed, args, folder, f"{seed}-none", calibrate=False)
-    geos = untested.params.geos
+    geos, data = untested.params.geos, untested.marketing_data()
     treated = geos[1:3] if len(geos) >= 4 else geos[1:2]
-    worlds = {c: _tested_world(seed, args, c, treated) for c in untested.params.channel_names}
+    worlds = {
+        c: simulate_world(
+            world_params(args, (_test(data, c, treated, untested.params),)), seed=seed
+        )
+        for c in untested.params.channel_names
+    }
     # each test's standard error in ROI units, as its design would promise it
     test_se = {
         c: float(w.experiments["lift_se"].iloc[0] / abs(w.experiments["spend_delta"].iloc[0]))
@@ -140,6 +148,17 @@ def run_world(seed: int, args: argparse.Namespace, folder: Path) -> dict[str, An
             "lift": lift["lift"], "lift_se": lift["lift_se"], "spend_delta": lift["spend_delta"],
         }  # fmt: skip
         print(json.dumps({"seed": seed, "channel": channel, **tested[channel]}), flush=True)
+    top: dict[str, Any] = {}
+    if args.top:  # the top channels' tests together, each in its own pair of geos
+        chosen = [c.channel for c in info.channels[: args.top]]
+        tests = tuple(
+            _test(data, c, geos[1 + 2 * k : 3 + 2 * k], untested.params)
+            for k, c in enumerate(chosen)
+        )
+        world = simulate_world(world_params(args, tests), seed=seed)
+        scored = fit_and_score(world, seed, args, folder, f"{seed}-top", calibrate=True)
+        top = {"channels": chosen, "share": scored["share"], "fit_s": scored["fit_s"]}
+        print(json.dumps({"seed": seed, "top": top}), flush=True)
     values = {c.channel: c.value.to_dict() for c in info.channels}
     test_values = {c.channel: c.test_value.to_dict() for c in info.channels if c.test_value}
     names = list(values)
@@ -154,7 +173,7 @@ def run_world(seed: int, args: argparse.Namespace, folder: Path) -> dict[str, An
         "above_floor": {c.channel: c.above_floor for c in info.channels},
         "noise_floor": info.noise_floor.to_dict(), "best_by_value": names[0],
         "best_test": best_test, "tested": tested, "spearman": float(rho),
-        "spearman_test": float(rho_test),
+        "spearman_test": float(rho_test), "top": top,
     }  # fmt: skip
 
 
@@ -186,6 +205,10 @@ def main() -> None:
     parser.add_argument("--geos", type=int, default=6)
     parser.add_argument("--weeks", type=int, default=104)
     parser.add_argument("--se-inflation", type=float, default=1.2)
+    parser.add_argument(
+        "--top", type=int, default=0,
+        help="also run the K most valuable channels' tests together (0: not)",
+    )  # fmt: skip
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=500)
@@ -211,6 +234,13 @@ def main() -> None:
             f"{w['spearman_test']:+.2f}; value of information took "
             f"{w['information_s']:.1f} s"
         )
+    for w in worlds:
+        if w["top"]:
+            print(
+                f"world {w['seed']}: tests on {' and '.join(w['top']['channels'])} together: "
+                f"{w['top']['share']:.0%} of the optimum's gain (untested "
+                f"{w['share_untested']:.0%})"
+            )
     meta = {
         "machine": platform.platform(), "python": platform.python_version(),
         "margin": margin.__version__, "jax": jax.__version__, "numpyro": numpyro.__version__,

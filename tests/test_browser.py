@@ -226,11 +226,19 @@ def test_budget_planner_returns_a_plan(analyst: tuple[Any, Watch], site: dict[st
     page.wait_for_selector("body[data-loaded='1']")
     page.fill("#weeks", "8")
     page.fill("input[data-channel='tv'][data-side='high']", "1.5")
+    page.check("#information")
     with page.expect_response(lambda r: r.url.endswith("/optimize"), timeout=120_000) as answer:
         page.click("#planner-submit")
     page.wait_for_selector("#table-allocation tbody tr", timeout=120_000)
     assert page.locator("#table-allocation tbody tr").count() == 3
     body = answer.value.json()
+    information = body["value_of_information"]  # asked for with the checkbox
+    shown = page.locator("#table-information tbody tr td:first-child").all_inner_texts()
+    assert shown == list(information["channels"])  # highest value first, as the API gives
+    if information["best"] is not None:
+        assert (
+            f"lift test on {information['best']}" in page.locator("#information-note").inner_text()
+        )
     assert page.locator("#plan-caveats li").all_inner_texts() == body["caveats"]
     gains = page.locator("#table-allocation tbody tr td:nth-child(6)").all_inner_texts()
     assert all("[" in cell for cell in gains)  # every channel's move has its interval

@@ -327,6 +327,7 @@
                 F.money(r.spend - r.current_spend) + pctChange, r.mroi ? F.ratio(r.mroi) : "–",
                 F.interval(r.gain)];
       }));
+    renderInformation(plan.value_of_information);
     $("plan-result").classList.remove("hidden");
     C.allocation($("chart-allocation"), rows);
     var weekly = plan.weekly_kpi;
@@ -336,6 +337,27 @@
       C.band($("chart-weekly"), { labels: labels, mean: weekly.mean, p05: weekly.p05,
                                   p95: weekly.p95 }, { label: "planned KPI per week" });
     }
+  }
+
+  function renderInformation(info) {
+    var block = $("plan-information");
+    if (!info) { block.classList.add("hidden"); return; }
+    var names = Object.keys(info.channels);
+    table("table-information", ["channel", "value of learning it (90% Monte Carlo)", "above noise",
+                                "its spend if its return is low → high"],
+      names.map(function (name) {
+        var c = info.channels[name];
+        var spend = c.group_spend;
+        return [name, F.interval(c.value), c.above_floor ? "yes" : "no",
+                F.money(spend[0]) + " → " + F.money(spend[spend.length - 1])];
+      }));
+    $("information-note").textContent =
+      "Expected value, over the horizon and its carry-over, of knowing each channel's return " +
+      "exactly before planning (an upper bound on what a lift test can add). Noise floor " +
+      F.number(info.noise_floor.mean) + ". " + (info.best
+        ? "A lift test on " + info.best + " would inform this plan most."
+        : "No channel is worth testing for this plan above the noise.");
+    block.classList.remove("hidden");
   }
 
   function planner() {
@@ -349,7 +371,8 @@
         var budget = $("budget").value;
         var request = { budget: budget === "" ? null : Number(budget),
                         weeks: Number($("weeks").value || 13), bounds: readBounds(),
-                        objective: $("objective").value };
+                        objective: $("objective").value,
+                        value_of_information: $("information").checked };
         $("planner-submit").disabled = true;
         $("planner-status").textContent = "optimizing…";
         api(runQuery("/optimize"), { method: "POST", body: request }).then(function (plan) {
