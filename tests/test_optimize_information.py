@@ -134,6 +134,10 @@ def test_a_draw_subset_predicts_as_the_smaller_model_does() -> None:
         rtol=1e-12,
     )
     np.testing.assert_allclose(wrapped.observation_sd(), taken.observation_sd())
+    with pytest.raises(ConfigError, match="distinct draws"):
+        DrawSubset(response, np.array([1, 1, 2]))
+    with pytest.raises(ConfigError, match="outside"):
+        DrawSubset(response, np.array([N_DRAWS]))
 
 
 @pytest.mark.parametrize(

@@ -114,6 +114,8 @@ class DrawSubset:
             raise ConfigError("DrawSubset needs a non-empty 1-d index of draws")
         if index.min() < 0 or index.max() >= model.n_draws:
             raise ConfigError(f"DrawSubset index outside 0..{model.n_draws - 1}")
+        if np.unique(index).size != index.size:
+            raise ConfigError("DrawSubset needs distinct draws (one plan per draw)")
         self._model, self._index = model, index
         self.channels, self.geos = model.channels, model.geos
         self.kpi_value, self.carryover_weeks = model.kpi_value, model.carryover_weeks
