@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from margin.data.simulator.params import DEFAULT_CHANNELS
 from margin.errors import ConfigError, DataValidationError
 from margin.mmm import LiftTest, MarketingMixModel, ModelConfig, RoiPrior, read_lift_tests_csv
 from margin.mmm.calibration import lift_arrays, spread_delta
-from margin.mmm.inputs import fit_scaling
+from margin.mmm.inputs import Scaling, fit_scaling
 
 WORLD_SEED = 11
 FIT_SEED = 2
@@ -40,6 +41,14 @@ def world_and_tests(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, l
     return world, read_lift_tests_csv(path)
 
 
+@pytest.fixture(scope="module")
+def placed(world_and_tests: tuple[object, list[LiftTest]]) -> tuple[Any, Scaling, list[LiftTest]]:
+    """The world's panel, its scaling (max lag 2) and its lift tests."""
+    world, tests = world_and_tests
+    data = world.marketing_data()  # type: ignore[attr-defined]
+    return data, fit_scaling(data, 2), tests
+
+
 def test_reads_simulator_experiments(world_and_tests: tuple[object, list[LiftTest]]) -> None:
     world, tests = world_and_tests
     truth = {t["id"]: t for t in world.truth["lift_tests"]}  # type: ignore[attr-defined]
@@ -50,11 +59,9 @@ def test_reads_simulator_experiments(world_and_tests: tuple[object, list[LiftTes
 
 
 def test_placement_spreads_spend_delta_over_treated_cells(
-    world_and_tests: tuple[object, list[LiftTest]],
+    placed: tuple[Any, Scaling, list[LiftTest]],
 ) -> None:
-    world, tests = world_and_tests
-    data = world.marketing_data()
-    scaling = fit_scaling(data, 2)
+    data, scaling, tests = placed
     arrays = lift_arrays(tests, data, scaling, max_lag=8)
     for i, test in enumerate(tests):
         c = data.channels.index(test.channel)
@@ -90,11 +97,9 @@ def test_a_heavy_up_never_takes_out_more_than_was_bought(
 
 
 def test_a_doubled_flight_places_its_change_in_the_weeks_on_air(
-    world_and_tests: tuple[object, list[LiftTest]],
+    placed: tuple[Any, Scaling, list[LiftTest]],
 ) -> None:
-    world, _tests = world_and_tests
-    data = world.marketing_data()
-    scaling = fit_scaling(data, 2)
+    data, scaling, _tests = placed
     c = data.channels.index("tv")
     tv = data.spend[1, :, c]
     # a week TV is off in this geo, next to weeks on air
@@ -115,10 +120,8 @@ def test_a_doubled_flight_places_its_change_in_the_weeks_on_air(
         lift_arrays([too_much], data, scaling, max_lag=8)
 
 
-def test_bad_lift_tests_are_rejected(world_and_tests: tuple[object, list[LiftTest]]) -> None:
-    world, _tests = world_and_tests
-    data = world.marketing_data()
-    scaling = fit_scaling(data, 2)
+def test_bad_lift_tests_are_rejected(placed: tuple[Any, Scaling, list[LiftTest]]) -> None:
+    data, scaling, _tests = placed
     outside = LiftTest("late", "tv", ("south",), date(2030, 1, 1), date(2030, 2, 1), 1.0, 1.0, 1.0)
     with pytest.raises(ConfigError, match="outside the fitted panel"):
         lift_arrays([outside], data, scaling, 8)
