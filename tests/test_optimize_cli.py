@@ -215,6 +215,7 @@ def test_bad_requests_exit_2_with_one_line(
     code, stdout, err = in_process(capsys, *args[:1], "--run", str(run.path), *args[1:])
     assert code == 2, stdout + err
     assert message in err
+    assert "recommended allocation" not in stdout  # refused before planning, not after
     assert len(err.strip().splitlines()) == 1
     assert "Traceback" not in err
 

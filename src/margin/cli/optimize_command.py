@@ -187,7 +187,7 @@ def _request(options: dict[str, Any]) -> PlanRequest:
 
 
 def _optimize(options: dict[str, Any]) -> None:
-    from margin.optimize.information import check_test_se, parse_test_se
+    from margin.optimize.information import check_request, check_test_se, parse_test_se
     from margin.optimize.request import current_budget, plan, plan_document
     from margin.optimize.results import write_plan_csv
 
@@ -195,6 +195,8 @@ def _optimize(options: dict[str, Any]) -> None:
     tests = dict(parse_test_se(text) for text in options["test_se"] or [])
     response = load_run_response(options["run"], options["max_draws"], options["controls"])
     check_test_se(response, tests)
+    if options["value_of_information"] or tests:
+        check_request(response, request)  # before planning, not after printing the plan
     current = current_budget(response, request.weeks)
     with status(f"optimising {len(response.channels)} channels over {request.weeks} weeks"):
         result = plan(response, request)

@@ -79,6 +79,7 @@ __all__ = [
     "ChannelInformation",
     "DrawSubset",
     "InformationValue",
+    "check_request",
     "check_test_se",
     "draws_of",
     "parse_test_se",
@@ -246,7 +247,12 @@ def _values(model: ResponseModel, plan: FloatArray, objective: Objective) -> Flo
     return value
 
 
-def _check_request(model: ResponseModel, request: PlanRequest, groups: int) -> None:
+def check_request(model: ResponseModel, request: PlanRequest, groups: int = GROUPS) -> None:
+    """Refuse, before any planning, a request whose value of information is not defined.
+
+    Raises:
+        ConfigError: a target mode, a risk measure, a bad ``groups`` or too few draws.
+    """
     if request.mode != "budget":
         raise ConfigError(
             f"value of information is computed for budget plans; this request is in "
@@ -353,7 +359,7 @@ def value_of_information(
         ConfigError: a target mode, a risk measure, too few draws, a bad ``groups`` or a
             bad ``test_se``.
     """
-    _check_request(model, request, groups)
+    check_request(model, request, groups)
     tested = check_test_se(model, test_se or {})
     objective = request.to_objective()
     constraints = request.to_constraints()
