@@ -101,6 +101,9 @@ def test_plan_and_curves_views(
     assert sum(r["spend"] for r in plan["rows"]) == pytest.approx(fitted_plan["budget"], rel=1e-6)
     assert f"{100 * fitted_plan['p_beats_current']:.0f}%" in plan["verdict"]
     assert plan["caveats"] == fitted_plan["caveats"]
+    information = fitted_plan["value_of_information"]
+    assert [r["channel"] for r in plan["information"]["rows"]] == list(information["channels"])
+    assert plan["information"]["best"] == information["best"]
     for row in plan["rows"]:
         gain = fitted_plan["allocation"][row["channel"]]["gain"]
         assert row["gain_value"] == scale(gain, fitted_plan["kpi_value"])
@@ -149,6 +152,9 @@ def test_report_is_one_offline_file(html: str, summary: dict[str, Any]) -> None:
     assert view["meta"]["currency_symbol"] == "$"
     for section in ("summary", "plan", "contributions", "roi", "curves", "health", "data-quality"):
         assert f'id="{section}"' in html
+    information = view["plan"]["information"]  # the plan's value of information, as a table
+    table = html.split('id="table-information"', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr>") == 1 + len(information["rows"])
 
 
 def test_names_cannot_break_out_of_the_page(summary: dict[str, Any]) -> None:

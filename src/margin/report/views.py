@@ -265,7 +265,25 @@ def plan_view(plan: dict[str, Any], symbol: str) -> dict[str, Any]:
         "weekly_kpi": plan.get("weekly_kpi"),
         "verdict": verdict + ".",
         "caveats": [str(c) for c in plan.get("caveats", [])],
+        "information": _information_view(plan.get("value_of_information")),
     }
+
+
+def _information_view(info: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The plan's value of information per channel (currency already), when it was asked for."""
+    if not info:
+        return None
+    rows = [
+        {
+            "channel": name,
+            "value": c["value"],
+            "above_floor": bool(c["above_floor"]),
+            "low": float(c["group_spend"][0]),
+            "high": float(c["group_spend"][-1]),
+        }
+        for name, c in info["channels"].items()
+    ]
+    return {"rows": rows, "floor": info["noise_floor"], "best": info.get("best")}
 
 
 def _curves_view(curves: dict[str, Any], plan: dict[str, Any] | None) -> dict[str, Any]:
