@@ -172,6 +172,9 @@ def test_cli_design_analyze_list_round_trip(tmp_path: Path) -> None:
     plan = json.loads((tmp_path / "design.json").read_text())
     assert plan["length_periods"] == 7
     assert "mde_percent" in plan["power"]
+    # the MDE is 1.645 + 0.842 standard errors at the defaults (90% level, 80% power)
+    assert plan["roi_se"] == pytest.approx(plan["min_detectable_roi"]["mean"] / 2.4866, rel=1e-4)
+    assert f"--test-se tv={plan['roi_se']:.3g}" in " ".join(design.stdout.split())
     analyze = margin(
         "experiment", "analyze", "--panel", "panel.csv", "--design", "design.json",
         "--start", str(start), "--spend-delta", "500", "--out", "lift.json", cwd=tmp_path,
