@@ -17,12 +17,7 @@ from scipy.optimize import minimize_scalar  # type: ignore[import-untyped,unused
 
 from margin.errors import ConfigError
 from margin.optimize import ParametricResponse, PlanRequest, plan
-from margin.optimize.information import (
-    DrawSubset,
-    InformationValue,
-    draws_of,
-    value_of_information,
-)
+from margin.optimize.information import InformationValue, value_of_information
 
 WEEKS = 13
 WEEKLY = 100.0
@@ -114,30 +109,6 @@ def test_a_known_channel_is_worth_nothing_and_the_best_is_above_the_floor(
     document = info.to_dict()
     assert document["best"] == "a"
     assert set(document["channels"]) == {"a", "b"}
-
-
-def test_a_draw_subset_predicts_as_the_smaller_model_does() -> None:
-    response = model()
-    index = np.arange(0, N_DRAWS, 3)
-    wrapped, taken = DrawSubset(response, index), draws_of(response, index)
-    assert isinstance(taken, ParametricResponse)
-    assert taken.n_draws == wrapped.n_draws
-    rng = np.random.default_rng(7)
-    spend = rng.uniform(0, 300, size=(1, WEEKS, 2))
-    np.testing.assert_allclose(wrapped.media_kpi(spend), taken.media_kpi(spend), rtol=1e-12)
-    per_draw = rng.uniform(0, 300, size=(index.size, 1, WEEKS, 2))
-    np.testing.assert_allclose(wrapped.media_kpi(per_draw), taken.media_kpi(per_draw), rtol=1e-12)
-    weights = rng.uniform(size=index.size)
-    np.testing.assert_allclose(
-        wrapped.media_kpi_gradient(spend, weights),
-        taken.media_kpi_gradient(spend, weights),
-        rtol=1e-12,
-    )
-    np.testing.assert_allclose(wrapped.observation_sd(), taken.observation_sd())
-    with pytest.raises(ConfigError, match="distinct draws"):
-        DrawSubset(response, np.array([1, 1, 2]))
-    with pytest.raises(ConfigError, match="outside"):
-        DrawSubset(response, np.array([N_DRAWS]))
 
 
 @pytest.mark.parametrize(

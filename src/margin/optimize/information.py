@@ -65,11 +65,12 @@ import numpy as np
 from margin.errors import ConfigError
 from margin.optimize.allocate import allocate
 from margin.optimize.objective import Objective
-from margin.optimize.problem import build_problem
+from margin.optimize.problem import Problem, build_problem
 from margin.optimize.proof import channel_mroi
 from margin.optimize.protocol import FloatArray, ResponseModel
 from margin.optimize.request import PlanRequest
 from margin.optimize.results import AllocationResult, Interval
+from margin.optimize.solver import plan_values
 
 __all__ = [
     "BOOTSTRAP",
@@ -77,11 +78,9 @@ __all__ = [
     "GROUPS",
     "TEST_SEED",
     "ChannelInformation",
-    "DrawSubset",
     "InformationValue",
     "check_request",
     "check_test_se",
-    "draws_of",
     "parse_test_se",
     "value_of_information",
 ]
@@ -99,54 +98,6 @@ TIES = 1e-9
 """Marginal returns closer than this share of their largest count as equal when sorting."""
 
 Progress = Callable[[int, int], None]
-
-
-class DrawSubset:
-    """A :class:`ResponseModel` restricted to some of another model's draws.
-
-    Every prediction is the full model's at ``index``; the gradient is the full model's
-    with zero weight on the other draws. Attributes not in the protocol (a fit's caveats)
-    are not passed on: a group of draws is not a fit.
-    """
-
-    def __init__(self, model: ResponseModel, index: np.ndarray[Any, Any]) -> None:
-        index = np.asarray(index, dtype=np.int64)
-        if index.ndim != 1 or index.size < 1:
-            raise ConfigError("DrawSubset needs a non-empty 1-d index of draws")
-        if index.min() < 0 or index.max() >= model.n_draws:
-            raise ConfigError(f"DrawSubset index outside 0..{model.n_draws - 1}")
-        if np.unique(index).size != index.size:
-            raise ConfigError("DrawSubset needs distinct draws (one plan per draw)")
-        self._model, self._index = model, index
-        self.channels, self.geos = model.channels, model.geos
-        self.kpi_value, self.carryover_weeks = model.kpi_value, model.carryover_weeks
-        self.history = model.history
-
-    @property
-    def n_draws(self) -> int:
-        return int(self._index.size)
-
-    def media_kpi(self, spend: FloatArray) -> FloatArray:
-        spend = np.asarray(spend, dtype=np.float64)
-        if spend.ndim == 4:  # one plan per draw of the subset: the others get no spend
-            full = np.zeros((self._model.n_draws, *spend.shape[1:]))
-            full[self._index] = spend
-            spend = full
-        result: FloatArray = self._model.media_kpi(spend)[self._index]
-        return result
-
-    def media_kpi_gradient(self, spend: FloatArray, draw_weights: FloatArray) -> FloatArray:
-        weights = np.zeros(self._model.n_draws)
-        weights[self._index] = np.asarray(draw_weights, dtype=np.float64)
-        return self._model.media_kpi_gradient(spend, weights)
-
-    def baseline_kpi(self, n_weeks: int) -> FloatArray:
-        result: FloatArray = self._model.baseline_kpi(n_weeks)[self._index]
-        return result
-
-    def observation_sd(self) -> FloatArray:
-        result: FloatArray = self._model.observation_sd()[self._index]
-        return result
 
 
 @dataclass(frozen=True)
@@ -226,25 +177,12 @@ class InformationValue:
         }
 
 
-def draws_of(model: ResponseModel, index: np.ndarray[Any, Any]) -> ResponseModel:
-    """``model`` on the draws at ``index``: its own ``take_draws`` when it has one (a
-    smaller model, so each prediction costs a share of the whole), else :class:`DrawSubset`."""
-    take = getattr(model, "take_draws", None)
-    if callable(take):
-        subset: ResponseModel = take(index)
-        return subset
-    return DrawSubset(model, index)
-
-
-def _values(model: ResponseModel, plan: FloatArray, objective: Objective) -> FloatArray:
-    """``(n_draws,)`` value of ``plan`` in currency (baseline left out: it is the same)."""
-    tail = np.zeros((plan.shape[0], model.carryover_weeks, plan.shape[2]))
-    kpi = model.media_kpi(np.concatenate([plan, tail], axis=1)).sum(axis=(1, 2))
-    value: FloatArray = model.kpi_value * kpi
-    if objective.kind == "profit":
-        result: FloatArray = objective.margin * value - plan.sum()
-        return result
-    return value
+def _values(problem: Problem, plan: FloatArray, objective: Objective, by_geo: bool) -> FloatArray:
+    """``(n_draws,)`` value of ``plan`` (geos, weeks, channels) in currency, as the solver
+    values it (:func:`~margin.optimize.solver.plan_values`; the baseline is left out: it
+    is the same under every plan)."""
+    totals = plan.sum(axis=1).ravel() if by_geo else plan.sum(axis=(0, 1))
+    return plan_values(problem, totals, objective)
 
 
 def check_request(model: ResponseModel, request: PlanRequest, groups: int = GROUPS) -> None:
@@ -368,7 +306,7 @@ def value_of_information(
         reference=result.current_plan,
     )  # fmt: skip
     mroi = channel_mroi(problem, problem.current, result.budget)  # (n_draws, n_channels)
-    base = _values(model, result.plan, objective)
+    base = _values(problem, result.plan, objective, request.by_geo)
     rng = np.random.default_rng(FLOOR_SEED)
     n_channels = len(model.channels)
     orders = [_order(mroi[:, c]) for c in range(n_channels)]
@@ -383,10 +321,10 @@ def value_of_information(
         values, spend = [], []
         for idx in split:
             planned = allocate(
-                draws_of(model, idx), result.budget, result.weeks, objective=objective,
+                model.take_draws(idx), result.budget, result.weeks, objective=objective,
                 constraints=constraints, by_geo=request.by_geo, reference=result.current_plan,
             )  # fmt: skip
-            values.append(_values(model, planned.plan, objective))
+            values.append(_values(problem, planned.plan, objective, request.by_geo))
             spend.append(planned.plan.sum(axis=(0, 1)))
             done += 1
             if progress is not None:

@@ -18,9 +18,6 @@ conversions otherwise): ``kpi_value`` converts one KPI unit to currency, so ROI 
 Optional. A model may also carry ``fit_caveats`` (sentences on its own reliability, said
 with every plan) and ``prior_dominated`` (channels whose answer is mostly the prior);
 see :mod:`margin.optimize.caveats`. The fitted MMM's adapter fills both from its run.
-A model may also offer ``take_draws(index)``, the same model on the draws at ``index``
-only; the value of information (:mod:`margin.optimize.information`) re-plans on groups
-of draws and uses it when present (else a wrapper that predicts every draw and keeps some).
 """
 
 from __future__ import annotations
@@ -112,4 +109,12 @@ class ResponseModel(Protocol):
 
     def observation_sd(self) -> FloatArray:
         """Observation noise sd per draw and geo, ``(n_draws, n_geos)``, KPI units."""
+        ...
+
+    def take_draws(self, index: npt.NDArray[np.int64]) -> ResponseModel:
+        """The same model on the draws at ``index`` only (any order, repeats allowed).
+
+        The value of information (:mod:`margin.optimize.information`) re-plans on groups
+        of draws; a model restricted to a group costs a share of the whole per prediction.
+        """
         ...
