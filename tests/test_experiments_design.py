@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy.stats import norm  # type: ignore[import-untyped,unused-ignore]
 
 from margin.errors import ConfigError, DataValidationError
 from margin.experiments import DesignSpec, design_test, simulate_geo_panel, simulate_power
@@ -118,6 +119,10 @@ def test_go_dark_design_uses_the_panel_spend() -> None:
     assert np.all(design.power.effects <= 0)
     removed = 10.0 * 7 * len(design.treated)
     assert design.min_detectable_roi == pytest.approx(design.power.mde_absolute / removed)
+    # the MDE is 1.645 + 0.842 standard errors at a 90% level and 80% power (scipy's normal)
+    z = norm.ppf(0.95) + norm.ppf(0.8)
+    assert design.roi_se == pytest.approx(design.min_detectable_roi / z, rel=1e-12)
+    assert design.to_json()["roi_se"] == design.roi_se
     assert design.power_at_budget is not None
 
 

@@ -171,9 +171,6 @@ def _register_design(sub: typer.Typer) -> None:
             _print_estimate(f"spend for MDE @ROI {roi}", payload["spend_needed"])
         if payload["min_detectable_roi"] is not None:
             _print_estimate("min detectable ROI", payload["min_detectable_roi"])
-            payload["roi_se"] = roi_standard_error(
-                payload["min_detectable_roi"]["mean"], level, power
-            )
             console.print(
                 f"the test would read {channel}'s return with a standard error of about "
                 f"{payload['roi_se']:.3g} (ROI units); what that is worth to a plan: margin "
@@ -184,14 +181,6 @@ def _register_design(sub: typer.Typer) -> None:
         if out is not None:
             write_json(out, payload)
             console.print(f"wrote {out}")
-
-
-def roi_standard_error(min_detectable_roi: float, level: float, power: float) -> float:
-    """The standard error of a test's ROI read from its minimum detectable ROI: the MDE is
-    ``(z_{(1+level)/2} + z_power)`` standard errors (2.49 at a 90% level and 80% power)."""
-    from scipy.stats import norm  # type: ignore[import-untyped,unused-ignore]
-
-    return float(min_detectable_roi / (norm.ppf(0.5 + level / 2) + norm.ppf(power)))
 
 
 def _register_analyze(sub: typer.Typer) -> None:

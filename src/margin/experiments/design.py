@@ -16,6 +16,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -105,6 +106,17 @@ class Design:
         scale = value / power.mde if power.mde > 0 else 0.0
         return {"mean": value, "p05": power.mde_low * scale, "p95": power.mde_high * scale}
 
+    @property
+    def roi_se(self) -> float | None:
+        """Standard error of the test's ROI read: the minimum detectable ROI is
+        ``z_{(1+level)/2} + z_power`` standard errors (2.49 at a 90% level and 80% power).
+        What ``margin optimize --test-se`` takes to value this test for a plan."""
+        if self.min_detectable_roi is None:
+            return None
+        spec = self.spec
+        z = NormalDist().inv_cdf(0.5 + spec.level / 2) + NormalDist().inv_cdf(spec.target_power)
+        return self.min_detectable_roi / z
+
     def _power_range(self) -> dict[str, float] | None:
         if self.power_at_budget is None:
             return None
@@ -137,6 +149,7 @@ class Design:
             "power": self.power.to_json(),
             "spend_needed": self._mde_range(self.spend_needed),
             "min_detectable_roi": self._mde_range(self.min_detectable_roi),
+            "roi_se": self.roi_se,
             "power_at_budget": self._power_range(),
             "matched_markets": self.matches,
             "candidates": list(self.candidates),
