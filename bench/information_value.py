@@ -33,30 +33,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import jax
-import numpy as np
-import numpyro  # type: ignore[import-untyped]
-import scipy
 from scipy.stats import spearmanr  # type: ignore[import-untyped]
 
-import margin
 from margin.data.panel import MarketingData
 from margin.data.simulator import World, WorldParams, simulate_world
 from margin.data.simulator.params import LiftTestParams
-from margin.data.spec import DataSpec, Spec
-from margin.mmm import MarketingMixModel, read_lift_tests_csv, save_run
-from margin.mmm.response import load_response
-from margin.optimize import allocate, parametric_from_world, scenario
+from margin.optimize import allocate, scenario
 from margin.optimize.information import value_of_information
 from margin.optimize.request import PlanRequest, plan
 
-WEEKS = 13
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from optimize_regret import WEEKS, bench_meta, fit_saved, true_response
+
 TEST_START, TEST_WEEKS, TEST_MULTIPLIER = 60, 6, 2.0
 
 
@@ -71,24 +66,14 @@ def fit_and_score(
     world: World, seed: int, args: argparse.Namespace, folder: Path, tag: str, calibrate: bool
 ) -> dict[str, Any]:
     """Fit, plan and score one world; the plan's true share of the true optimum's gain."""
-    data = world.marketing_data()
-    tests = []
-    if calibrate:
-        path = folder / f"experiments-{tag}.csv"
-        world.experiments.to_csv(path, index=False)
-        tests = read_lift_tests_csv(path)
-    model = MarketingMixModel(
-        seed=seed, method="nuts", chains=args.chains, draws=args.draws, warmup=args.warmup
+    settings = {"method": "nuts", "chains": args.chains, "draws": args.draws,
+                "warmup": args.warmup}  # fmt: skip
+    _, response, fit_s, _ = fit_saved(
+        world, seed, settings, folder, tag, calibrate=calibrate, max_draws=args.max_draws
     )
-    start = time.perf_counter()
-    model.fit(data, tests)
-    fit_s = time.perf_counter() - start
-    run_dir = folder / f"run-{tag}"
-    save_run(model, data, Spec(DataSpec(kpi="revenue", media=data.channels)), run_dir)
-    response = load_response(run_dir, max_draws=args.max_draws)
     request = PlanRequest(weeks=WEEKS)
     result = plan(response, request)
-    truth = parametric_from_world(world.params, data.spend, n_draws=1, spread=0.0, seed=0)
+    truth = true_response(world)
     optimum = allocate(truth, result.budget, WEEKS).expected_gain.mean
     true_gain = scenario(truth, WEEKS, plan=result.plan, reference=result.current_plan).gain.mean
     return {
@@ -242,11 +227,7 @@ def main() -> None:
                 f"({' and '.join(run['channels'])}): {run['share']:.0%} of the optimum's gain "
                 f"(untested {w['share_untested']:.0%})"
             )
-    meta = {
-        "machine": platform.platform(), "python": platform.python_version(),
-        "margin": margin.__version__, "jax": jax.__version__, "numpyro": numpyro.__version__,
-        "numpy": np.__version__, "scipy": scipy.__version__, "args": vars(args),
-    }  # fmt: skip
+    meta = bench_meta(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "worlds": worlds}, indent=2, default=str) + "\n")
     print(json.dumps(meta, default=str))

@@ -41,11 +41,11 @@ import numpyro  # type: ignore[import-untyped]
 import scipy
 
 import margin
-from margin.data.simulator import WorldParams, simulate_world
+from margin.data.simulator import World, WorldParams, simulate_world
 from margin.data.spec import DataSpec, Spec
 from margin.mmm import LiftTest, MarketingMixModel, read_lift_tests_csv, save_run
-from margin.mmm.response import load_response
-from margin.optimize import allocate, parametric_from_world, scenario
+from margin.mmm.response import MMMResponse, load_response
+from margin.optimize import ParametricResponse, allocate, parametric_from_world, scenario
 from margin.optimize.request import PlanRequest, current_budget, plan
 
 WEEKS = 13
@@ -76,26 +76,62 @@ def request_for(variant: str, channels: tuple[str, ...]) -> PlanRequest:
     return PlanRequest(weeks=WEEKS, **options)
 
 
+def fit_saved(
+    world: World,
+    seed: int,
+    settings: dict[str, Any],
+    folder: Path,
+    tag: str,
+    *,
+    calibrate: bool,
+    max_draws: int,
+) -> tuple[MarketingMixModel, MMMResponse, float, int]:
+    """Fit the MMM on ``world`` (with the world's own lift tests, read from its
+    ``experiments.csv`` as a user would, when ``calibrate``), save the run under
+    ``folder / tag`` and load it as a response model: model, response, fit seconds and
+    the number of lift tests."""
+    data = world.marketing_data()
+    lift_tests: list[LiftTest] = []
+    folder.mkdir(parents=True, exist_ok=True)
+    if calibrate:
+        world.experiments.to_csv(folder / f"experiments-{tag}.csv", index=False)
+        lift_tests = read_lift_tests_csv(folder / f"experiments-{tag}.csv")
+    model = MarketingMixModel(seed=seed, **settings)
+    start = time.perf_counter()
+    model.fit(data, lift_tests)
+    fit_s = time.perf_counter() - start
+    save_run(model, data, Spec(DataSpec(kpi="revenue", media=data.channels)), folder / tag)
+    return model, load_response(folder / tag, max_draws=max_draws), fit_s, len(lift_tests)
+
+
+def true_response(world: World) -> ParametricResponse:
+    """The simulator's true response of ``world``, as a one-draw response model."""
+    spend = world.marketing_data().spend
+    return parametric_from_world(world.params, spend, n_draws=1, spread=0.0, seed=0)
+
+
+def bench_meta(args: argparse.Namespace) -> dict[str, Any]:
+    """Machine, versions and arguments of a benchmark run (its JSON's ``meta``)."""
+    return {
+        "machine": platform.platform(), "processor": platform.machine(),
+        "python": platform.python_version(), "margin": margin.__version__,
+        "jax": jax.__version__, "numpyro": numpyro.__version__, "numpy": np.__version__,
+        "scipy": scipy.__version__, "args": vars(args),
+    }  # fmt: skip
+
+
 def run_world(
     seed: int, method: str, args: argparse.Namespace, folder: Path
 ) -> list[dict[str, Any]]:
     params = WorldParams(n_geos=args.geos, n_weeks=args.weeks, n_users=max(200, 10 * args.geos))
     world = simulate_world(params, seed=seed)
     data = world.marketing_data()
-    lift_tests: list[LiftTest] = []
-    if args.calibrate:  # the world's own geo lift tests, as a user would register them
-        folder.mkdir(parents=True, exist_ok=True)
-        world.experiments.to_csv(folder / f"experiments-{seed}.csv", index=False)
-        lift_tests = read_lift_tests_csv(folder / f"experiments-{seed}.csv")
-    model = MarketingMixModel(seed=seed, **fit_settings(method, args))  # type: ignore[arg-type]
-    start = time.perf_counter()
-    model.fit(data, lift_tests)
-    fit_s = time.perf_counter() - start
-    run_dir = folder / f"{method}-{seed}"
-    save_run(model, data, Spec(DataSpec(kpi="revenue", media=data.channels)), run_dir)
-    response = load_response(run_dir, max_draws=args.max_draws)
+    model, response, fit_s, n_tests = fit_saved(
+        world, seed, fit_settings(method, args), folder, f"{method}-{seed}",
+        calibrate=args.calibrate, max_draws=args.max_draws,
+    )  # fmt: skip
     budget = current_budget(response, WEEKS)
-    truth = parametric_from_world(world.params, data.spend, n_draws=1, spread=0.0, seed=0)
+    truth = true_response(world)
     optimum = allocate(truth, budget, WEEKS)
     best_gain = optimum.expected_gain.mean
     roi = model.result()["channels"]
@@ -114,7 +150,7 @@ def run_world(
         scored = scenario(truth, WEEKS, plan=result.plan, reference=result.current_plan)
         true_gain = scored.gain.mean
         rows.append({
-            "seed": seed, "geos": args.geos, "calibrated": len(lift_tests), "method": method, "variant": variant, "fit_s": fit_s,
+            "seed": seed, "geos": args.geos, "calibrated": n_tests, "method": method, "variant": variant, "fit_s": fit_s,
             "plan_s": plan_s, "budget": budget, "expected_gain": result.expected_gain.to_dict(),
             "p_beats_current": result.p_beats_current, "checks": result.checks.to_dict(),
             "true_gain": true_gain, "optimum_gain": best_gain,
@@ -189,12 +225,7 @@ def main() -> None:
             met = sum(r["share_of_optimum"] >= BAR for r in mine)
             print(f"{method}, {variant}: {met}/{len(mine)} worlds meet the bar "
                   f"(>= {BAR:.0%} of the optimum's gain)")  # fmt: skip
-    meta = {
-        "machine": platform.platform(), "processor": platform.machine(),
-        "python": platform.python_version(), "margin": margin.__version__,
-        "jax": jax.__version__, "numpyro": numpyro.__version__, "numpy": np.__version__,
-        "scipy": scipy.__version__, "args": vars(args),
-    }  # fmt: skip
+    meta = bench_meta(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str) + "\n")
     print(json.dumps(meta, default=str))

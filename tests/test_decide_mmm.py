@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from _decide import SmallRun, small_run
+from _response import assert_take_draws_is_the_same_model
 from margin.data.simulator import WorldParams
 from margin.data.simulator.params import DEFAULT_CHANNELS
 from margin.errors import ConfigError, DataValidationError
@@ -145,24 +146,8 @@ def test_per_draw_plans_match_one_plan_and_gradient_matches_differences(
 
 
 def test_take_draws_is_the_same_model_on_those_draws(response: MMMResponse) -> None:
-    index = np.array([3, 0, 17, 17, 42])  # any order, repeats allowed (a resample)
-    taken = response.take_draws(index)
-    assert taken.n_draws == index.size
     plan_ = np.repeat(response.history[:, -13:].mean(axis=1, keepdims=True), 10, axis=1)
-    np.testing.assert_allclose(
-        taken.media_kpi(plan_), response.media_kpi(plan_)[index], rtol=FLOAT32_RTOL
-    )
-    np.testing.assert_allclose(
-        taken.baseline_kpi(4), response.baseline_kpi(4)[index], rtol=FLOAT32_RTOL
-    )
-    np.testing.assert_array_equal(taken.observation_sd(), response.observation_sd()[index])
-    weights = np.zeros(response.n_draws)
-    np.add.at(weights, index, 1.0)
-    np.testing.assert_allclose(
-        taken.media_kpi_gradient(plan_, np.ones(index.size)),
-        response.media_kpi_gradient(plan_, weights),
-        rtol=FLOAT32_RTOL,
-    )
+    assert_take_draws_is_the_same_model(response, plan_, rtol=FLOAT32_RTOL)
 
 
 # -- the adapter on known parameters against the reference ParametricResponse -----------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _response import assert_take_draws_is_the_same_model
 from margin.data.simulator import WorldParams, media_effects
 from margin.errors import ConfigError
 from margin.optimize import ParametricResponse, ResponseModel, parametric_from_world
@@ -67,22 +68,7 @@ def test_per_draw_plans_match_one_plan_for_every_draw() -> None:
 def test_take_draws_is_the_same_model_on_those_draws() -> None:
     params, spend = _world_and_spend()
     model = parametric_from_world(params, spend[:, :10], n_draws=6, spread=0.3, seed=2)
-    index = np.array([4, 1, 1, 5])  # any order, repeats allowed (a resample)
-    taken = model.take_draws(index)
-    assert isinstance(taken, ResponseModel)
-    assert taken.n_draws == index.size
-    plan = spend[:, 10:20]
-    np.testing.assert_allclose(
-        taken.media_kpi(plan), model.media_kpi(plan)[index], rtol=FLOAT64_RTOL
-    )
-    np.testing.assert_array_equal(taken.observation_sd(), model.observation_sd()[index])
-    weights = np.zeros(model.n_draws)
-    np.add.at(weights, index, 1.0)
-    np.testing.assert_allclose(
-        taken.media_kpi_gradient(plan, np.ones(index.size)),
-        model.media_kpi_gradient(plan, weights),
-        rtol=FLOAT64_RTOL,
-    )
+    assert_take_draws_is_the_same_model(model, spend[:, 10:20], rtol=FLOAT64_RTOL)
 
 
 def test_gradient_matches_central_differences() -> None:
