@@ -34,8 +34,8 @@ plan). This is the binning estimator of Sadatsafavi et al. (*Value in Health* 16
   floor's (:attr:`ChannelInformation.above_floor`).
 
 **A planned test's value (EVSI).** A test reads ``m_c`` with an error: given its
-standard error ``se`` (ROI units; ``margin experiment design`` gives a minimum detectable
-ROI, about 2.5 standard errors at 80% power and a 90% level), each draw's world would
+standard error ``se`` (ROI units; ``margin experiment design --budget`` gives it, as
+``Design.roi_se``, from the minimum detectable ROI), each draw's world would
 show ``y = m_c + se · ε`` (:data:`TEST_SEED`), and the same estimate with the draws
 grouped by ``y`` instead of ``m_c`` is the expected value of that test's sample
 information (the regression-on-a-summary idea of Strong et al., *Medical Decision
@@ -247,7 +247,8 @@ def parse_test_se(text: str) -> tuple[str, float]:
     if not (math.isfinite(se) and se > 0):
         raise ConfigError(
             f"cannot read the test standard error {text!r}; write CHANNEL=SE with SE > 0 in "
-            "ROI units, e.g. tv=0.3 (margin experiment design's minimum detectable ROI / 2.5)"
+            "ROI units, e.g. tv=0.3 (margin experiment design --budget B prints it for a "
+            "designed test)"
         )
     return name.strip(), se
 
@@ -268,7 +269,7 @@ def check_test_se(model: ResponseModel, test_se: Mapping[str, float]) -> dict[in
         if not (isinstance(se, int | float) and math.isfinite(se) and se > 0):
             raise ConfigError(
                 f"test standard error of {name} = {se!r}; expected a number > 0 in ROI units "
-                "(e.g. margin experiment design's minimum detectable ROI / 2.5)"
+                "(margin experiment design --budget B prints it for a designed test)"
             )
     return {model.channels.index(name): float(se) for name, se in test_se.items()}
 
