@@ -16,7 +16,10 @@ the issue's bar is a true gain of at least 90% of the optimum's (regret <= 10%).
 Each fitted run is planned four ways (``VARIANTS``): the posterior-mean objective with no
 bounds; the same with every channel bounded to 0.5–2× its current spend (common practice);
 CVaR (mean of the worst 10% of draws) with no bounds; and mean − 1 sd over draws.
-``--calibrate`` fits with the world's own geo lift tests (the simulator's TV heavy-up and
+``--shape-priors truth`` fits with every channel's adstock decay and Hill
+half-saturation and slope known (tight priors at the simulator's values; see
+``bench/mmm_recovery.py``), to see what is left when only the channels' effect sizes are
+unknown. ``--calibrate`` fits with the world's own geo lift tests (the simulator's TV heavy-up and
 search go-dark), as a user of a geo panel would. The true optimum is always the unbounded
 one, so bounded plans are scored against the best plan without bounds.
 Beside the plans, each fit is scored on what allocation acts on: how many channels' true
@@ -39,6 +42,7 @@ import jax
 import numpy as np
 import numpyro  # type: ignore[import-untyped]
 import scipy
+from mmm_recovery import truth_shape_priors  # bench/ is on the path of its scripts
 
 import margin
 from margin.data.simulator import World, WorldParams, simulate_world
@@ -59,10 +63,13 @@ BAR = 0.9
 """The issue's bar: the plan's true gain is at least this share of the optimum's."""
 
 
-def fit_settings(method: str, args: argparse.Namespace) -> dict[str, Any]:
+def fit_settings(method: str, args: argparse.Namespace, world: World) -> dict[str, Any]:
     from margin.mmm import ModelConfig
 
-    config = {"config": ModelConfig(seasonality=args.seasonality)}
+    shape = {}
+    if args.shape_priors == "truth":
+        shape = truth_shape_priors(world, world.marketing_data())
+    config = {"config": ModelConfig(seasonality=args.seasonality, shape=shape)}
     if method == "nuts":
         return {"method": "nuts", "chains": args.chains, "draws": args.draws,
                 "warmup": args.warmup, **config}  # fmt: skip
@@ -127,7 +134,7 @@ def run_world(
     world = simulate_world(params, seed=seed)
     data = world.marketing_data()
     model, response, fit_s, n_tests = fit_saved(
-        world, seed, fit_settings(method, args), folder, f"{method}-{seed}",
+        world, seed, fit_settings(method, args, world), folder, f"{method}-{seed}",
         calibrate=args.calibrate, max_draws=args.max_draws,
     )  # fmt: skip
     budget = current_budget(response, WEEKS)
@@ -150,7 +157,7 @@ def run_world(
         scored = scenario(truth, WEEKS, plan=result.plan, reference=result.current_plan)
         true_gain = scored.gain.mean
         rows.append({
-            "seed": seed, "geos": args.geos, "calibrated": n_tests, "method": method, "variant": variant, "fit_s": fit_s,
+            "seed": seed, "geos": args.geos, "calibrated": n_tests, "shape_priors": args.shape_priors, "method": method, "variant": variant, "fit_s": fit_s,
             "plan_s": plan_s, "budget": budget, "expected_gain": result.expected_gain.to_dict(),
             "p_beats_current": result.p_beats_current, "checks": result.checks.to_dict(),
             "true_gain": true_gain, "optimum_gain": best_gain,
@@ -174,7 +181,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         g = r["expected_gain"]
         lines.append(
-            f"| {r['method']}{' + lift tests' if r.get('calibrated') else ''} | {r['seed']} | {r['variant']} | {r['fit_s']:.0f} | "
+            f"| {r['method']}{' + lift tests' if r.get('calibrated') else ''}"
+            f"{', true shapes' if r.get('shape_priors') == 'truth' else ''} | {r['seed']} | {r['variant']} | {r['fit_s']:.0f} | "
             f"{r['plan_s']:.1f} | {g['mean']:,.0f} ({g['p05']:,.0f} to {g['p95']:,.0f}) | "
             f"{r['p_beats_current']:.0%} | {r['true_gain']:,.0f} | {r['optimum_gain']:,.0f} | "
             f"{r['share_of_optimum']:.0%} | {r['checks']['passed']} | {r['roi_in_90']}/5 | "
@@ -197,6 +205,10 @@ def main() -> None:
     parser.add_argument(
         "--seasonality", choices=("additive", "multiplicative"), default="additive",
         help="the model's seasonality (spec key model.seasonality)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--shape-priors", choices=("default", "truth"), default="default",
+        help="truth: fit with the true adstock and saturation shapes known (tight priors)",
     )  # fmt: skip
     parser.add_argument("--chains", type=int, default=2)
     parser.add_argument("--draws", type=int, default=500)

@@ -23,15 +23,26 @@ def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-def test_bad_priors_fail_with_a_clear_message(world_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("addition", "expected"),
+    [
+        ("[priors.roi]\nradio = [1.0, 0.5]\n", ("radio", "not in the data")),
+        ("[priors.decay]\ntv = [0.5, 0.9]\n", ("priors.decay.tv", "sd below 0.500")),
+        ('[priors.rate]\n"*" = [1.0, 0.5]\n', ("[priors.rate]", "saturation = 'logistic'")),
+    ],
+)
+def test_bad_priors_fail_with_a_clear_message(
+    world_dir: Path, tmp_path: Path, addition: str, expected: tuple[str, str]
+) -> None:
     spec = tmp_path / "spec.toml"
     text = (world_dir / "spec.toml").read_text(encoding="utf-8")
-    spec.write_text(text + "\n[priors.roi]\nradio = [1.0, 0.5]\n", encoding="utf-8")
+    spec.write_text(text + "\n" + addition, encoding="utf-8")
     result = margin("mmm", "fit", "--spec", str(spec), "--data", str(world_dir / "panel.csv"),
                     "--out", str(tmp_path / "run"))  # fmt: skip
     assert result.returncode == 2
-    assert "radio" in result.stderr
-    assert "not in the data" in result.stderr
+    for part in expected:
+        assert part in result.stderr
+    assert "Traceback" not in result.stderr
     assert not (tmp_path / "run").exists()
 
 

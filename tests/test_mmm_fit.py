@@ -182,3 +182,25 @@ def test_a_multiplicative_seasonality_run_keeps_its_structure_when_planned(
 
 MULTIPLICATIVE_RTOL = 1e-4
 """float32 predictions of the same draws through two code paths."""
+
+
+def test_a_tight_shape_prior_holds_the_fit_there_and_is_reported(national: World) -> None:
+    """A spec's ``[priors.decay]`` reaches the sampler: a tight prior far from the default
+    holds that channel's decay there, the others stay free, and ``summary.json`` says
+    which priors each channel was fitted with."""
+    from margin.mmm import ModelConfig, ShapePrior
+
+    data = national.marketing_data()
+    tight = ShapePrior("decay", 0.9, 0.01)
+    config = ModelConfig(shape={"decay": {"tv": tight}})
+    model = MarketingMixModel(method="approximate", chains=1, draws=200, approximate_steps=300,
+                              seed=FIT_SEED, config=config)  # fmt: skip
+    model.fit(data)
+    decay = model.draws_.samples["decay"].reshape(-1, data.n_channels)
+    tv = data.channels.index("tv")
+    assert decay[:, tv].mean() == pytest.approx(0.9, abs=0.02)  # 2 prior sd
+    assert decay[:, tv].std() < 0.02
+    assert decay[:, 1 - tv].std() > 0.03  # search keeps the default Beta(2, 2)'s freedom
+    priors = model.result()["priors"]
+    assert priors["tv"]["decay"] == {"distribution": "beta", "mean": 0.9, "sd": 0.01}
+    assert priors["search"]["decay"]["sd"] == pytest.approx(0.05**0.5)

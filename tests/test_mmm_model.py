@@ -258,3 +258,55 @@ def test_multiplicative_seasonality_scales_the_swing_with_the_level() -> None:
     )
     np.testing.assert_allclose(baseline(params, inputs), level + season + controls, rtol=FLOAT32)
     assert baseline(params, inputs).shape == (n_geos, n_times)
+
+
+@pytest.mark.parametrize(
+    ("adstock", "saturation"), [("geometric", "hill"), ("delayed", "logistic")]
+)
+def test_shape_priors_enter_the_density_exactly(adstock: str, saturation: str) -> None:
+    """Per-channel shape priors from a spec change the model's log density by exactly the
+    difference of their scipy log densities (Beta for the decay given by mean and sd,
+    log-normal for the others given by median and log-sd), at the same parameter values."""
+    from margin.mmm.config import DEFAULT_SHAPE_PRIORS, ShapePrior, model_config
+
+    params = WorldParams(n_geos=1, n_weeks=40, channels=DEFAULT_CHANNELS[:2], n_users=100)
+    data = simulate_world(params, seed=WORLD_SEED).marketing_data()
+    structure = {"adstock": adstock, "saturation": saturation}
+    default = model_config({"model": structure}, data.channels)
+    custom_raw = {
+        "decay": {"tv": [0.8, 0.05], "*": [0.3, 0.1]},
+        "half_saturation": {"search": [2.5, 0.2]},
+        "slope": {"*": [1.5, 0.1]},
+        "adstock_shape": {"tv": [3.0, 0.2]},
+        "adstock_scale": {"*": [1.5, 0.3]},
+        "rate": {"search": [0.5, 0.4]},
+    }
+    used = default.shape_sites
+    custom = model_config({"model": structure, "priors": {s: custom_raw[s] for s in used}},
+                          data.channels)  # fmt: skip
+    inputs = model_inputs(data, fit_scaling(data, default.fourier_terms))
+    base = (inputs, default, jnp.zeros(2), jnp.ones(2), None)
+    trace = handlers.trace(handlers.seed(mmm_model, jax.random.key(2))).get_trace(*base)
+    values = {k: v["value"] for k, v in trace.items() if v["type"] == "sample"}
+    densities = []
+    for config in (default, custom):
+        args = (inputs, config, jnp.zeros(2), jnp.ones(2), None, config.shape_arrays(data.channels))
+        densities.append(float(log_density(mmm_model, args, {}, values)[0]))
+
+    def scipy_logpdf(prior: ShapePrior, x: float) -> float:
+        if prior.site == "decay":
+            m, s = prior.center, prior.spread
+            k = m * (1 - m) / s**2 - 1
+            return float(scipy.stats.beta.logpdf(x, m * k, (1 - m) * k))
+        return float(scipy.stats.lognorm.logpdf(x, prior.spread, scale=prior.center))
+
+    expected = 0.0
+    for site in used:
+        for c, name in enumerate(data.channels):
+            x = float(values[site][c])
+            expected += scipy_logpdf(custom.shape_prior(site, name), x)
+            expected -= scipy_logpdf(DEFAULT_SHAPE_PRIORS[site], x)
+    assert densities[1] - densities[0] == pytest.approx(expected, rel=1e-3, abs=1e-3)
+    # the default arrays are the model's defaults: passing them changes nothing
+    args = (*base[:5], default.shape_arrays(data.channels))
+    assert float(log_density(mmm_model, args, {}, values)[0]) == pytest.approx(densities[0])

@@ -6,7 +6,7 @@ Importing this package imports JAX; the CLI imports it inside its commands only.
 
 from margin.mmm.artifacts import RunRecord, SavedRun, load_run, record_run, save_run
 from margin.mmm.calibration import LiftTest, read_lift_tests_csv, read_lift_tests_workspace
-from margin.mmm.config import ModelConfig, RoiPrior, model_config
+from margin.mmm.config import ModelConfig, RoiPrior, ShapePrior, model_config
 from margin.mmm.estimator import MarketingMixModel
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "RoiPrior",
     "RunRecord",
     "SavedRun",
+    "ShapePrior",
     "load_run",
     "model_config",
     "read_lift_tests_csv",

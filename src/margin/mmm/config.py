@@ -15,10 +15,29 @@ Example (every key optional; defaults shown)::
     roi_sigma = 0.9              # log-scale sd of the ROI prior
     [priors.roi]                 # per-channel overrides: [median, sigma]
     tv = [2.0, 0.5]
+    [priors.decay]               # geometric adstock decay: [mean, sd] of a Beta
+    tv = [0.7, 0.1]
+    "*" = [0.5, 0.2]             # every channel not named
+    [priors.half_saturation]     # Hill: [median, sigma], log-normal
+    search = [0.8, 0.4]
 
 ROI priors are log-normal on revenue per unit of spend (conversions KPIs: value of the
 conversions, using the panel's revenue per KPI). The default median ``e^0.2 ≈ 1.22`` and
 sigma 0.9 follow Meridian's default ROI prior.
+
+The response curve's shape parameters take per-channel priors too (``"*"`` for every
+channel not named), each only where the ``[model]`` structure uses it:
+
+- ``decay`` (geometric adstock): Beta given by its mean and sd; default Beta(2, 2)
+  (mean 0.5, sd 0.224).
+- ``adstock_shape``, ``adstock_scale`` (delayed adstock, Weibull in weeks): log-normal
+  given by median and log-sd; defaults ``[e^0.5, 0.5]`` and ``[e^0.7, 0.7]``.
+- ``half_saturation`` (Hill): log-normal, in multiples of the channel's average weekly
+  spend over the fitted weeks (1 = half-saturated at its average week); default
+  ``[1.0, 0.7]``.
+- ``slope`` (Hill): log-normal; default ``[1.0, 0.3]``.
+- ``rate`` (logistic saturation, per unit of average weekly spend): log-normal; default
+  ``[e^0.1, 0.7]``.
 """
 
 from __future__ import annotations
@@ -27,9 +46,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
+import numpy.typing as npt
+
 from margin.errors import ConfigError
 
-__all__ = ["ModelConfig", "RoiPrior", "model_config"]
+__all__ = ["DEFAULT_SHAPE_PRIORS", "SHAPE_SITES", "ModelConfig", "RoiPrior", "ShapePrior",
+           "model_config"]  # fmt: skip
 
 Adstock = Literal["geometric", "delayed"]
 Saturation = Literal["hill", "logistic"]
@@ -50,9 +73,27 @@ _MODEL_KEYS = (
     "trend",
     "seasonality",
 )
-_PRIOR_KEYS = ("roi_median", "roi_sigma", "roi")
+SHAPE_SITES: dict[str, tuple[str, str]] = {
+    "decay": ("adstock", "geometric"),
+    "adstock_shape": ("adstock", "delayed"),
+    "adstock_scale": ("adstock", "delayed"),
+    "half_saturation": ("saturation", "hill"),
+    "slope": ("saturation", "hill"),
+    "rate": ("saturation", "logistic"),
+}
+"""Response-shape sites with settable priors, and the ``[model]`` choice that uses each."""
+ALL_CHANNELS = "*"
+"""The key of a shape-prior table that sets every channel not named."""
+_PRIOR_KEYS = ("roi_median", "roi_sigma", "roi", *SHAPE_SITES)
 DEFAULT_ROI_MEDIAN = math.exp(0.2)
 DEFAULT_ROI_SIGMA = 0.9
+
+
+def _check_number(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{name} must be a number; got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{name} must be a finite number > 0; got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -64,11 +105,62 @@ class RoiPrior:
 
     def __post_init__(self) -> None:
         for name in ("median", "sigma"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise ConfigError(f"ROI prior {name} must be a number; got {value!r}")
-            if not (math.isfinite(value) and value > 0):
-                raise ConfigError(f"ROI prior {name} must be a finite number > 0; got {value!r}")
+            _check_number(f"ROI prior {name}", getattr(self, name))
+
+
+@dataclass(frozen=True)
+class ShapePrior:
+    """Prior of one response-shape parameter of one channel.
+
+    ``decay`` is Beta with mean ``center`` and sd ``spread``; every other site is
+    log-normal with median ``center`` and log-scale sd ``spread``.
+    """
+
+    site: str
+    center: float
+    spread: float
+
+    def __post_init__(self) -> None:
+        if self.site not in SHAPE_SITES:
+            raise ConfigError(
+                f"{self.site!r} has no shape prior; the sites are {list(SHAPE_SITES)}"
+            )
+        first, second = ("mean", "sd") if self.site == "decay" else ("median", "sigma")
+        _check_number(first, self.center)
+        _check_number(second, self.spread)
+        if self.site == "decay":
+            if not self.center < 1:
+                raise ConfigError(f"a decay's mean must lie in (0, 1); got {self.center}")
+            limit = math.sqrt(self.center * (1 - self.center))
+            if not self.spread < limit:
+                raise ConfigError(
+                    f"a Beta with mean {self.center} needs an sd below {limit:.3f} "
+                    f"(sqrt(mean · (1 − mean))); got {self.spread}"
+                )
+
+    def parameters(self) -> tuple[float, float]:
+        """The distribution's own parameters: Beta ``(a, b)``, or log-normal ``(loc, scale)``."""
+        if self.site == "decay":
+            m = self.center
+            k = m * (1 - m) / self.spread**2 - 1
+            return m * k, (1 - m) * k
+        return math.log(self.center), self.spread
+
+    def to_json(self) -> dict[str, float | str]:
+        if self.site == "decay":
+            return {"distribution": "beta", "mean": self.center, "sd": self.spread}
+        return {"distribution": "lognormal", "median": self.center, "sigma": self.spread}
+
+
+DEFAULT_SHAPE_PRIORS: dict[str, ShapePrior] = {
+    "decay": ShapePrior("decay", 0.5, math.sqrt(0.05)),  # Beta(2, 2)
+    "adstock_shape": ShapePrior("adstock_shape", math.exp(0.5), 0.5),
+    "adstock_scale": ShapePrior("adstock_scale", math.exp(0.7), 0.7),
+    "half_saturation": ShapePrior("half_saturation", 1.0, 0.7),
+    "slope": ShapePrior("slope", 1.0, 0.3),
+    "rate": ShapePrior("rate", math.exp(0.1), 0.7),
+}
+"""The shape priors every channel gets unless the spec sets its own."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -84,6 +176,8 @@ class ModelConfig:
     seasonality: Seasonality = "additive"
     default_roi: RoiPrior = field(default_factory=RoiPrior)
     roi: dict[str, RoiPrior] = field(default_factory=dict)
+    shape: dict[str, dict[str, ShapePrior]] = field(default_factory=dict)
+    """Shape priors set by the spec: site -> channel (or ``"*"``) -> prior."""
 
     def __post_init__(self) -> None:
         for key, choices in _CHOICES.items():
@@ -99,10 +193,50 @@ class ModelConfig:
                 )
         if not isinstance(self.trend, bool):
             raise ConfigError(f"model.trend = {self.trend!r} is invalid: expected true or false")
+        for site in self.shape:
+            key, choice = SHAPE_SITES[site]
+            if getattr(self, key) != choice:
+                used = [s for s, (k, c) in SHAPE_SITES.items() if getattr(self, k) == c]
+                raise ConfigError(
+                    f"[priors.{site}] applies to {key} = {choice!r}, but the model uses "
+                    f"{key} = {getattr(self, key)!r}; its shape priors are {used}"
+                )
 
     def roi_prior(self, channel: str) -> RoiPrior:
         """The ROI prior of ``channel`` (its override, else the default)."""
         return self.roi.get(channel, self.default_roi)
+
+    @property
+    def shape_sites(self) -> tuple[str, ...]:
+        """The shape sites the model structure samples, in sampling order."""
+        return tuple(s for s, (k, c) in SHAPE_SITES.items() if getattr(self, k) == c)
+
+    def shape_prior(self, site: str, channel: str) -> ShapePrior:
+        """``channel``'s prior on ``site``: its own, else the spec's ``"*"``, else the default."""
+        table = self.shape.get(site, {})
+        return table.get(channel) or table.get(ALL_CHANNELS) or DEFAULT_SHAPE_PRIORS[site]
+
+    def shape_arrays(
+        self, channels: tuple[str, ...]
+    ) -> dict[str, tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]]:
+        """Per used site, the distribution's parameters per channel (see :meth:`ShapePrior.parameters`)."""
+        out = {}
+        for site in self.shape_sites:
+            pairs = np.array([self.shape_prior(site, c).parameters() for c in channels])
+            out[site] = (pairs[:, 0], pairs[:, 1])
+        return out
+
+    def priors_json(self, channels: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+        """Every prior each channel was fitted with, for ``summary.json``."""
+        out: dict[str, dict[str, Any]] = {}
+        for c in channels:
+            roi = self.roi_prior(c)
+            entry: dict[str, Any] = {
+                "roi": {"distribution": "lognormal", "median": roi.median, "sigma": roi.sigma}
+            }
+            entry.update({site: self.shape_prior(site, c).to_json() for site in self.shape_sites})
+            out[c] = entry
+        return out
 
 
 def _unknown(section: str, table: dict[str, Any], allowed: tuple[str, ...]) -> None:
@@ -135,6 +269,33 @@ def _channel_priors(table: object, channels: tuple[str, ...]) -> dict[str, RoiPr
     return priors
 
 
+def _shape_priors(site: str, table: object, channels: tuple[str, ...]) -> dict[str, ShapePrior]:
+    what = "[mean, sd]" if site == "decay" else "[median, sigma]"
+    if not isinstance(table, dict):
+        raise ConfigError(
+            f'[priors.{site}] must be a table of channel = {what} ("*" for every channel); '
+            f"got {table!r}"
+        )
+    unknown = sorted(set(table) - set(channels) - {ALL_CHANNELS})
+    if unknown:
+        raise ConfigError(
+            f"[priors.{site}] names channel(s) {unknown} that are not in the data; "
+            f'the channels are {list(channels)} (or "*" for all)'
+        )
+    priors = {}
+    for name, value in table.items():
+        if not isinstance(value, list) or len(value) != 2:
+            example = "[0.6, 0.15]" if site == "decay" else "[1.0, 0.5]"
+            raise ConfigError(
+                f"priors.{site}.{name} = {value!r} is invalid: expected {what}, e.g. {example}"
+            )
+        try:
+            priors[name] = ShapePrior(site, value[0], value[1])
+        except ConfigError as error:
+            raise ConfigError(f"priors.{site}.{name} = {value!r} is invalid: {error}") from None
+    return priors
+
+
 def model_config(raw: dict[str, Any], channels: tuple[str, ...]) -> ModelConfig:
     """Build the :class:`ModelConfig` from a spec's raw TOML (``Spec.raw``).
 
@@ -158,4 +319,5 @@ def model_config(raw: dict[str, Any], channels: tuple[str, ...]) -> ModelConfig:
         **model,
         default_roi=default,
         roi=_channel_priors(priors.get("roi", {}), channels),
+        shape={s: _shape_priors(s, priors[s], channels) for s in SHAPE_SITES if s in priors},
     )

@@ -119,7 +119,7 @@ class MarketingMixModel:
         priors = [config.roi_prior(c) for c in data.channels]
         roi_loc = jax.device_put(np.log([p.median for p in priors]).astype(np.float32))
         roi_scale = jax.device_put(np.asarray([p.sigma for p in priors], dtype=np.float32))
-        args = (inputs, config, roi_loc, roi_scale, lift)
+        args = (inputs, config, roi_loc, roi_scale, lift, config.shape_arrays(data.channels))
         if init is not None and "roi" in init and "media_log_total" not in init:
             init = {**init, **_roi_init(init["roi"], inputs.spend_total)}
         if init is not None and "intercept" in init and "baseline_level" not in init:
@@ -200,7 +200,7 @@ class MarketingMixModel:
         return np.asarray(mu, dtype=np.float64) * self.scaling_.kpi_scale
 
     def result(self) -> dict[str, Any]:
-        """The ``summary.json`` body: channels, totals, baseline, diagnostics, fit."""
+        """The ``summary.json`` body: channels, totals, baseline, diagnostics, fit, priors."""
         if not hasattr(self, "summary_"):
             raise NotFittedError("this MarketingMixModel is not fitted yet; call fit(data) first")
         return {
@@ -217,6 +217,7 @@ class MarketingMixModel:
                 "holdout_weeks": self.holdout_weeks,
                 "lift_tests": self.n_lift_tests_,
             },
+            "priors": self.config_.priors_json(tuple(self.summary_["channels"])),
         }
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 import jax
@@ -36,9 +36,10 @@ import numpy as np
 import numpy.typing as npt
 import numpyro  # type: ignore[import-untyped]
 import numpyro.distributions as dist  # type: ignore[import-untyped]
+import scipy.special
 from jax import Array
 
-from margin.mmm.config import ModelConfig
+from margin.mmm.config import DEFAULT_SHAPE_PRIORS, ModelConfig
 from margin.mmm.inputs import ModelInputs
 from margin.mmm.transforms import delayed_adstock, geometric_adstock, hill, logistic_saturation
 
@@ -47,6 +48,7 @@ __all__ = [
     "FixedBeta",
     "FixedGamma",
     "LiftArrays",
+    "ShapeArrays",
     "draw_geo_intercepts",
     "level_offset",
     "mean_kpi",
@@ -57,18 +59,20 @@ __all__ = [
 
 
 class FixedBeta(dist.Beta):  # type: ignore[misc]
-    """``Beta(a, b)`` for fixed numbers ``a, b``, its log density in closed form.
+    """``Beta(a, b)`` for fixed numbers (or numpy arrays) ``a, b``, its log density in closed form.
 
     NumPyro's ``Beta`` evaluates the density through a two-component Dirichlet, whose
     log density and gradient lower to ~1,500 lines of StableHLO (over half the model's
     potential); the NUTS program inlines the potential several times, so that alone was
-    about a third of the fit's compile time. Here the normaliser is a Python number.
+    about a third of the fit's compile time. Here the normaliser is a constant computed
+    once in numpy.
     """
 
-    def __init__(self, a: float, b: float) -> None:
+    def __init__(self, a: npt.ArrayLike, b: npt.ArrayLike) -> None:
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
         super().__init__(a, b)
-        self._a, self._b = float(a), float(b)
-        self._log_norm = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+        self._a, self._b = a.astype(np.float32), b.astype(np.float32)
+        self._log_norm = scipy.special.betaln(a, b).astype(np.float32)
 
     def log_prob(self, value: Array) -> Array:
         out: Array = (
@@ -204,22 +208,30 @@ def _roi_prior(roi_loc: Array, roi_scale: Array, spend_total: Array) -> Array:
     return roi
 
 
+ShapeArrays = Mapping[str, tuple[npt.ArrayLike, npt.ArrayLike]]
+"""Per shape site, its prior's parameters per channel (:meth:`ModelConfig.shape_arrays`)."""
+
+
 def _media_priors(
-    config: ModelConfig, roi_loc: Array, roi_scale: Array, spend_total: Array
+    config: ModelConfig,
+    roi_loc: Array,
+    roi_scale: Array,
+    spend_total: Array,
+    shape: ShapeArrays | None,
 ) -> dict[str, Array]:
     n = roi_loc.shape[0]
     params: dict[str, Array] = {"roi": _roi_prior(roi_loc, roi_scale, spend_total)}
     with numpyro.plate("channel", n):
-        if config.adstock == "geometric":
-            params["decay"] = numpyro.sample("decay", FixedBeta(2.0, 2.0))
-        else:
-            params["adstock_shape"] = numpyro.sample("adstock_shape", dist.LogNormal(0.5, 0.5))
-            params["adstock_scale"] = numpyro.sample("adstock_scale", dist.LogNormal(0.7, 0.7))
-        if config.saturation == "hill":
-            params["half_saturation"] = numpyro.sample("half_saturation", dist.LogNormal(0.0, 0.7))
-            params["slope"] = numpyro.sample("slope", dist.LogNormal(0.0, 0.3))
-        else:
-            params["rate"] = numpyro.sample("rate", dist.LogNormal(0.1, 0.7))
+        for site in config.shape_sites:
+            first, second = (shape or {}).get(site, DEFAULT_SHAPE_PRIORS[site].parameters())
+            if site == "decay":
+                prior: dist.Distribution = FixedBeta(first, second)
+            else:  # validate_args=False: checking concrete arguments compiles a program
+                prior = dist.LogNormal(
+                    np.asarray(first, np.float32), np.asarray(second, np.float32),
+                    validate_args=False,
+                )  # fmt: skip
+            params[site] = numpyro.sample(site, prior)
     return params
 
 
@@ -367,9 +379,11 @@ def mmm_model(
     roi_loc: Array,
     roi_scale: Array,
     lift: LiftArrays | None = None,
+    shape: ShapeArrays | None = None,
 ) -> None:
-    """The NumPyro model (arguments as in :func:`mean_kpi`; ``roi_loc/scale`` ``(n_channels,)``)."""
-    params = _media_priors(config, roi_loc, roi_scale, inputs.spend_total)
+    """The NumPyro model (arguments as in :func:`mean_kpi`; ``roi_loc/scale`` ``(n_channels,)``;
+    ``shape`` the shape priors' parameters, the defaults when not given)."""
+    params = _media_priors(config, roi_loc, roi_scale, inputs.spend_total, shape)
     media_total = (params["roi"] * inputs.spend_total).sum()
     params.update(_baseline_priors(inputs, config, media_total))
     response = media_response(params, inputs.media, config)
