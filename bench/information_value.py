@@ -10,7 +10,9 @@ recommend a plan for the current budget over 13 weeks, and value learning each c
 return for it (``value_of_information``, the expected value of partial perfect
 information), and value each channel's test as it will read (its standard error in ROI
 units, ``lift_se / spend_delta``, passed as ``test_se``: the expected value of sample
-information). Then run the same world five more times, each with one geo test on one
+information); and value each test again as a design (``PlannedTest``: its channel, geos,
+weeks and spend change, read as the model says that test would read, placed at the plan's
+start). Then run the same world five more times, each with one geo test on one
 channel (its spend doubled in ``geos[1:3]`` for 6 weeks from week 60, the place of the
 simulator's default heavy-up; a sparse channel that is off then gets its average weekly
 spend added instead), fit again calibrated with that test as a user would
@@ -46,6 +48,7 @@ from margin.data.simulator import World, WorldParams, simulate_world
 from margin.data.simulator.params import LiftTestParams
 from margin.optimize import allocate, scenario
 from margin.optimize.information import value_of_information
+from margin.optimize.planned_test import PlannedTest
 from margin.optimize.request import PlanRequest, plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -123,6 +126,16 @@ def run_world(seed: int, args: argparse.Namespace, folder: Path) -> dict[str, An
         first["response"], first["result"], first["request"], test_se=test_se
     )
     info_s = time.perf_counter() - start
+    # the same tests as designs: read as the model says each would read, in its geos and
+    # weeks from its own spend change (placed at the plan's start, at current spend)
+    designs = [
+        PlannedTest(channel=c, se=test_se[c], geos=treated, weeks=TEST_WEEKS,
+                    spend=float(abs(w.experiments["spend_delta"].iloc[0])), design_id=f"lift_{c}")
+        for c, w in worlds.items()
+    ]  # fmt: skip
+    by_design = value_of_information(
+        first["response"], first["result"], first["request"], tests=designs
+    )
     tested: dict[str, Any] = {}
     for channel, world in worlds.items():
         scored = fit_and_score(world, seed, args, folder, f"{seed}-{channel}", calibrate=True)
@@ -147,10 +160,13 @@ def run_world(seed: int, args: argparse.Namespace, folder: Path) -> dict[str, An
             print(json.dumps({"seed": seed, label: together[label]}), flush=True)
     values = {c.channel: c.value.to_dict() for c in info.channels}
     test_values = {c.channel: c.test_value.to_dict() for c in info.channels if c.test_value}
+    design_values = {c.channel: c.test_value.to_dict() for c in by_design.channels if c.test_value}
+    design_reads = {c.channel: c.test_read.to_dict() for c in by_design.channels if c.test_read}
     names = list(values)
     gains = [tested[c]["share"] - first["share"] for c in names]
     rho = spearmanr([values[c]["mean"] for c in names], gains).statistic
     rho_test = spearmanr([test_values[c]["mean"] for c in names], gains).statistic
+    rho_design = spearmanr([design_values[c]["mean"] for c in names], gains).statistic
     best_test = max(names, key=lambda c: tested[c]["share"])
     return {
         "seed": seed, "geos": args.geos, "fit_s": first["fit_s"], "information_s": info_s,
@@ -160,15 +176,22 @@ def run_world(seed: int, args: argparse.Namespace, folder: Path) -> dict[str, An
         "noise_floor": info.noise_floor.to_dict(), "best_by_value": names[0],
         "best_test": best_test, "tested": tested, "spearman": float(rho),
         "spearman_test": float(rho_test), "together": together,
+        "design_values": design_values, "design_reads": design_reads,
+        "spearman_design": float(rho_design),
     }  # fmt: skip
+
+
+def _span(stat: dict[str, float], spec: str) -> str:
+    return f"{stat['mean']:{spec}} ({stat['p05']:{spec}} to {stat['p95']:{spec}})"
 
 
 def table(worlds: list[dict[str, Any]]) -> str:
     lines = [
         "| world | channel | value of learning it (90% MC) | above floor | value of its test "
-        "(90% MC) | test lift ± se | share of optimum, untested | share of optimum, with its "
-        "test | change |",
-        "|" + "---|" * 9,
+        "(90% MC) | value of its test as designed (90% MC) | ROI the model expects it to read "
+        "| test lift ± se | share of optimum, untested | share of optimum, with its test | "
+        "change |",
+        "|" + "---|" * 11,
     ]
     for w in worlds:
         for channel, value in w["values"].items():
@@ -179,6 +202,8 @@ def table(worlds: list[dict[str, Any]]) -> str:
                 f"{'yes' if w['above_floor'][channel] else 'no'} | "
                 f"{w['test_values'][channel]['mean']:,.0f} ({w['test_values'][channel]['p05']:,.0f}"
                 f" to {w['test_values'][channel]['p95']:,.0f}) | "
+                f"{_span(w['design_values'][channel], ',.0f')} | "
+                f"{_span(w['design_reads'][channel], '.2f')} | "
                 f"{t['lift']:,.0f} ± {t['lift_se']:,.0f} | {w['share_untested']:.0%} | "
                 f"{t['share']:.0%} | {t['share'] - w['share_untested']:+.0%} |"
             )
@@ -217,7 +242,8 @@ def main() -> None:
         print(
             f"world {w['seed']}: ranked first {w['best_by_value']}, best test {w['best_test']}, "
             f"Spearman(value, change) {w['spearman']:+.2f}, (test's value, change) "
-            f"{w['spearman_test']:+.2f}; value of information took "
+            f"{w['spearman_test']:+.2f}, (test's value as designed, change) "
+            f"{w['spearman_design']:+.2f}; value of information took "
             f"{w['information_s']:.1f} s"
         )
     for w in worlds:

@@ -195,6 +195,16 @@ def test_optimize_values_information_when_asked(api: Api, client: TestClient) ->
     )
     assert refused.status_code == 422
     assert "budget plans" in refused.json()["detail"]
+    design = {"design_id": "d1", "channel": first, "kind": "heavy_up",
+              "treatment_geos": ["north"], "length_periods": 2, "grain_days": 7,
+              "constraints": {"budget": 1000.0}, "roi_se": 0.4}  # fmt: skip
+    national = client.post(url, json={"weeks": 4, "test_designs": [design]}, headers=analyst)
+    assert national.status_code == 422  # this run is national: a geo test cannot be placed
+    assert "fitted on one series" in national.json()["detail"]
+    broken = client.post(url, json={"weeks": 4, "test_designs": [{"channel": first}]},
+                         headers=analyst)  # fmt: skip
+    assert broken.status_code == 422
+    assert "test_designs[0]: not a test design" in broken.json()["detail"]
 
 
 def test_optimize_returns_and_records_a_plan(api: Api, client: TestClient) -> None:

@@ -157,6 +157,31 @@ def test_report_is_one_offline_file(html: str, summary: dict[str, Any]) -> None:
     assert table.count("<tr>") == 1 + len(information["rows"])
 
 
+def test_a_valued_planned_test_shows_in_the_information_table(
+    fitted_run_dir: Path, fitted_plan: dict[str, Any]
+) -> None:
+    """A plan that valued a designed test shows its value, standard error, geos and the
+    ROI the model expects it to read; channels without a test leave the cell empty."""
+    plan = json.loads(json.dumps(fitted_plan))
+    channels = plan["value_of_information"]["channels"]
+    first = next(iter(channels))
+    channels[first] |= {
+        "test_value": {"mean": 1234.0, "p05": 1000.0, "p95": 1500.0}, "test_se": 0.42,
+        "test_above_floor": True, "test_read": {"mean": 1.37, "p05": 1.1, "p95": 1.65},
+        "test_design": {"design_id": "tv-heavy_up-abc", "kind": "heavy_up", "geos": ["a", "b"],
+                        "weeks": 3, "spend": 1000.0, "se": 0.42, "channel": first},
+    }  # fmt: skip
+    html = build_report(fitted_run_dir, plan=plan)
+    table = unescape(html.split('id="table-information"', 1)[1].split("</table>", 1)[0])
+    assert "value of the planned test" in table
+    row = next(r for r in table.split("<tr>") if f"<td>{first}</td>" in r)
+    assert "tv-heavy_up-abc, heavy-up in a, b for 3 week(s)" in row
+    assert "expected to read ROI 1.37 [1.10, 1.65]" in row
+    assert "standard error 0.42)" in row
+    other = next(r for r in table.split("<tr>")[2:] if f"<td>{first}</td>" not in r)
+    assert other.rstrip().endswith("<td></td></tr>")
+
+
 def test_names_cannot_break_out_of_the_page(summary: dict[str, Any]) -> None:
     evil = "</script><script>alert(1)</script>"
     text = json_for_script({"name": evil, "x": float("nan")})

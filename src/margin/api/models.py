@@ -139,6 +139,12 @@ class OptimizeRequest(_Request):
         description="channel → standard error (ROI units) of a planned test: those channels "
         "also get that test's value to the plan (implies value_of_information).",
     )
+    test_designs: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="design.json documents of planned geo tests (margin experiment design "
+        "--budget): each is valued as the model says it would read in its geos and weeks "
+        "(geo-level runs; implies value_of_information).",
+    )
 
     model_config = ConfigDict(
         extra="forbid",

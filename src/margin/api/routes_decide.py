@@ -144,10 +144,17 @@ def optimize(request: Request, _: Analyst, run_id: RunId, body: OptimizeRequest)
         response = _response(request, folder, body.controls)
         result = plan(response, plan_request)
         document = plan_document(result, response, plan_request, run_id=run["id"])
-        if body.value_of_information or body.test_se:
+        if body.value_of_information or body.test_se or body.test_designs:
             from margin.optimize.information import value_of_information
+            from margin.optimize.planned_test import PlannedTest
 
-            information = value_of_information(response, result, plan_request, test_se=body.test_se)
+            designs = [
+                PlannedTest.from_design(d, source=f"test_designs[{i}]")
+                for i, d in enumerate(body.test_designs)
+            ]
+            information = value_of_information(
+                response, result, plan_request, test_se=body.test_se, tests=designs
+            )
             document["value_of_information"] = information.to_dict()
     except ConfigError as err:
         raise _infeasible(err) from err

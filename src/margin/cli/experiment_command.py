@@ -171,10 +171,13 @@ def _register_design(sub: typer.Typer) -> None:
             _print_estimate(f"spend for MDE @ROI {roi}", payload["spend_needed"])
         if payload["min_detectable_roi"] is not None:
             _print_estimate("min detectable ROI", payload["min_detectable_roi"])
+            how = f"--test-se {channel}={payload['roi_se']:.3g}"
+            if out is not None:
+                how = f"--test-design {out} (this test in its geos and weeks) or {how}"
             console.print(
                 f"the test would read {channel}'s return with a standard error of about "
                 f"{payload['roi_se']:.3g} (ROI units); what that is worth to a plan: margin "
-                f"optimize --run RUN --test-se {channel}={payload['roi_se']:.3g}"
+                f"optimize --run RUN {how}"
             )
         if payload["power_at_budget"] is not None:
             _print_estimate("power at the budget", payload["power_at_budget"])

@@ -91,6 +91,14 @@ def register(app: typer.Typer) -> None:
                 help="channel=SE: a planned test's standard error (ROI units) to value too.",
             ),
         ] = None,
+        test_design: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--test-design",
+                help="design.json of a planned geo test (margin experiment design --budget) "
+                "to value as the model says it would read.",
+            ),
+        ] = None,
         max_draws: DrawsOption = MAX_DRAWS,
         out: OutOption = None,
         workspace: WorkspaceOption = None,
@@ -187,28 +195,31 @@ def _request(options: dict[str, Any]) -> PlanRequest:
 
 
 def _optimize(options: dict[str, Any]) -> None:
-    from margin.optimize.information import check_request, check_test_se, parse_test_se
+    from margin.optimize.information import check_request, check_tests, parse_test_se
+    from margin.optimize.planned_test import read_design
     from margin.optimize.request import current_budget, plan, plan_document
     from margin.optimize.results import write_plan_csv
 
     request = _request(options)
     tests = dict(parse_test_se(text) for text in options["test_se"] or [])
+    designs = [read_design(path) for path in options["test_design"] or []]
+    valuing = options["value_of_information"] or bool(tests) or bool(designs)
     response = load_run_response(options["run"], options["max_draws"], options["controls"])
-    check_test_se(response, tests)
-    if options["value_of_information"] or tests:
+    check_tests(response, tests, designs)
+    if valuing:
         check_request(response, request)  # before planning, not after printing the plan
     current = current_budget(response, request.weeks)
     with status(f"optimising {len(response.channels)} channels over {request.weeks} weeks"):
         result = plan(response, request)
         document = plan_document(result, response, request)
     print_plan(document, result, response, request, current)
-    if options["value_of_information"] or tests:
+    if valuing:
         from margin.optimize.information import value_of_information
 
         steps = f"valuing what a test of each of {len(response.channels)} channels would teach"
         with progress(steps) as step:
             information = value_of_information(
-                response, result, request, test_se=tests, progress=step
+                response, result, request, test_se=tests, tests=designs, progress=step
             )
         document["value_of_information"] = information.to_dict()
         print_information(information)
@@ -309,11 +320,22 @@ def print_information(information: InformationValue) -> None:
         if tested:
             row.append(
                 "" if c.test_value is None
-                else f"{_interval(c.test_value.to_dict())} (se {c.test_se:g}"
+                else f"{_interval(c.test_value.to_dict())} (se {c.test_se:.3g}"
                 f"{'' if c.test_above_floor else ', not above noise'})"
             )  # fmt: skip
         table.add_row(*row)
     console.print(table)
+    for c in tested:
+        if c.test is not None and c.test_read is not None and c.test_value is not None:
+            t = c.test
+            change = f"+{fmt_number(t.spend or 0)}" if t.kind == "heavy_up" else "switched off"
+            console.print(
+                f"planned test {t.design_id or ''} ({t.channel} {t.kind.replace('_', '-')}, "
+                f"{change} in {', '.join(t.geos)} for {t.weeks} week(s)): the model expects "
+                f"it to read ROI {_interval(c.test_read.to_dict())}, measured with "
+                f"standard error {t.se:.2g}; worth {_interval(c.test_value.to_dict())} to "
+                "this plan"
+            )
     floor = information.noise_floor
     console.print(
         f"noise floor (draws grouped at random) {_interval(floor.to_dict())}; each row re-plans "

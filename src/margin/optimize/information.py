@@ -42,7 +42,10 @@ information (the regression-on-a-summary idea of Strong et al., *Medical Decisio
 Making* 35(5), 2015, with bins for the regression). It is at most the EVPPI, equal to it
 as ``se`` → 0 and down to the noise floor as ``se`` grows. A test measures the return
 over its own spend change, not exactly the marginal return at current spend: the value
-is for what the plan needs to know, read as well as that test reads it.
+is for what the plan needs to know, read as well as that test reads it. A test given as
+a design (:class:`~margin.optimize.planned_test.PlannedTest`, from ``design.json``) is
+read as the model says that test would read, in its geos and weeks from its own spend
+change (:func:`~margin.optimize.planned_test.reads_per_draw`), instead of ``m_c``.
 
 Intervals are the Monte Carlo error of the average over draws (a bootstrap over draws,
 :data:`BOOTSTRAP` resamples, with the group plans held fixed), not posterior intervals:
@@ -56,7 +59,7 @@ target modes and risk measures are refused with a clear error.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +68,7 @@ import numpy as np
 from margin.errors import ConfigError
 from margin.optimize.allocate import allocate
 from margin.optimize.objective import Objective
+from margin.optimize.planned_test import PlannedTest, check_planned_test, reads_per_draw
 from margin.optimize.problem import Problem, build_problem
 from margin.optimize.proof import channel_mroi
 from margin.optimize.protocol import FloatArray, ResponseModel
@@ -81,6 +85,7 @@ __all__ = [
     "InformationValue",
     "check_request",
     "check_test_se",
+    "check_tests",
     "parse_test_se",
     "value_of_information",
 ]
@@ -116,6 +121,9 @@ class ChannelInformation:
         test_se, test_value, test_above_floor: when a planned test's standard error was
             given (ROI units), the expected value of that test's information (EVSI) and
             whether it lies above the noise floor; ``None`` otherwise.
+        test: the planned test, when it was given as a design; ``test_read`` then holds
+            the ROI it would read, as the posterior predicts it before the test's noise
+            (mean and 90% interval over draws).
     """
 
     channel: str
@@ -126,6 +134,8 @@ class ChannelInformation:
     test_se: float | None = None
     test_value: Interval | None = None
     test_above_floor: bool | None = None
+    test: PlannedTest | None = None
+    test_read: Interval | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -136,6 +146,8 @@ class ChannelInformation:
             "test_se": self.test_se,
             "test_value": None if self.test_value is None else self.test_value.to_dict(),
             "test_above_floor": self.test_above_floor,
+            "test_design": None if self.test is None else self.test.to_dict(),
+            "test_read": None if self.test_read is None else self.test_read.to_dict(),
         }
 
 
@@ -274,6 +286,31 @@ def check_test_se(model: ResponseModel, test_se: Mapping[str, float]) -> dict[in
     return {model.channels.index(name): float(se) for name, se in test_se.items()}
 
 
+def check_tests(
+    model: ResponseModel, test_se: Mapping[str, float], tests: Sequence[PlannedTest]
+) -> dict[int, PlannedTest | float]:
+    """Channel index → its planned test (a design) or a test's standard error, checked.
+
+    Raises:
+        ConfigError: as :func:`check_test_se`; a design with an unknown channel or geo or
+            on a one-series model; two tests of one channel.
+    """
+    out: dict[int, PlannedTest | float] = dict(check_test_se(model, test_se))
+    for test in tests:
+        c, _ = check_planned_test(model, test)
+        if c in out:
+            raise ConfigError(
+                f"two planned tests of {test.channel}; value one per channel at a time"
+            )
+        out[c] = test
+    return out
+
+
+def _interval(values: FloatArray) -> Interval:
+    low, high = np.percentile(values, [5.0, 95.0])
+    return Interval(float(values.mean()), float(low), float(high))
+
+
 def value_of_information(
     model: ResponseModel,
     result: AllocationResult,
@@ -281,6 +318,7 @@ def value_of_information(
     *,
     groups: int = GROUPS,
     test_se: Mapping[str, float] | None = None,
+    tests: Sequence[PlannedTest] = (),
     progress: Progress | None = None,
 ) -> InformationValue:
     """Per channel, the expected value of learning its return for this plan (module docstring).
@@ -292,14 +330,17 @@ def value_of_information(
         groups: groups of draws per channel (>= 2; each needs >= 25 draws).
         test_se: channel → standard error (ROI units) of a planned test's estimate of its
             return: those channels also get the value of that test (EVSI, below).
+        tests: planned tests given as designs (geo models): their channels get the value
+            of the test read as the model says it would read (at most one test per
+            channel, counting ``test_se``).
         progress: called with (done, total) after each re-plan.
 
     Raises:
-        ConfigError: a target mode, a risk measure, too few draws, a bad ``groups`` or a
-            bad ``test_se``.
+        ConfigError: a target mode, a risk measure, too few draws, a bad ``groups``, a
+            bad ``test_se`` or a test the model cannot place.
     """
     check_request(model, request, groups)
-    tested = check_test_se(model, test_se or {})
+    planned = check_tests(model, test_se or {}, tests)
     objective = request.to_objective()
     constraints = request.to_constraints()
     problem = build_problem(
@@ -313,20 +354,28 @@ def value_of_information(
     orders = [_order(mroi[:, c]) for c in range(n_channels)]
     orders.append(rng.permutation(model.n_draws))  # the noise floor: groups at random
     noise = np.random.default_rng(TEST_SEED).standard_normal((model.n_draws, n_channels))
-    for c, se in tested.items():  # what the test would read in each draw's world
-        orders.append(np.argsort(mroi[:, c] + se * noise[:, c], kind="stable"))
+    tested = sorted(planned)
+    reads: dict[int, FloatArray] = {}
+    for c in tested:  # what the test would read in each draw's world
+        given = planned[c]
+        if isinstance(given, PlannedTest):
+            reads[c] = reads_per_draw(model, result.current_plan, given)
+            se = given.se
+        else:
+            reads[c], se = mroi[:, c], given
+        orders.append(np.argsort(reads[c] + se * noise[:, c], kind="stable"))
     total, done = len(orders) * groups, 0
     gains, spends = [], []
     for order in orders:
         split = np.array_split(order, groups)
         values, spend = [], []
         for idx in split:
-            planned = allocate(
+            replanned = allocate(
                 model.take_draws(idx), result.budget, result.weeks, objective=objective,
                 constraints=constraints, by_geo=request.by_geo, reference=result.current_plan,
             )  # fmt: skip
-            values.append(_values(problem, planned.plan, objective, request.by_geo))
-            spend.append(planned.plan.sum(axis=(0, 1)))
+            values.append(_values(problem, replanned.plan, objective, request.by_geo))
+            spend.append(replanned.plan.sum(axis=(0, 1)))
             done += 1
             if progress is not None:
                 progress(done, total)
@@ -339,6 +388,8 @@ def value_of_information(
         value = _bootstrap(gains[c], rng)
         split, spend = spends[c]
         tested_value = test_values.get(c)
+        test = planned.get(c)
+        design, test_se_c = (test, test.se) if isinstance(test, PlannedTest) else (None, test)
         out.append(
             ChannelInformation(
                 channel=name,
@@ -346,9 +397,11 @@ def value_of_information(
                 above_floor=value.p05 > floor.p95,
                 group_mroi=tuple(float(mroi[idx, c].mean()) for idx in split),
                 group_spend=tuple(float(s[c]) for s in spend),
-                test_se=tested.get(c),
+                test_se=test_se_c,
                 test_value=tested_value,
                 test_above_floor=None if tested_value is None else tested_value.p05 > floor.p95,
+                test=design,
+                test_read=None if design is None else _interval(reads[c]),
             )
         )
     out.sort(key=lambda item: -item.value.mean)

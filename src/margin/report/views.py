@@ -269,6 +269,17 @@ def plan_view(plan: dict[str, Any], symbol: str) -> dict[str, Any]:
     }
 
 
+def _planned_test_view(channel: dict[str, Any]) -> dict[str, Any] | None:
+    """A valued planned test of one channel (its design and expected read, if given as one)."""
+    if channel.get("test_value") is None:
+        return None
+    return {
+        "value": channel["test_value"], "se": channel["test_se"],
+        "above_floor": bool(channel.get("test_above_floor")),
+        "design": channel.get("test_design"), "read": channel.get("test_read"),
+    }  # fmt: skip
+
+
 def _information_view(info: dict[str, Any] | None) -> dict[str, Any] | None:
     """The plan's value of information per channel (currency already), when it was asked for."""
     if not info:
@@ -280,10 +291,12 @@ def _information_view(info: dict[str, Any] | None) -> dict[str, Any] | None:
             "above_floor": bool(c["above_floor"]),
             "low": float(c["group_spend"][0]),
             "high": float(c["group_spend"][-1]),
+            "test": _planned_test_view(c),
         }
         for name, c in info["channels"].items()
     ]
-    return {"rows": rows, "floor": info["noise_floor"], "best": info.get("best")}
+    return {"rows": rows, "floor": info["noise_floor"], "best": info.get("best"),
+            "tested": any(r["test"] is not None for r in rows)}  # fmt: skip
 
 
 def _curves_view(curves: dict[str, Any], plan: dict[str, Any] | None) -> dict[str, Any]:
