@@ -42,7 +42,9 @@ channel not named), each only where the ``[model]`` structure uses it:
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -247,50 +249,32 @@ def _unknown(section: str, table: dict[str, Any], allowed: tuple[str, ...]) -> N
         )
 
 
-def _channel_priors(table: object, channels: tuple[str, ...]) -> dict[str, RoiPrior]:
-    if not isinstance(table, dict):
-        raise ConfigError(
-            f"[priors.roi] must be a table of channel = [median, sigma]; got {table!r}"
-        )
-    unknown = sorted(set(table) - set(channels))
-    if unknown:
-        raise ConfigError(
-            f"[priors.roi] names channel(s) {unknown} that are not in the data; "
-            f"the channels are {list(channels)}"
-        )
-    priors = {}
-    for name, value in table.items():
-        if not isinstance(value, list) or len(value) != 2:
-            raise ConfigError(
-                f"priors.roi.{name} = {value!r} is invalid: expected [median, sigma], "
-                "e.g. [1.5, 0.5]"
-            )
-        priors[name] = RoiPrior(value[0], value[1])
-    return priors
-
-
-def _shape_priors(site: str, table: object, channels: tuple[str, ...]) -> dict[str, ShapePrior]:
+def _channel_table[P](
+    site: str, table: object, channels: tuple[str, ...], make: Callable[[Any, Any], P]
+) -> dict[str, P]:
+    """``[priors.SITE]``: channel (or ``"*"`` for a shape site) → ``make(first, second)``."""
     what = "[mean, sd]" if site == "decay" else "[median, sigma]"
+    every = site != "roi"  # ROI's prior for all channels is roi_median and roi_sigma
+    also = ' ("*" for every channel not named)' if every else ""
     if not isinstance(table, dict):
         raise ConfigError(
-            f'[priors.{site}] must be a table of channel = {what} ("*" for every channel); '
-            f"got {table!r}"
+            f"[priors.{site}] must be a table of channel = {what}{also}; got {table!r}"
         )
-    unknown = sorted(set(table) - set(channels) - {ALL_CHANNELS})
+    unknown = sorted(set(table) - set(channels) - ({ALL_CHANNELS} if every else set()))
     if unknown:
         raise ConfigError(
             f"[priors.{site}] names channel(s) {unknown} that are not in the data; "
-            f'the channels are {list(channels)} (or "*" for all)'
+            f"the channels are {list(channels)}{also}"
         )
     priors = {}
     for name, value in table.items():
         if not isinstance(value, list) or len(value) != 2:
-            example = "[0.6, 0.15]" if site == "decay" else "[1.0, 0.5]"
+            example = {"decay": "[0.6, 0.15]", "roi": "[1.5, 0.5]"}.get(site, "[1.0, 0.5]")
             raise ConfigError(
                 f"priors.{site}.{name} = {value!r} is invalid: expected {what}, e.g. {example}"
             )
         try:
-            priors[name] = ShapePrior(site, value[0], value[1])
+            priors[name] = make(value[0], value[1])
         except ConfigError as error:
             raise ConfigError(f"priors.{site}.{name} = {value!r} is invalid: {error}") from None
     return priors
@@ -318,6 +302,10 @@ def model_config(raw: dict[str, Any], channels: tuple[str, ...]) -> ModelConfig:
     return ModelConfig(
         **model,
         default_roi=default,
-        roi=_channel_priors(priors.get("roi", {}), channels),
-        shape={s: _shape_priors(s, priors[s], channels) for s in SHAPE_SITES if s in priors},
+        roi=_channel_table("roi", priors.get("roi", {}), channels, RoiPrior),
+        shape={
+            site: _channel_table(site, priors[site], channels, functools.partial(ShapePrior, site))
+            for site in SHAPE_SITES
+            if site in priors
+        },
     )
