@@ -135,6 +135,28 @@ def test_health_in_plain_words(summary: dict[str, Any]) -> None:
     assert "1.080" in rhat["text"]
 
 
+def test_priors_the_spec_set_are_listed_in_words(
+    summary: dict[str, Any], tmp_path: Path, fitted_run_dir: Path
+) -> None:
+    assert build_view(summary)["health"]["priors"] == {"set": []}  # the run used the defaults
+    body = json.loads(json.dumps(summary))
+    first = body["channels_order"][0]
+    body["priors"][first]["decay"] = {"distribution": "beta", "mean": 0.7, "sd": 0.1}
+    body["priors"][first]["roi"]["median"] = 2.0
+    rows = build_view(body)["health"]["priors"]["set"]
+    assert rows == [
+        {"channel": first, "parameter": "roi", "prior": "log-normal with median 2 and log-sd 0.9"},
+        {"channel": first, "parameter": "decay", "prior": "Beta with mean 0.7 and sd 0.1"},
+    ]
+    run = tmp_path / "run"
+    shutil.copytree(fitted_run_dir, run)
+    (run / "summary.json").write_text(json.dumps(body), encoding="utf-8")
+    table = build_report(run).split('id="table-priors"', 1)[1].split("</table>", 1)[0]
+    assert "Beta with mean 0.7 and sd 0.1" in table
+    del body["priors"]  # a run saved before summary.json listed its priors
+    assert build_view(body)["health"]["priors"] is None
+
+
 def test_report_is_one_offline_file(html: str, summary: dict[str, Any]) -> None:
     assert html.startswith("<!doctype html>")
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)

@@ -394,7 +394,33 @@ def health_view(summary: dict[str, Any]) -> dict[str, Any]:
         "checks": items,
         "warnings": list(diagnostics.get("warnings", [])),
         "fit_seconds": (summary.get("fit") or {}).get("seconds"),
+        "priors": _priors_view(summary.get("priors")),
     }
+
+
+def _priors_view(priors: dict[str, dict[str, dict[str, Any]]] | None) -> dict[str, Any] | None:
+    """The priors the spec set (those that differ from margin's defaults), in words.
+
+    ``None`` for runs saved before ``summary.json`` listed its priors."""
+    if priors is None:
+        return None
+    from margin.mmm.config import DEFAULT_ROI_MEDIAN, DEFAULT_ROI_SIGMA, DEFAULT_SHAPE_PRIORS
+
+    roi = {"distribution": "lognormal", "median": DEFAULT_ROI_MEDIAN, "sigma": DEFAULT_ROI_SIGMA}
+    rows = []
+    for channel, sites in priors.items():
+        for site, prior in sites.items():
+            default = roi if site == "roi" else DEFAULT_SHAPE_PRIORS[site].to_json()
+            if prior == default:
+                continue
+            if prior["distribution"] == "beta":
+                words = f"Beta with mean {prior['mean']:.3g} and sd {prior['sd']:.3g}"
+            else:
+                words = (
+                    f"log-normal with median {prior['median']:.3g} and log-sd {prior['sigma']:.3g}"
+                )
+            rows.append({"channel": channel, "parameter": site.replace("_", " "), "prior": words})
+    return {"set": rows}
 
 
 def data_quality_view(report: dict[str, Any]) -> dict[str, Any]:
