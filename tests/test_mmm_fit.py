@@ -204,3 +204,28 @@ def test_a_tight_shape_prior_holds_the_fit_there_and_is_reported(national: World
     priors = model.result()["priors"]
     assert priors["tv"]["decay"] == {"distribution": "beta", "mean": 0.9, "sd": 0.01}
     assert priors["search"]["decay"]["sd"] == pytest.approx(0.05**0.5)
+
+
+def test_chains_start_the_level_and_geo_sd_near_their_priors(
+    national: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unless the caller starts them, the KPI level starts at its prior's mean and the geo
+    sd at its prior's median (``START``); a caller's starting values win."""
+    from margin.mmm import estimator
+    from margin.mmm.model import START
+
+    seen: list[dict[str, object]] = []
+
+    def capture(*_: object, init: dict[str, object], **__: object) -> None:
+        seen.append(init)
+        raise RuntimeError("captured")
+
+    monkeypatch.setattr(estimator, "run_nuts", capture)
+    data = national.marketing_data()
+    for init in (None, {"baseline_level": 0.8}):
+        with pytest.raises(RuntimeError, match="captured"):
+            MarketingMixModel(chains=1, draws=10, warmup=10).fit(data, init=init)
+    assert seen[0] == START
+    assert {"baseline_level": 1.0, "geo_sd": pytest.approx(0.2 * 0.6745)} == START
+    assert seen[1]["baseline_level"] == 0.8
+    assert seen[1]["geo_sd"] == START["geo_sd"]

@@ -106,3 +106,25 @@ def test_same_seed_same_draws() -> None:
     a = run_laplace(conjugate, (jnp.asarray(Y),), seed=3, chains=1, draws=50)
     b = run_laplace(conjugate, (jnp.asarray(Y),), seed=3, chains=1, draws=50)
     np.testing.assert_array_equal(a.samples["mu"], b.samples["mu"])
+
+
+def test_starting_values_map_to_the_unconstrained_scale_as_numpyro_does() -> None:
+    """``unconstrained_init`` inverts margin's site bijections in numpy (no eager JAX
+    programs); the values equal NumPyro's own inverse, and values outside a support fail."""
+    from numpyro.distributions.transforms import biject_to  # type: ignore[import-untyped]
+
+    from margin.mmm.inference import LatentSite, unconstrained_init
+
+    cases = {
+        "level": (dist.constraints.real, np.array([-1.5, 0.0, 2.5])),
+        "scale": (dist.constraints.positive, np.array([1e-3, 0.135, 7.0])),
+        "decay": (dist.constraints.unit_interval, np.array([0.05, 0.5, 0.93])),
+    }
+    sites = {n: LatentSite(biject_to(c), (3,)) for n, (c, _) in cases.items()}
+    fixed = unconstrained_init(sites, {n: v for n, (_, v) in cases.items()})
+    for name, (constraint, value) in cases.items():
+        expected = np.asarray(biject_to(constraint).inv(jnp.asarray(value, jnp.float32)))
+        np.testing.assert_allclose(fixed[name], expected, rtol=1e-5, atol=1e-6)
+    for name, bad in (("scale", [-1.0, 1.0, 1.0]), ("decay", [0.5, 1.0, 0.2])):
+        with pytest.raises(ConfigError, match=f"{name!r} lies outside"):
+            unconstrained_init(sites, {name: np.array(bad)})

@@ -19,7 +19,7 @@ from margin.mmm.config import ModelConfig
 from margin.mmm.diagnostics import convergence, data_checks, fit_quality, prior_shift
 from margin.mmm.inference import APPROXIMATE_STEPS, Method, run_laplace, run_nuts
 from margin.mmm.inputs import ModelInputs, fit_scaling, model_inputs
-from margin.mmm.model import draw_geo_intercepts, level_offset, mmm_model, roi_latents
+from margin.mmm.model import START, draw_geo_intercepts, level_offset, mmm_model, roi_latents
 from margin.mmm.summary import flat_params, predict_draws, summarize
 
 __all__ = ["MarketingMixModel"]
@@ -124,6 +124,7 @@ class MarketingMixModel:
             init = {**init, **_roi_init(init["roi"], inputs.spend_total)}
         if init is not None and "intercept" in init and "baseline_level" not in init:
             init = {**init, **_level_init(init, inputs)}
+        init = {**START, **(init or {})}  # the level and geo sd start near their priors
         start = time.perf_counter()
         if self.method == "nuts":
             draws = run_nuts(mmm_model, args, seed=self.seed, chains=self.chains,
