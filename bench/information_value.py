@@ -53,7 +53,13 @@ from margin.optimize.request import PlanRequest, plan
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from optimize_regret import WEEKS, bench_meta, fit_saved, true_response
+from optimize_regret import (
+    WEEKS,
+    fit_saved,
+    sampler_arguments,
+    true_response,
+    write_results,
+)
 
 TEST_START, TEST_WEEKS, TEST_MULTIPLIER = 60, 6, 2.0
 
@@ -198,10 +204,8 @@ def table(worlds: list[dict[str, Any]]) -> str:
             t = w["tested"][channel]
             lines.append(
                 f"| {w['seed']} | {channel}{' (ranked first)' if channel == w['best_by_value'] else ''} | "
-                f"{value['mean']:,.0f} ({value['p05']:,.0f} to {value['p95']:,.0f}) | "
-                f"{'yes' if w['above_floor'][channel] else 'no'} | "
-                f"{w['test_values'][channel]['mean']:,.0f} ({w['test_values'][channel]['p05']:,.0f}"
-                f" to {w['test_values'][channel]['p95']:,.0f}) | "
+                f"{_span(value, ',.0f')} | {'yes' if w['above_floor'][channel] else 'no'} | "
+                f"{_span(w['test_values'][channel], ',.0f')} | "
                 f"{_span(w['design_values'][channel], ',.0f')} | "
                 f"{_span(w['design_reads'][channel], '.2f')} | "
                 f"{t['lift']:,.0f} ± {t['lift_se']:,.0f} | {w['share_untested']:.0%} | "
@@ -220,10 +224,7 @@ def main() -> None:
         "--top", type=int, default=0,
         help="also run the K most valuable channels' tests together (0: not)",
     )  # fmt: skip
-    parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--max-draws", type=int, default=1000)
+    sampler_arguments(parser)
     parser.add_argument(
         "--out",
         type=Path,
@@ -253,10 +254,7 @@ def main() -> None:
                 f"({' and '.join(run['channels'])}): {run['share']:.0%} of the optimum's gain "
                 f"(untested {w['share_untested']:.0%})"
             )
-    meta = bench_meta(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "worlds": worlds}, indent=2, default=str) + "\n")
-    print(json.dumps(meta, default=str))
+    write_results(args, worlds=worlds)
 
 
 if __name__ == "__main__":

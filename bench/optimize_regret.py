@@ -191,6 +191,22 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def write_results(args: argparse.Namespace, **body: Any) -> None:
+    """Write ``{"meta": ..., **body}`` to ``args.out`` and print the run's metadata."""
+    meta = bench_meta(args)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, **body}, indent=2, default=str) + "\n")
+    print(json.dumps(meta, default=str))
+
+
+def sampler_arguments(parser: argparse.ArgumentParser) -> None:
+    """The fits' NUTS settings and the draws plans use (shared by the decide benchmarks)."""
+    parser.add_argument("--chains", type=int, default=2)
+    parser.add_argument("--draws", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--max-draws", type=int, default=1000)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -210,10 +226,7 @@ def main() -> None:
         "--shape-priors", choices=("default", "truth"), default="default",
         help="truth: fit with the true adstock and saturation shapes known (tight priors)",
     )  # fmt: skip
-    parser.add_argument("--chains", type=int, default=2)
-    parser.add_argument("--draws", type=int, default=500)
-    parser.add_argument("--warmup", type=int, default=500)
-    parser.add_argument("--max-draws", type=int, default=1000)
+    sampler_arguments(parser)
     parser.add_argument("--keep", type=Path, default=None, help="Keep the run folders here.")
     parser.add_argument(
         "--out", type=Path, default=Path.home() / ".cache" / "margin-bench" / "optimize_regret.json"
@@ -237,10 +250,7 @@ def main() -> None:
             met = sum(r["share_of_optimum"] >= BAR for r in mine)
             print(f"{method}, {variant}: {met}/{len(mine)} worlds meet the bar "
                   f"(>= {BAR:.0%} of the optimum's gain)")  # fmt: skip
-    meta = bench_meta(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=2, default=str) + "\n")
-    print(json.dumps(meta, default=str))
+    write_results(args, rows=rows)
 
 
 if __name__ == "__main__":

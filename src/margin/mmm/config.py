@@ -109,6 +109,9 @@ class RoiPrior:
         for name in ("median", "sigma"):
             _check_number(f"ROI prior {name}", getattr(self, name))
 
+    def to_json(self) -> dict[str, float | str]:
+        return {"distribution": "lognormal", "median": self.median, "sigma": self.sigma}
+
 
 @dataclass(frozen=True)
 class ShapePrior:
@@ -232,10 +235,7 @@ class ModelConfig:
         """Every prior each channel was fitted with, for ``summary.json``."""
         out: dict[str, dict[str, Any]] = {}
         for c in channels:
-            roi = self.roi_prior(c)
-            entry: dict[str, Any] = {
-                "roi": {"distribution": "lognormal", "median": roi.median, "sigma": roi.sigma}
-            }
+            entry: dict[str, Any] = {"roi": self.roi_prior(c).to_json()}
             entry.update({site: self.shape_prior(site, c).to_json() for site in self.shape_sites})
             out[c] = entry
         return out

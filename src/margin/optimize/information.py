@@ -306,11 +306,6 @@ def check_tests(
     return out
 
 
-def _interval(values: FloatArray) -> Interval:
-    low, high = np.percentile(values, [5.0, 95.0])
-    return Interval(float(values.mean()), float(low), float(high))
-
-
 def value_of_information(
     model: ResponseModel,
     result: AllocationResult,
@@ -401,7 +396,7 @@ def value_of_information(
                 test_value=tested_value,
                 test_above_floor=None if tested_value is None else tested_value.p05 > floor.p95,
                 test=design,
-                test_read=None if design is None else _interval(reads[c]),
+                test_read=None if design is None else Interval.of(reads[c]),
             )
         )
     out.sort(key=lambda item: -item.value.mean)

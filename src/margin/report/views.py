@@ -404,13 +404,12 @@ def _priors_view(priors: dict[str, dict[str, dict[str, Any]]] | None) -> dict[st
     ``None`` for runs saved before ``summary.json`` listed its priors."""
     if priors is None:
         return None
-    from margin.mmm.config import DEFAULT_ROI_MEDIAN, DEFAULT_ROI_SIGMA, DEFAULT_SHAPE_PRIORS
+    from margin.mmm.config import DEFAULT_SHAPE_PRIORS, RoiPrior
 
-    roi = {"distribution": "lognormal", "median": DEFAULT_ROI_MEDIAN, "sigma": DEFAULT_ROI_SIGMA}
     rows = []
     for channel, sites in priors.items():
         for site, prior in sites.items():
-            default = roi if site == "roi" else DEFAULT_SHAPE_PRIORS[site].to_json()
+            default = (RoiPrior() if site == "roi" else DEFAULT_SHAPE_PRIORS[site]).to_json()
             if prior == default:
                 continue
             if prior["distribution"] == "beta":
