@@ -187,7 +187,20 @@ def test_demo_runs_the_loop_and_keeps_a_named_workspace(tmp_path: Path) -> None:
     assert set(information["channels"]) == set(plan_json["allocation"])
     if information["best"] is not None:
         words = " ".join(result.stdout.split())
-        assert f"a lift test on {information['best']} would inform this plan most" in words
+        best = information["best"]
+        assert f"a lift test on {best} would inform this plan most" in words
+        # the demo designs that channel's test beside the plan and values it as designed
+        design = json.loads(
+            (tmp_path / "runs" / "demo" / "plans" / "demo" / "design.json").read_text("utf-8")
+        )
+        assert design["channel"] == best
+        assert design["roi_se"] > 0
+        tested = information["channels"][best]
+        assert tested["test_design"]["design_id"] == design["design_id"]
+        # a test is worth at most learning the return exactly (EVSI <= EVPPI), up to the
+        # Monte Carlo noise of two re-plans (5%)
+        assert 0 <= tested["test_value"]["mean"] <= tested["value"]["mean"] * 1.05
+        assert f"planned test {design['design_id']} ({best} heavy-up" in words
     report = (tmp_path / "margin-demo-report.html").read_text(encoding="utf-8")
     assert "chart.js" in report.lower()
     assert "margin serve -w" in " ".join(result.stdout.split())

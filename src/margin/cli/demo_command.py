@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from margin.data.panel import MarketingData
     from margin.data.simulator import World
     from margin.data.spec import Spec
+    from margin.optimize.information import InformationValue
+    from margin.optimize.protocol import ResponseModel
+    from margin.optimize.request import PlanRequest
+    from margin.optimize.results import AllocationResult
 
 __all__ = ["register"]
 
@@ -29,6 +33,15 @@ DEMO_FIT = {
 """MMM settings of the demo: the approximate fit (posterior mode + Laplace), labelled so, to keep the demo short."""
 DEMO_WEEKS = 13
 """Planning horizon of the demo's reallocation."""
+DEMO_TEST_WEEKS_OF_SPEND = 2
+"""The demo designs its next test to spend this many weeks of the channel's current
+national spend on top of it (a doubling in about a third of the market for 6 weeks)."""
+DEMO_TEST_WEEKS = (4, 5, 6, 7, 8)
+"""Test lengths (weeks) the demo's design considers (``margin experiment design`` default)."""
+DEMO_TEST_CANDIDATES = 8
+"""Candidate treated sets the demo's design simulates (the CLI's default is 20)."""
+DEMO_TEST_MIN_ROI = 0.2
+"""The ROI the design assumes is the channel's expected marginal ROI, at least this."""
 
 _LOAD_ORDER = (
     ("spend", "spend.csv"),
@@ -125,7 +138,7 @@ def _run_demo(folder: Path, ws_path: Path, seed: int, *, keep: bool, report: Pat
     # a kept workspace keeps its run beside it (runs/), where the dashboard finds it
     run_dir = (ws_path.parent / "runs" / "demo") if keep else folder / "mmm-run"
     missed = _demo_mmm(panel, spec, ws_path, run_dir, paths["truth"])
-    document = _demo_optimize(run_dir, world, folder, missed, ws_path if keep else None)
+    document = _demo_optimize(run_dir, world, folder, missed, ws_path, keep=keep)
     _demo_report(run_dir, document, ws_path, report)
     if keep:
         console.print(
@@ -271,12 +284,13 @@ def _demo_mmm(
 
 
 def _demo_optimize(
-    run_dir: Path, world: World, folder: Path, missed: list[str], ws_path: Path | None
+    run_dir: Path, world: World, folder: Path, missed: list[str], ws_path: Path, *, keep: bool
 ) -> dict[str, Any]:
-    """Plan the current budget on the fitted run; score the plan with the simulator's truth.
+    """Plan the current budget on the fitted run; value a test of each channel, design the
+    one worth most and value it as designed; score the plan with the simulator's truth.
 
-    With a kept workspace the plan is also written into the run folder and recorded in
-    ``runs`` (kind 'plan'), so a later ``margin refresh`` scores it.
+    With a kept workspace the plan (and the design) is also written into the run folder
+    and the plan recorded in ``runs`` (kind 'plan'), so a later ``margin refresh`` scores it.
     """
     from margin.cli.console import fmt_number, progress, write_json
     from margin.cli.optimize_command import print_information, print_plan
@@ -295,13 +309,17 @@ def _demo_optimize(
     print_plan(document, result, response, request, budget)
     with progress("valuing what a lift test of each channel would teach this plan") as step:
         information = value_of_information(response, result, request, progress=step)
-    document["value_of_information"] = information.to_dict()
     print_information(information)
-    plan_dir = run_dir / "plans" / "demo" if ws_path is not None else folder
+    plan_dir = run_dir / "plans" / "demo" if keep else folder
+    if information.best is not None:
+        information = _demo_next_test(
+            information.best.channel, world, response, result, request, ws_path, plan_dir
+        )
+    document["value_of_information"] = information.to_dict()
     write_json(plan_dir / "plan.json", document)
     write_plan_csv(result, plan_dir / "plan.csv", start=response.start)
     console.print(f"wrote {plan_dir / 'plan.json'} and {plan_dir / 'plan.csv'}")
-    if ws_path is not None:
+    if keep:
         from margin.cli.optimize_command import record_plan
 
         record_plan(ws_path, run_dir, document, plan_dir / "plan.json")
@@ -341,3 +359,67 @@ def _demo_optimize(
             f"with {test}, and bound the moves (--bounds)."
         )
     return document
+
+
+def _demo_next_test(
+    channel: str,
+    world: World,
+    response: ResponseModel,
+    result: AllocationResult,
+    request: PlanRequest,
+    ws_path: Path,
+    plan_dir: Path,
+) -> InformationValue:
+    """Design a heavy-up test of ``channel`` (two weeks of its current national spend, at
+    the ROI the model expects) on the workspace's history, and value it as designed.
+
+    Returns the value of information again, with the designed test's value and expected
+    read (what ``margin optimize --test-design`` reports)."""
+    from margin.cli.console import write_json
+    from margin.cli.optimize_command import print_planned_tests
+    from margin.data.workspace import Workspace
+    from margin.experiments import load_panel_workspace
+    from margin.experiments.design import DesignSpec, design_test
+    from margin.optimize.information import value_of_information
+    from margin.optimize.planned_test import PlannedTest
+
+    c = response.channels.index(channel)
+    budget = round(DEMO_TEST_WEEKS_OF_SPEND * result.current_plan[:, :, c].sum() / result.weeks, -3)
+    roi = next(a.current_mroi.mean for a in result.allocation if a.channel == channel)
+    console.print(
+        f"[bold]next test[/]: designing a {channel} heavy-up worth "
+        f"{DEMO_TEST_WEEKS_OF_SPEND} weeks of its current spend ({budget:,.0f})"
+    )
+    with Workspace(ws_path, read_only=True) as ws:
+        panel = load_panel_workspace(ws, world.params.kpi_name, channel=channel)
+    spec = DesignSpec(
+        channel=channel,
+        lengths=tuple(w * (7 // panel.grain_days) for w in DEMO_TEST_WEEKS),
+        budget=budget,
+        roi=max(roi, DEMO_TEST_MIN_ROI),
+        n_candidates=DEMO_TEST_CANDIDATES,
+    )
+    with status(f"simulating the power of candidate {channel} tests on the history"):
+        design = design_test(panel, spec).to_json()
+    path = plan_dir / "design.json"
+    write_json(path, design)
+    detects = design["min_detectable_roi"]
+    console.print(
+        f"design {design['design_id']}: treat {', '.join(design['treatment_geos'])} for "
+        f"{design['length_periods'] * design['grain_days'] // 7} weeks against "
+        f"{len(design['control_geos'])} control geos; it detects an ROI of "
+        f"{detects['mean']:.2f} [{detects['p05']:.2f}, {detects['p95']:.2f}] or more with "
+        f"{spec.target_power:.0%} power; wrote {path}"
+    )
+    with status("valuing the designed test for this plan"):
+        information = value_of_information(
+            response, result, request, tests=[PlannedTest.from_design(design, str(path))]
+        )
+    print_planned_tests(information)
+    console.print(
+        f"on real data: margin experiment design --channel {channel} --budget {budget:.0f} "
+        f"--roi {spec.roi:.2f} --out design.json; run the test; margin experiment analyze "
+        "--design design.json --start DATE --spend-delta SPEND records its lift, and the "
+        "next margin mmm fit is calibrated by it"
+    )
+    return information

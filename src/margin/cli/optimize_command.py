@@ -325,17 +325,7 @@ def print_information(information: InformationValue) -> None:
             )  # fmt: skip
         table.add_row(*row)
     console.print(table)
-    for c in tested:
-        if c.test is not None and c.test_read is not None and c.test_value is not None:
-            t = c.test
-            change = f"+{fmt_number(t.spend or 0)}" if t.kind == "heavy_up" else "switched off"
-            console.print(
-                f"planned test {t.design_id or ''} ({t.channel} {t.kind.replace('_', '-')}, "
-                f"{change} in {', '.join(t.geos)} for {t.weeks} week(s)): the model expects "
-                f"it to read ROI {_interval(c.test_read.to_dict())}, measured with "
-                f"standard error {t.se:.2g}; worth {_interval(c.test_value.to_dict())} to "
-                "this plan"
-            )
+    print_planned_tests(information)
     floor = information.noise_floor
     console.print(
         f"noise floor (draws grouped at random) {_interval(floor.to_dict())}; each row re-plans "
@@ -351,6 +341,23 @@ def print_information(information: InformationValue) -> None:
             f"{fmt_number(best.value.mean)} if it settled the channel's return: margin "
             f"experiment design --channel {best.channel}"
         )
+
+
+def print_planned_tests(information: InformationValue) -> None:
+    """One sentence per planned test (a design): what the model expects it to read, and
+    what it is worth to the plan."""
+    tested = [c for c in information.channels if c.test_value is not None]
+    for c in tested:
+        if c.test is not None and c.test_read is not None and c.test_value is not None:
+            t = c.test
+            change = f"+{fmt_number(t.spend or 0)}" if t.kind == "heavy_up" else "switched off"
+            console.print(
+                f"planned test {t.design_id or ''} ({t.channel} {t.kind.replace('_', '-')}, "
+                f"{change} in {', '.join(t.geos)} for {t.weeks} week(s)): the model expects "
+                f"it to read ROI {_interval(c.test_read.to_dict())}, measured with "
+                f"standard error {t.se:.2g}; worth {_interval(c.test_value.to_dict())} to "
+                f"this plan (knowing {t.channel}'s return exactly: {fmt_number(c.value.mean)})"
+            )
 
 
 def record_plan(workspace: Path, run: Path, document: dict[str, Any], out: Path | None) -> None:
