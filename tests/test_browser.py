@@ -9,12 +9,14 @@ Screenshots of every page go to ``tests/artifacts/screenshots/`` (printed at the
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -58,20 +60,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def site(
-    fitted_run_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, Any]]:
-    """D's app on a copy of the fitted workspace, served by uvicorn on 127.0.0.1."""
+@contextmanager
+def serve(ws_path: Path) -> Iterator[dict[str, Any]]:
+    """The app on the workspace ``ws_path`` (with a viewer and an analyst key), served by
+    uvicorn on a free 127.0.0.1 port while the context is open."""
     import uvicorn
 
     from margin.api.app import create_app
     from margin.api.keys import create_key
     from margin.data.workspace import Workspace
 
-    folder = tmp_path_factory.mktemp("site")
-    ws_path = folder / "ws.duckdb"
-    shutil.copy(fitted_run_dir.parent / "ws.duckdb", ws_path)
     with Workspace(ws_path) as ws:
         keys = {role: create_key(ws, role) for role in ("viewer", "analyst")}
     port = free_port()
@@ -89,6 +87,45 @@ def site(
     yield {"url": f"http://127.0.0.1:{port}", "keys": keys}
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def site(
+    fitted_run_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """D's app on a copy of the fitted (national) workspace."""
+    folder = tmp_path_factory.mktemp("site")
+    ws_path = folder / "ws.duckdb"
+    shutil.copy(fitted_run_dir.parent / "ws.duckdb", ws_path)
+    with serve(ws_path) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def geo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The app on a workspace with a run fitted on geos (4 geos × 104 weeks × 3 channels,
+    seed 5, the approximate fit), where a designed geo test can be valued."""
+    from margin.data.ingest import ingest_file
+    from margin.data.panel import load_panel
+    from margin.data.simulator import WorldParams, simulate_world, write_world
+    from margin.data.simulator.params import DEFAULT_CHANNELS
+    from margin.data.spec import load_spec
+    from margin.data.workspace import Workspace
+    from margin.mmm import MarketingMixModel, record_run, save_run
+
+    base = tmp_path_factory.mktemp("geo-site")
+    params = WorldParams(n_geos=4, n_weeks=104, channels=DEFAULT_CHANNELS[:3], n_users=200)
+    world = simulate_world(params, seed=5)
+    paths = write_world(world, base / "world")
+    with Workspace(base / "ws.duckdb") as workspace:
+        for kind in ("spend", "outcomes", "controls"):
+            ingest_file(workspace, kind, paths[kind])
+        spec = load_spec(paths["spec"])
+        panel = load_panel(spec, workspace=workspace)
+        model = MarketingMixModel(method="approximate", draws=200, seed=0, approximate_steps=1500)
+        record_run(workspace, save_run(model.fit(panel), panel, spec, base / "run"))
+    with serve(base / "ws.duckdb") as served:
+        yield {**served, "geos": list(params.geos), "channels": list(params.channel_names)}
 
 
 @pytest.fixture(scope="module")
@@ -251,6 +288,56 @@ def test_budget_planner_returns_a_plan(analyst: tuple[Any, Watch], site: dict[st
     drawn(page, "chart-frontier")
     shot(page, "planner_frontier")
     watch.check()
+
+
+def test_planner_values_an_uploaded_test_design(
+    browser: Any, geo_site: dict[str, Any], tmp_path: Path
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    watch = Watch(page)
+    log_in(page, geo_site["url"], geo_site["keys"]["analyst"])
+    page.goto(geo_site["url"] + "/planner")
+    page.wait_for_selector("body[data-loaded='1']")
+    # a file that is not a design is refused in the page, naming the file; nothing is sent
+    broken = tmp_path / "notes.json"
+    broken.write_text("[1, 2]", encoding="utf-8")
+    page.set_input_files("#test-designs", str(broken))
+    page.click("#planner-submit")
+    page.wait_for_selector("#planner-error:not(.hidden)")
+    assert "notes.json: not a test design" in page.locator("#planner-error").inner_text()
+    assert page.locator("#plan-result").is_hidden()
+    # a design.json as margin experiment design --out writes it
+    channel, geo = geo_site["channels"][1], geo_site["geos"][1]
+    design = {"design_id": "search-up", "channel": channel, "kind": "heavy_up",
+              "treatment_geos": [geo], "length_periods": 4, "grain_days": 7,
+              "constraints": {"budget": 40000.0}, "roi_se": 0.4}  # fmt: skip
+    path = tmp_path / "design.json"
+    path.write_text(json.dumps(design), encoding="utf-8")
+    page.set_input_files("#test-designs", str(path))
+    with page.expect_response(lambda r: r.url.endswith("/optimize"), timeout=120_000) as answer:
+        page.click("#planner-submit")
+    page.wait_for_selector("#information-tests li", timeout=120_000)
+    assert page.locator("#planner-error").is_hidden()
+    body = answer.value.json()
+    information = body["value_of_information"]  # the design implies it
+    tested = information["channels"][channel]
+    assert tested["test_design"]["design_id"] == "search-up"
+    headers = page.locator("#table-information thead th").all_inner_texts()
+    assert headers[-1] == "value of the planned test"
+    rows = page.locator("#table-information tbody tr")
+    names = rows.locator("td:first-child").all_inner_texts()
+    assert names == list(information["channels"])
+    cells = rows.locator("td:last-child").all_inner_texts()
+    for name, cell in zip(names, cells, strict=True):
+        assert ("se 0.400" in cell) == (name == channel), (name, cell)
+    sentence = page.locator("#information-tests li").inner_text()
+    assert sentence.startswith(f"Planned test search-up ({channel} heavy-up, +40.00k in {geo} ")
+    assert "for 4 week(s)" in sentence
+    assert "the model expects it to read ROI" in sentence
+    shot(page, "planner_test_design")
+    watch.check()
+    context.close()
 
 
 def test_scenario_predicts_with_an_interval(

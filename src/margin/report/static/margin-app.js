@@ -343,14 +343,34 @@
     var block = $("plan-information");
     if (!info) { block.classList.add("hidden"); return; }
     var names = Object.keys(info.channels);
-    table("table-information", ["channel", "value of learning it (90% Monte Carlo)", "above noise",
-                                "its spend if its return is low → high"],
+    var tested = names.filter(function (name) { return info.channels[name].test_value; });
+    var headers = ["channel", "value of learning it (90% Monte Carlo)", "above noise",
+                   "its spend if its return is low → high"];
+    if (tested.length) { headers.push("value of the planned test"); }
+    table("table-information", headers,
       names.map(function (name) {
         var c = info.channels[name];
         var spend = c.group_spend;
-        return [name, F.interval(c.value), c.above_floor ? "yes" : "no",
-                F.money(spend[0]) + " → " + F.money(spend[spend.length - 1])];
+        var row = [name, F.interval(c.value), c.above_floor ? "yes" : "no",
+                   F.money(spend[0]) + " → " + F.money(spend[spend.length - 1])];
+        if (tested.length) {
+          row.push(c.test_value ? F.interval(c.test_value) + " (se " + c.test_se.toPrecision(3) +
+                   (c.test_above_floor ? "" : ", not above noise") + ")" : "");
+        }
+        return row;
       }));
+    notes("information-tests", tested.filter(function (name) {
+      return info.channels[name].test_design && info.channels[name].test_read;
+    }).map(function (name) {
+      var c = info.channels[name];
+      var t = c.test_design;
+      var change = t.kind === "heavy_up" ? "+" + F.money(t.spend || 0) : "switched off";
+      return "Planned test " + (t.design_id || "") + " (" + name + " " + t.kind.replace("_", "-") +
+        ", " + change + " in " + t.geos.join(", ") + " for " + t.weeks + " week(s)): the model " +
+        "expects it to read ROI " + F.interval(c.test_read) + ", measured with standard error " +
+        t.se.toPrecision(2) + "; worth " + F.interval(c.test_value) + " to this plan (knowing " +
+        name + "'s return exactly: " + F.number(c.value.mean) + ").";
+    }));
     $("information-note").textContent =
       "Expected value, over the horizon and its carry-over, of knowing each channel's return " +
       "exactly before planning (an upper bound on what a lift test can add). Noise floor " +
@@ -358,6 +378,22 @@
         ? "A lift test on " + info.best + " would inform this plan most."
         : "No channel is worth testing for this plan above the noise.");
     block.classList.remove("hidden");
+  }
+
+  /* The chosen design.json files, parsed; a file that is not a JSON object rejects with
+     its name and what to do. */
+  function readDesigns(files) {
+    return Promise.all(Array.prototype.map.call(files || [], function (file) {
+      return file.text().then(function (text) {
+        var design;
+        try { design = JSON.parse(text); } catch (e) { design = null; }
+        if (!design || typeof design !== "object" || Array.isArray(design)) {
+          throw new Error(file.name + ": not a test design (expected the JSON object that " +
+                          "margin experiment design --out writes)");
+        }
+        return design;
+      });
+    }));
   }
 
   function planner() {
@@ -375,7 +411,10 @@
                         value_of_information: $("information").checked };
         $("planner-submit").disabled = true;
         $("planner-status").textContent = "optimizing…";
-        api(runQuery("/optimize"), { method: "POST", body: request }).then(function (plan) {
+        readDesigns($("test-designs").files).then(function (designs) {
+          if (designs.length) { request.test_designs = designs; }
+          return api(runQuery("/optimize"), { method: "POST", body: request });
+        }).then(function (plan) {
           renderPlan(plan);
           $("planner-status").textContent = "done";
         }).catch(function (err) {
