@@ -69,6 +69,12 @@ JAX_DEVICES = "--xla_force_host_platform_device_count=4"
 # ---------------------------------------------------------------- datasets
 
 
+BOUND_NOTE = (
+    ' What error the data leave to any estimator is in § MMM, "What ROI error any '
+    'estimator can reach" (`bench/roi_bound.py`: the Cramér–Rao bound, every curve known).'
+)
+
+
 def _simulated(kind: str, n_geos: int, seed: int, folder: Path) -> Path:
     from margin.data.simulator import WorldParams, simulate_world
 
@@ -463,6 +469,7 @@ def _seed_goals(
                 if agreement
                 else ""
             )
+            + BOUND_NOTE
         )
     return out
 

@@ -52,6 +52,9 @@ CHECK_SIGMAS = 5.0
 """The redrawn estimates' sd must be within this many of its own Monte Carlo standard
 errors (``1/sqrt(2(N-1))`` relative) of the bound, or the bench stops."""
 
+SPAN_RTOL = 1e-8
+"""The regressors must reproduce the simulator's noise-free KPI to this relative error."""
+
 ROI_RTOL = 1e-9
 """The ROI rebuilt from the regressors must equal the simulator's truth this closely."""
 
@@ -86,7 +89,15 @@ def design(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     residual = season - basis @ np.linalg.lstsq(basis, season, rcond=None)[0]
     if np.max(np.abs(residual)) > 1e-9:
         raise AssertionError("the Fourier regressors do not span the simulator's seasonality")
-    return z.reshape(-1, z.shape[2]), nuisance, weight, a
+    # the noise-free KPI lies exactly in the span of the regressors: the bound's model is the
+    # simulator's own (so generalised least squares is efficient and the bound is exact)
+    media = z.reshape(-1, z.shape[2])
+    x = np.hstack([media, nuisance])
+    expected = arr.expected.reshape(-1)
+    fit = x @ np.linalg.lstsq(x, expected, rcond=None)[0]
+    if np.max(np.abs(fit - expected)) > SPAN_RTOL * np.max(np.abs(expected)):
+        raise AssertionError("the regressors do not reproduce the simulator's expected KPI")
+    return media, nuisance, weight, a
 
 
 def bounds(world: World) -> dict[str, Any]:
