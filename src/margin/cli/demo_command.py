@@ -312,9 +312,14 @@ def _demo_optimize(
     print_information(information)
     plan_dir = run_dir / "plans" / "demo" if keep else folder
     if information.best is not None:
-        information = _demo_next_test(
-            information.best.channel, world, response, result, request, ws_path, plan_dir
-        )
+        from margin.errors import ConfigError
+
+        try:
+            information = _demo_next_test(
+                information.best.channel, world, response, result, request, ws_path, plan_dir
+            )
+        except ConfigError as error:  # a design the model cannot place: say so, go on
+            console.print(f"[yellow]no test designed for {information.best.channel}[/]: {error}")
     document["value_of_information"] = information.to_dict()
     write_json(plan_dir / "plan.json", document)
     write_plan_csv(result, plan_dir / "plan.csv", start=response.start)
@@ -373,8 +378,9 @@ def _demo_next_test(
     ws_path: Path,
     plan_dir: Path,
 ) -> InformationValue:
-    """Design a heavy-up test of ``channel`` (two weeks of its current national spend, at
-    the ROI the model expects) on the workspace's history, and value it as designed.
+    """Design a heavy-up test of ``channel`` (two weeks of its current national spend,
+    powered at its expected marginal ROI) on the workspace's history, and value it as
+    designed.
 
     Returns the value of information again, with the designed test's value and expected
     read (what ``margin optimize --test-design`` reports)."""
