@@ -311,15 +311,17 @@ def _demo_optimize(
         information = value_of_information(response, result, request, progress=step)
     print_information(information)
     plan_dir = run_dir / "plans" / "demo" if keep else folder
-    if information.best is not None:
+    top, designed = information.best, False
+    if top is not None:
         from margin.errors import ConfigError
 
         try:
             information = _demo_next_test(
-                information.best.channel, world, response, result, request, ws_path, plan_dir
+                top.channel, world, response, result, request, ws_path, plan_dir
             )
+            designed = True
         except ConfigError as error:  # a design the model cannot place: say so, go on
-            console.print(f"[yellow]no test designed for {information.best.channel}[/]: {error}")
+            console.print(f"[yellow]no test designed for {top.channel}[/]: {error}")
     document["value_of_information"] = information.to_dict()
     write_json(plan_dir / "plan.json", document)
     write_plan_csv(result, plan_dir / "plan.csv", start=response.start)
@@ -351,13 +353,15 @@ def _demo_optimize(
     )
     if true_gain < 0.9 * best_gain:
         outside = f"; true ROI outside the MMM's interval: {', '.join(missed)}" if missed else ""
-        best_test = information.best
-        test = (
-            f"run the {best_test.channel} test designed above (worth most to this plan) so it "
-            "calibrates the next fit"
-            if best_test is not None
-            else "calibrate with lift tests at more spend levels"
-        )
+        if top is None:
+            test = "calibrate with lift tests at more spend levels"
+        elif designed:
+            test = (
+                f"run the {top.channel} test designed above (worth most to this plan) so it "
+                "calibrates the next fit"
+            )
+        else:
+            test = f"calibrate with a lift test on {top.channel} (worth most to this plan, above)"
         console.print(
             "[yellow]below the 90% bar[/]: the plan follows the MMM's marginal ROIs, which "
             "data like these pin down too loosely for that: on such 6-geo worlds even a "
