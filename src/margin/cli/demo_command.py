@@ -33,6 +33,8 @@ DEMO_FIT = {
 """MMM settings of the demo: the approximate fit (posterior mode + Laplace), labelled so, to keep the demo short."""
 DEMO_WEEKS = 13
 """Planning horizon of the demo's reallocation."""
+KEEP_HINT = ": pass --workspace demo.duckdb to keep the demo's files"
+"""Said beside files the demo writes into its temporary folder."""
 DEMO_TEST_WEEKS_OF_SPEND = 2
 """The demo designs its next test to spend this many weeks of the channel's current
 national spend on top of it (a doubling in about a third of the market for 6 weeks)."""
@@ -311,13 +313,14 @@ def _demo_optimize(
         information = value_of_information(response, result, request, progress=step)
     print_information(information)
     plan_dir = run_dir / "plans" / "demo" if keep else folder
+    removed = "" if keep else f" (removed at the end{KEEP_HINT})"
     top, designed = information.best, False
     if top is not None:
         from margin.errors import ConfigError
 
         try:
             information = _demo_next_test(
-                top.channel, world, response, result, request, ws_path, plan_dir
+                top.channel, world, response, result, request, ws_path, plan_dir, removed
             )
             designed = True
         except ConfigError as error:  # a design the model cannot place: say so, go on
@@ -325,7 +328,7 @@ def _demo_optimize(
     document["value_of_information"] = information.to_dict()
     write_json(plan_dir / "plan.json", document)
     write_plan_csv(result, plan_dir / "plan.csv", start=response.start)
-    console.print(f"wrote {plan_dir / 'plan.json'} and {plan_dir / 'plan.csv'}")
+    console.print(f"wrote {plan_dir / 'plan.json'} and {plan_dir / 'plan.csv'}{removed}")
     if keep:
         from margin.cli.optimize_command import record_plan
 
@@ -381,13 +384,15 @@ def _demo_next_test(
     request: PlanRequest,
     ws_path: Path,
     plan_dir: Path,
+    removed: str,
 ) -> InformationValue:
     """Design a heavy-up test of ``channel`` (two weeks of its current national spend,
     powered at its expected marginal ROI) on the workspace's history, and value it as
     designed.
 
     Returns the value of information again, with the designed test's value and expected
-    read (what ``margin optimize --test-design`` reports)."""
+    read (what ``margin optimize --test-design`` reports). ``removed`` is said after the
+    design's path (empty when the demo's files are kept)."""
     from margin.cli.console import write_json
     from margin.cli.optimize_command import print_planned_tests
     from margin.data.workspace import Workspace
@@ -422,7 +427,7 @@ def _demo_next_test(
         f"{design['length_periods'] * design['grain_days'] // 7} weeks against "
         f"{len(design['control_geos'])} control geos; it detects an ROI of "
         f"{detects['mean']:.2f} [{detects['p05']:.2f}, {detects['p95']:.2f}] or more with "
-        f"{spec.target_power:.0%} power; wrote {path}"
+        f"{spec.target_power:.0%} power; wrote {path}{removed}"
     )
     with status("valuing the designed test for this plan"):
         information = value_of_information(
