@@ -40,23 +40,11 @@ from margin.optimize.request import current_budget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from roi_bound import design
+from roi_bound import information
 
 WEEKS = 13
 BAR = 0.9
 """The issue's bar: the plan's true gain at least this share of the true optimum's."""
-
-
-def covariances(world: Any) -> dict[str, np.ndarray]:
-    """The effect sizes' sampling covariance (in beta units) under each case."""
-    z, nuisance, weight, _ = design(world)
-    wz = z * weight[:, None]
-    x = np.hstack([z, nuisance]) * weight[:, None]
-    n = z.shape[1]
-    return {
-        "effects only": np.linalg.inv(wz.T @ wz),
-        "baseline unknown": np.linalg.inv(x.T @ x)[:n, :n],
-    }
 
 
 def run_world(n_geos: int, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -72,7 +60,9 @@ def run_world(n_geos: int, seed: int, args: argparse.Namespace) -> dict[str, Any
     share = np.asarray(params.population_share)[None, :, None]
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {"geos": n_geos, "seed": seed, "optimum_gain": best}
-    for case, cov in covariances(world).items():
+    info = information(world)
+    cases = {"effects only": info.effects_only, "baseline unknown": info.baseline_unknown}
+    for case, cov in cases.items():
         shares = []
         for estimate in rng.multivariate_normal(beta, cov, size=args.draws):
             fitted = np.clip(estimate, 0.0, None)[None, None, :] * share / params.kpi_value

@@ -36,7 +36,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -100,21 +100,38 @@ def design(world: World) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray
     return media, nuisance, weight, a
 
 
-def bounds(world: World) -> dict[str, Any]:
-    """The two Cramér–Rao bounds on each ROI's sd, and the GLS estimate on the world's data."""
+class Information(NamedTuple):
+    """One world's regression: the effect sizes' covariances (beta units) under each bound,
+    the weighted design ``(rows, channels + nuisance)``, the row weights ``1/sd``, and
+    ``a`` (``ROI = beta · a``)."""
+
+    effects_only: np.ndarray
+    baseline_unknown: np.ndarray
+    x: np.ndarray
+    weight: np.ndarray
+    a: np.ndarray
+
+
+def information(world: World) -> Information:
+    """The Fisher information of ``world``'s effect sizes, inverted (module docstring)."""
     z, nuisance, weight, a = design(world)
+    wz = z * weight[:, None]
+    x = np.hstack([z, nuisance]) * weight[:, None]
+    n = z.shape[1]
+    return Information(np.linalg.inv(wz.T @ wz), np.linalg.inv(x.T @ x)[:n, :n], x, weight, a)
+
+
+def bounds(world: World, info: Information) -> dict[str, Any]:
+    """The two Cramér–Rao bounds on each ROI's sd, and the GLS estimate on the world's data."""
     truth = world.truth["channels"]
     names = list(world.params.channel_names)
     roi = np.array([truth[n]["roi"] for n in names])
     beta = np.array([c.beta for c in world.params.channels])
-    np.testing.assert_allclose(beta * a, roi, rtol=ROI_RTOL)
-    wz = z * weight[:, None]
-    only = np.sqrt(np.diag(np.linalg.inv(wz.T @ wz))) * a
-    x = np.hstack([z, nuisance]) * weight[:, None]
-    cov = np.linalg.inv(x.T @ x)
-    full = np.sqrt(np.diag(cov)[: len(names)]) * a
-    y = world.arrays.observed.reshape(-1) * weight
-    estimate = np.linalg.lstsq(x, y, rcond=None)[0][: len(names)] * a
+    np.testing.assert_allclose(beta * info.a, roi, rtol=ROI_RTOL)
+    only = np.sqrt(np.diag(info.effects_only)) * info.a
+    full = np.sqrt(np.diag(info.baseline_unknown)) * info.a
+    y = world.arrays.observed.reshape(-1) * info.weight
+    estimate = np.linalg.lstsq(info.x, y, rcond=None)[0][: len(names)] * info.a
     return {
         "channels": names, "roi": roi.tolist(), "se_effects_only": only.tolist(),
         "se_baseline_unknown": full.tolist(), "gls_roi": estimate.tolist(),
@@ -124,16 +141,15 @@ def bounds(world: World) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def check(world: World, draws: int, seed: int) -> dict[str, Any]:
+def check(world: World, info: Information, draws: int, seed: int) -> dict[str, Any]:
     """Redraw the noise ``draws`` times; the GLS estimates' sd against the bound."""
-    z, nuisance, weight, a = design(world)
-    x = np.hstack([z, nuisance]) * weight[:, None]
+    n = info.a.size
     expected = world.arrays.expected.reshape(-1)
-    sd = 1.0 / weight
+    sd = 1.0 / info.weight
     rng = np.random.default_rng(seed)
-    y = (expected[None, :] + sd[None, :] * rng.standard_normal((draws, expected.size))) * weight
-    fits = np.linalg.lstsq(x, y.T, rcond=None)[0][: z.shape[1]].T * a
-    bound = np.asarray(bounds(world)["se_baseline_unknown"])
+    y = expected[None, :] + sd[None, :] * rng.standard_normal((draws, expected.size))
+    fits = np.linalg.lstsq(info.x, (y * info.weight).T, rcond=None)[0][:n].T * info.a
+    bound = np.sqrt(np.diag(info.baseline_unknown)) * info.a
     spread = fits.std(axis=0, ddof=1)
     tolerance = CHECK_SIGMAS / math.sqrt(2 * (draws - 1))
     if np.any(np.abs(spread / bound - 1) > tolerance):
@@ -163,9 +179,10 @@ def main() -> None:
             params = WorldParams(n_geos=n_geos, n_weeks=args.weeks, n_users=max(200, 10 * n_geos))
             start = time.perf_counter()
             world = simulate_world(params, seed=seed)
-            row = {"world": kind, "seed": seed, "geos": n_geos, **bounds(world)}
+            info = information(world)
+            row = {"world": kind, "seed": seed, "geos": n_geos, **bounds(world, info)}
             if args.check:
-                row["check"] = check(world, args.check, seed + 1000)
+                row["check"] = check(world, info, args.check, seed + 1000)
             row["seconds"] = time.perf_counter() - start
             rows.append(row)
             print(json.dumps({k: row[k] for k in ("world", "seed", "expected_mape_effects_only",

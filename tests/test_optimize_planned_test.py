@@ -120,6 +120,37 @@ def test_a_precise_designed_test_is_worth_the_evppi_and_a_blind_one_nothing() ->
     assert document["test_read"]["p05"] <= document["test_read"]["p95"]
 
 
+def test_tests_valued_on_an_earlier_answer_equal_one_call_and_replan_only_the_tests() -> None:
+    """``known=``: the channels' values and the noise floor are the earlier answer's, the
+    test's value has the same mean as in one call (the same re-plans), only the test's
+    groups are re-planned, and an answer for another plan is refused."""
+    model = two_geo_model()
+    request = PlanRequest(weeks=13)
+    result = plan(model, request)
+    test = PlannedTest(channel="a", se=0.05, geos=("east",), weeks=2, spend=500.0)
+    joint = value_of_information(model, result, request, groups=2, tests=[test])
+    earlier = value_of_information(model, result, request, groups=2)
+    steps: list[tuple[int, int]] = []
+    later = value_of_information(
+        model, result, request, groups=2, tests=[test], known=earlier,
+        progress=lambda done, total: steps.append((done, total)),
+    )  # fmt: skip
+    assert steps[-1] == (2, 2)  # one test × two groups; no channel or floor re-plans
+    assert later.noise_floor == earlier.noise_floor
+    for mine, theirs, once in zip(later.channels, earlier.channels, joint.channels, strict=True):
+        assert (mine.channel, mine.value, mine.group_spend) == (
+            theirs.channel, theirs.value, theirs.group_spend,
+        )  # fmt: skip
+        assert (mine.test_value is None) == (once.test_value is None)
+        if once.test_value is not None and mine.test_value is not None:
+            assert mine.test_value.mean == pytest.approx(once.test_value.mean, rel=FLOAT_RTOL)
+            assert mine.test_read == once.test_read
+    shorter = plan(model, PlanRequest(weeks=8))
+    with pytest.raises(ConfigError, match="is not for this plan"):
+        value_of_information(model, shorter, PlanRequest(weeks=8), groups=2, tests=[test],
+                             known=earlier)  # fmt: skip
+
+
 def design_document(**changes: object) -> dict[str, object]:
     design: dict[str, object] = {
         "design_id": "abc123", "channel": "a", "kind": "heavy_up",

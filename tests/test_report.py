@@ -182,26 +182,41 @@ def test_report_is_one_offline_file(html: str, summary: dict[str, Any]) -> None:
 def test_a_valued_planned_test_shows_in_the_information_table(
     fitted_run_dir: Path, fitted_plan: dict[str, Any]
 ) -> None:
-    """A plan that valued a designed test shows its value, standard error, geos and the
-    ROI the model expects it to read; channels without a test leave the cell empty."""
+    """A plan that valued a designed test shows its value and standard error in the table
+    (channels without a test leave the cell empty), and under it the sentence the CLI
+    prints: the test's geos and weeks and the ROI the model expects it to read."""
+    from margin.optimize.information import ChannelInformation
+    from margin.optimize.planned_test import PlannedTest
+    from margin.optimize.results import Interval
+
     plan = json.loads(json.dumps(fitted_plan))
     channels = plan["value_of_information"]["channels"]
     first = next(iter(channels))
-    channels[first] |= {
-        "test_value": {"mean": 1234.0, "p05": 1000.0, "p95": 1500.0}, "test_se": 0.42,
-        "test_above_floor": True, "test_read": {"mean": 1.37, "p05": 1.1, "p95": 1.65},
-        "test_design": {"design_id": "tv-heavy_up-abc", "kind": "heavy_up", "geos": ["a", "b"],
-                        "weeks": 3, "spend": 1000.0, "se": 0.42, "channel": first},
-    }  # fmt: skip
+    valued = ChannelInformation(
+        channel=first, value=Interval(5000.0, 4000.0, 6000.0), above_floor=True,
+        group_mroi=(1.0, 2.0), group_spend=(10.0, 20.0), test_se=0.42,
+        test_value=Interval(1234.0, 1000.0, 1500.0), test_above_floor=True,
+        test=PlannedTest(channel=first, se=0.42, geos=("a", "b"), weeks=3, spend=1000.0,
+                         design_id="tv-heavy_up-abc"),
+        test_read=Interval(1.37, 1.1, 1.65),
+    )  # fmt: skip
+    channels[first] = valued.to_dict()
     html = build_report(fitted_run_dir, plan=plan)
     table = unescape(html.split('id="table-information"', 1)[1].split("</table>", 1)[0])
     assert "value of the planned test" in table
     row = next(r for r in table.split("<tr>") if f"<td>{first}</td>" in r)
-    assert "tv-heavy_up-abc, heavy-up in a, b for 3 week(s)" in row
-    assert "expected to read ROI 1.37 [1.10, 1.65]" in row
     assert "standard error 0.42)" in row
     other = next(r for r in table.split("<tr>")[2:] if f"<td>{first}</td>" not in r)
     assert other.rstrip().endswith("<td></td></tr>")
+    notes = unescape(html.split('id="information-tests"', 1)[1].split("</ul>", 1)[0])
+    assert notes.count("<li>") == 1
+    assert valued.test_note is not None
+    assert f"<li>{valued.test_note}</li>" in notes
+    assert (
+        f"planned test tv-heavy_up-abc ({first} heavy-up, +1,000 in a, b for 3 week(s)): the "
+        "model expects it to read ROI 1.37 [1.10, 1.65], measured with standard error 0.42; "
+        f"worth 1,234 [1,000, 1,500] to this plan (knowing {first}'s return exactly: 5,000)"
+    ) == valued.test_note
 
 
 def test_names_cannot_break_out_of_the_page(summary: dict[str, Any]) -> None:

@@ -320,8 +320,9 @@ def _demo_optimize(
 
         try:
             information = _demo_next_test(
-                top.channel, world, response, result, request, ws_path, plan_dir, removed
-            )
+                top.channel, information, world, response, result, request, ws_path, plan_dir,
+                removed,
+            )  # fmt: skip
             designed = True
         except ConfigError as error:  # a design the model cannot place: say so, go on
             console.print(f"[yellow]no test designed for {top.channel}[/]: {error}")
@@ -378,6 +379,7 @@ def _demo_optimize(
 
 def _demo_next_test(
     channel: str,
+    information: InformationValue,
     world: World,
     response: ResponseModel,
     result: AllocationResult,
@@ -390,8 +392,8 @@ def _demo_next_test(
     powered at its expected marginal ROI) on the workspace's history, and value it as
     designed.
 
-    Returns the value of information again, with the designed test's value and expected
-    read (what ``margin optimize --test-design`` reports). ``removed`` is said after the
+    Returns ``information`` (the channels' values, kept) with the designed test's value and
+    expected read (what ``margin optimize --test-design`` reports). ``removed`` is said after the
     design's path (empty when the demo's files are kept)."""
     from margin.cli.console import write_json
     from margin.cli.optimize_command import print_planned_tests
@@ -431,8 +433,9 @@ def _demo_next_test(
     )
     with status("valuing the designed test for this plan"):
         information = value_of_information(
-            response, result, request, tests=[PlannedTest.from_design(design, str(path))]
-        )
+            response, result, request, tests=[PlannedTest.from_design(design, str(path))],
+            known=information,
+        )  # fmt: skip
     print_planned_tests(information)
     console.print(
         f"on real data: margin experiment design --channel {channel} --budget {budget:.0f} "

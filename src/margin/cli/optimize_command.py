@@ -344,20 +344,10 @@ def print_information(information: InformationValue) -> None:
 
 
 def print_planned_tests(information: InformationValue) -> None:
-    """One sentence per planned test (a design): what the model expects it to read, and
-    what it is worth to the plan."""
-    tested = [c for c in information.channels if c.test_value is not None]
-    for c in tested:
-        if c.test is not None and c.test_read is not None and c.test_value is not None:
-            t = c.test
-            change = f"+{fmt_number(t.spend or 0)}" if t.kind == "heavy_up" else "switched off"
-            console.print(
-                f"planned test {t.design_id or ''} ({t.channel} {t.kind.replace('_', '-')}, "
-                f"{change} in {', '.join(t.geos)} for {t.weeks} week(s)): the model expects "
-                f"it to read ROI {_interval(c.test_read.to_dict())}, measured with "
-                f"standard error {t.se:.2g}; worth {_interval(c.test_value.to_dict())} to "
-                f"this plan (knowing {t.channel}'s return exactly: {fmt_number(c.value.mean)})"
-            )
+    """One sentence per planned test given as a design (:attr:`ChannelInformation.test_note`)."""
+    for c in information.channels:
+        if c.test_note is not None:
+            console.print(c.test_note)
 
 
 def record_plan(workspace: Path, run: Path, document: dict[str, Any], out: Path | None) -> None:

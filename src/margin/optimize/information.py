@@ -58,6 +58,7 @@ target modes and risk measures are refused with a clear error.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -137,6 +138,23 @@ class ChannelInformation:
     test: PlannedTest | None = None
     test_read: Interval | None = None
 
+    @property
+    def test_note(self) -> str | None:
+        """For a test given as a design, one sentence: the test, the ROI the model expects
+        it to read, and its worth to the plan beside knowing the return exactly (what the
+        CLI prints and the dashboard and report show)."""
+        t, read, worth = self.test, self.test_read, self.test_value
+        if t is None or read is None or worth is None:
+            return None
+        change = f"+{t.spend or 0:,.0f}" if t.kind == "heavy_up" else "switched off"
+        return (
+            f"planned test {t.design_id or ''} ({t.channel} {t.kind.replace('_', '-')}, {change} "
+            f"in {', '.join(t.geos)} for {t.weeks} week(s)): the model expects it to read ROI "
+            f"{read.mean:.2f} [{read.p05:.2f}, {read.p95:.2f}], measured with standard error "
+            f"{t.se:.2g}; worth {worth.mean:,.0f} [{worth.p05:,.0f}, {worth.p95:,.0f}] to this "
+            f"plan (knowing {t.channel}'s return exactly: {self.value.mean:,.0f})"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "value": self.value.to_dict(),
@@ -148,6 +166,7 @@ class ChannelInformation:
             "test_above_floor": self.test_above_floor,
             "test_design": None if self.test is None else self.test.to_dict(),
             "test_read": None if self.test_read is None else self.test_read.to_dict(),
+            "test_note": self.test_note,
         }
 
 
@@ -306,6 +325,25 @@ def check_tests(
     return out
 
 
+def _check_known(
+    known: InformationValue, model: ResponseModel, result: AllocationResult, groups: int
+) -> None:
+    """``known`` must be an answer for this model's draws, channels, horizon and groups."""
+    same = (
+        known.draws == model.n_draws
+        and known.weeks == result.weeks
+        and known.groups == groups
+        and sorted(c.channel for c in known.channels) == sorted(model.channels)
+    )
+    if not same:
+        raise ConfigError(
+            f"the earlier value of information ({known.draws} draws, {known.weeks} weeks, "
+            f"{known.groups} groups, channels {sorted(c.channel for c in known.channels)}) "
+            f"is not for this plan ({model.n_draws} draws, {result.weeks} weeks, {groups} "
+            f"groups, channels {sorted(model.channels)}); value the tests without it"
+        )
+
+
 def value_of_information(
     model: ResponseModel,
     result: AllocationResult,
@@ -314,6 +352,7 @@ def value_of_information(
     groups: int = GROUPS,
     test_se: Mapping[str, float] | None = None,
     tests: Sequence[PlannedTest] = (),
+    known: InformationValue | None = None,
     progress: Progress | None = None,
 ) -> InformationValue:
     """Per channel, the expected value of learning its return for this plan (module docstring).
@@ -328,14 +367,21 @@ def value_of_information(
         tests: planned tests given as designs (geo models): their channels get the value
             of the test read as the model says it would read (at most one test per
             channel, counting ``test_se``).
+        known: this function's earlier answer for the same model, plan and ``groups``:
+            its channels' values and noise floor are kept and only the tests are valued
+            (their re-plans alone; the tests' Monte Carlo intervals then come from another
+            bootstrap stream than in one call, their means are the same).
         progress: called with (done, total) after each re-plan.
 
     Raises:
         ConfigError: a target mode, a risk measure, too few draws, a bad ``groups``, a
-            bad ``test_se`` or a test the model cannot place.
+            bad ``test_se``, a test the model cannot place, or a ``known`` answer for
+            another plan.
     """
     check_request(model, request, groups)
     planned = check_tests(model, test_se or {}, tests)
+    if known is not None:
+        _check_known(known, model, result, groups)
     objective = request.to_objective()
     constraints = request.to_constraints()
     problem = build_problem(
@@ -346,8 +392,10 @@ def value_of_information(
     base = _values(problem, result.plan, objective, request.by_geo)
     rng = np.random.default_rng(FLOOR_SEED)
     n_channels = len(model.channels)
-    orders = [_order(mroi[:, c]) for c in range(n_channels)]
-    orders.append(rng.permutation(model.n_draws))  # the noise floor: groups at random
+    orders = []
+    if known is None:  # each channel's value, and the noise floor (groups at random)
+        orders = [_order(mroi[:, c]) for c in range(n_channels)]
+        orders.append(rng.permutation(model.n_draws))
     noise = np.random.default_rng(TEST_SEED).standard_normal((model.n_draws, n_channels))
     tested = sorted(planned)
     reads: dict[int, FloatArray] = {}
@@ -376,22 +424,30 @@ def value_of_information(
                 progress(done, total)
         gains.append(_group_value(base, values, split))
         spends.append((split, spend))
-    floor = _bootstrap(gains[n_channels], rng)
-    test_values = {c: _bootstrap(gains[n_channels + 1 + k], rng) for k, c in enumerate(tested)}
+    first = 0 if known is not None else n_channels + 1  # where the tests' gains start
+    floor = known.noise_floor if known is not None else _bootstrap(gains[n_channels], rng)
+    test_values = {c: _bootstrap(gains[first + k], rng) for k, c in enumerate(tested)}
+    earlier = {c.channel: c for c in known.channels} if known is not None else {}
     out = []
     for c, name in enumerate(model.channels):
-        value = _bootstrap(gains[c], rng)
-        split, spend = spends[c]
-        tested_value = test_values.get(c)
-        test = planned.get(c)
-        design, test_se_c = (test, test.se) if isinstance(test, PlannedTest) else (None, test)
-        out.append(
-            ChannelInformation(
+        if known is None:
+            value = _bootstrap(gains[c], rng)
+            split, spend = spends[c]
+            entry = ChannelInformation(
                 channel=name,
                 value=value,
                 above_floor=value.p05 > floor.p95,
                 group_mroi=tuple(float(mroi[idx, c].mean()) for idx in split),
                 group_spend=tuple(float(s[c]) for s in spend),
+            )
+        else:
+            entry = earlier[name]
+        tested_value = test_values.get(c)
+        test = planned.get(c)
+        design, test_se_c = (test, test.se) if isinstance(test, PlannedTest) else (None, test)
+        out.append(
+            dataclasses.replace(
+                entry,
                 test_se=test_se_c,
                 test_value=tested_value,
                 test_above_floor=None if tested_value is None else tested_value.p05 > floor.p95,

@@ -270,13 +270,12 @@ def plan_view(plan: dict[str, Any], symbol: str) -> dict[str, Any]:
 
 
 def _planned_test_view(channel: dict[str, Any]) -> dict[str, Any] | None:
-    """A valued planned test of one channel (its design and expected read, if given as one)."""
+    """A valued planned test of one channel: its value and standard error."""
     if channel.get("test_value") is None:
         return None
     return {
         "value": channel["test_value"], "se": channel["test_se"],
         "above_floor": bool(channel.get("test_above_floor")),
-        "design": channel.get("test_design"), "read": channel.get("test_read"),
     }  # fmt: skip
 
 
@@ -295,8 +294,9 @@ def _information_view(info: dict[str, Any] | None) -> dict[str, Any] | None:
         }
         for name, c in info["channels"].items()
     ]
+    notes = [c["test_note"] for c in info["channels"].values() if c.get("test_note")]
     return {"rows": rows, "floor": info["noise_floor"], "best": info.get("best"),
-            "tested": any(r["test"] is not None for r in rows)}  # fmt: skip
+            "tested": any(r["test"] is not None for r in rows), "notes": notes}  # fmt: skip
 
 
 def _curves_view(curves: dict[str, Any], plan: dict[str, Any] | None) -> dict[str, Any]:

@@ -359,18 +359,8 @@
         }
         return row;
       }));
-    notes("information-tests", tested.filter(function (name) {
-      return info.channels[name].test_design && info.channels[name].test_read;
-    }).map(function (name) {
-      var c = info.channels[name];
-      var t = c.test_design;
-      var change = t.kind === "heavy_up" ? "+" + F.money(t.spend || 0) : "switched off";
-      return "Planned test " + (t.design_id || "") + " (" + name + " " + t.kind.replace("_", "-") +
-        ", " + change + " in " + t.geos.join(", ") + " for " + t.weeks + " week(s)): the model " +
-        "expects it to read ROI " + F.interval(c.test_read) + ", measured with standard error " +
-        t.se.toPrecision(2) + "; worth " + F.interval(c.test_value) + " to this plan (knowing " +
-        name + "'s return exactly: " + F.number(c.value.mean) + ").";
-    }));
+    notes("information-tests", names.map(function (name) { return info.channels[name].test_note; })
+      .filter(function (note) { return note; }));
     $("information-note").textContent =
       "Expected value, over the horizon and its carry-over, of knowing each channel's return " +
       "exactly before planning (an upper bound on what a lift test can add). Noise floor " +
