@@ -20,10 +20,25 @@ def pytest_configure(config: pytest.Config) -> None:
     configure_jax()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def private_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep the tests' hashing keys out of the real home: ``XDG_CONFIG_HOME`` is a temporary
+    folder (key files go to ``<it>/margin/hash-keys/``) and ``MARGIN_HASH_KEY`` is unset.
+    Subprocesses (``tests/_cli.py``) inherit both."""
+    with pytest.MonkeyPatch.context() as patch:
+        config = tmp_path_factory.mktemp("config")
+        patch.setenv("XDG_CONFIG_HOME", str(config))
+        patch.delenv("MARGIN_HASH_KEY", raising=False)
+        yield config
+
+
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:
-    """A new, empty workspace in a temporary folder."""
+    """A new, empty workspace in a temporary folder, with its hashing key (as ``margin init``)."""
+    from margin.data.hashing import create_key
+
     with Workspace(tmp_path / "ws.duckdb") as workspace:
+        create_key(workspace)
         yield workspace
 
 
@@ -62,6 +77,7 @@ def fitted_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     recorded in ``runs``. The files of the world are in ``fitted_run_dir.parent / "world"``.
     Tests that write to the workspace or the folder must work on copies (it is shared).
     """
+    from margin.data.hashing import create_key
     from margin.data.ingest import ingest_file
     from margin.data.panel import load_panel
     from margin.data.simulator import WorldParams, simulate_world, write_world
@@ -73,6 +89,7 @@ def fitted_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     params = WorldParams.national(n_weeks=104, channels=DEFAULT_CHANNELS[:3], n_users=300)
     paths = write_world(simulate_world(params, seed=3), base / "world")
     with Workspace(base / "ws.duckdb") as workspace:
+        create_key(workspace)
         for kind in ("spend", "outcomes", "controls", "events"):
             ingest_file(workspace, kind, paths[kind])
         spec = load_spec(paths["spec"])

@@ -44,11 +44,15 @@ def test_keys_list_and_revoke(workspace: Path) -> None:
     with Workspace(workspace) as ws:
         key = create_key(ws, "viewer", name="reader")
         key_id = list_keys(ws)[0].id
-    listed = margin("keys", "list", "-w", str(workspace))
+    listed = margin("keys", "list", "-w", str(workspace), "--json")
     assert listed.returncode == 0, listed.stderr
-    assert key_id in listed.stdout
-    assert "reader" in listed.stdout
+    assert [(k["id"], k["name"], k["role"]) for k in json.loads(listed.stdout)] == [
+        (key_id, "reader", "viewer")
+    ]
     assert key not in listed.stdout
+    table = margin("keys", "list", "-w", str(workspace))  # the table: any width, never the key
+    assert table.returncode == 0, table.stderr
+    assert key not in table.stdout
     assert margin("keys", "revoke", key_id, "-w", str(workspace)).returncode == 0
     with Workspace(workspace) as ws:
         assert authenticate(ws, key) is None

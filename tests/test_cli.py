@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli import margin
+from _cli import margin, words
 from margin.data.workspace import Workspace
 
 WriteFile = Callable[[str, str | bytes], Path]
@@ -38,7 +38,7 @@ def test_ingest_prints_what_it_did_and_writes_json(tmp_path: Path, write_file: W
         "ingest", "spend", str(spend), "-w", str(tmp_path / "w.duckdb"), "--out", str(out)
     )
     assert result.returncode == 0, result.stderr
-    assert "2 rows read" in result.stdout
+    assert "2 rows read" in words(result.stdout)
     payload = json.loads(out.read_text())
     assert payload["loads"][0]["rows_written"] == 2
     assert payload["loads"][0]["grain"] == "daily"
@@ -165,9 +165,10 @@ def test_demo_runs_the_loop_and_keeps_a_named_workspace(tmp_path: Path) -> None:
     ws = tmp_path / "demo.duckdb"
     result = margin("demo", "-w", str(ws), "--seed", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "demo finished" in result.stdout
-    assert "MarketingData: 6 geos × 104 weeks × 5 channels" in result.stdout
-    assert "recommended reallocation" in result.stdout
+    said = words(result.stdout)  # however the terminal wraps the lines
+    assert "demo finished" in said
+    assert "MarketingData: 6 geos × 104 weeks × 5 channels" in said
+    assert "recommended reallocation" in said
     status = margin("status", "-w", str(ws))
     assert status.returncode == 0
     with Workspace(ws, read_only=True) as w:
@@ -186,9 +187,8 @@ def test_demo_runs_the_loop_and_keeps_a_named_workspace(tmp_path: Path) -> None:
     information = plan_json["value_of_information"]  # which test would inform the plan most
     assert set(information["channels"]) == set(plan_json["allocation"])
     if information["best"] is not None:
-        words = " ".join(result.stdout.split())
         best = information["best"]
-        assert f"a lift test on {best} would inform this plan most" in words
+        assert f"a lift test on {best} would inform this plan most" in said
         # the demo designs that channel's test beside the plan and values it as designed
         design = json.loads(
             (tmp_path / "runs" / "demo" / "plans" / "demo" / "design.json").read_text("utf-8")
@@ -200,10 +200,10 @@ def test_demo_runs_the_loop_and_keeps_a_named_workspace(tmp_path: Path) -> None:
         # a test is worth at most learning the return exactly (EVSI <= EVPPI), up to the
         # Monte Carlo noise of two re-plans (5%)
         assert 0 <= tested["test_value"]["mean"] <= tested["value"]["mean"] * 1.05
-        assert f"planned test {design['design_id']} ({best} heavy-up" in words
+        assert f"planned test {design['design_id']} ({best} heavy-up" in said
     report = (tmp_path / "margin-demo-report.html").read_text(encoding="utf-8")
     assert "chart.js" in report.lower()
-    assert "margin serve -w" in " ".join(result.stdout.split())
+    assert "margin serve -w" in said
 
 
 @pytest.mark.shared_data

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm  # type: ignore[import-untyped,unused-ignore]
 
+from _cli import margin, words
 from margin.errors import ConfigError, DataValidationError
 from margin.experiments import DesignSpec, design_test, simulate_geo_panel, simulate_power
 from margin.experiments.panel import GeoPanel
@@ -143,17 +142,6 @@ def test_design_errors_are_clear() -> None:
 # --- CLI ---------------------------------------------------------------------------------
 
 
-def margin(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "margin.cli.main", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "COLUMNS": "200"},
-        check=False,
-    )
-
-
 def _write_panel(path: Path, lift: float) -> date:
     sim = simulate_geo_panel(8, 63, seed=11, lift=lift, test_length=7)
     lines = ["date,geo,kpi"]
@@ -179,7 +167,7 @@ def test_cli_design_analyze_list_round_trip(tmp_path: Path) -> None:
     assert "mde_percent" in plan["power"]
     # the MDE is 1.645 + 0.842 standard errors at the defaults (90% level, 80% power)
     assert plan["roi_se"] == pytest.approx(plan["min_detectable_roi"]["mean"] / 2.4866, rel=1e-4)
-    assert f"--test-se tv={plan['roi_se']:.3g}" in " ".join(design.stdout.split())
+    assert f"--test-se tv={plan['roi_se']:.3g}" in words(design.stdout)
     analyze = margin(
         "experiment", "analyze", "--panel", "panel.csv", "--design", "design.json",
         "--start", str(start), "--spend-delta", "500", "--out", "lift.json", cwd=tmp_path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -9,9 +10,10 @@ import pytest
 
 from margin.data.ingest import ingest_file
 from margin.data.readers import ReadOptions
+from margin.data.sniff import excerpt
 from margin.data.taxonomy import load_taxonomy
 from margin.data.workspace import Workspace, WorkspaceSettings
-from margin.errors import ConfigError, DataValidationError, LoadRejectedError
+from margin.errors import ConfigError, DataValidationError, LoadRejectedError, WorkspaceError
 
 EXACT = 1e-9
 
@@ -273,7 +275,7 @@ def test_failure_inside_the_write_rolls_back(
             "ragged.csv",
             "date,channel,spend\n2024-01-01,tv,1,extra,more\n",
             "InputFileError",
-            ["cannot be read as CSV"],
+            ["row 1 (line 2) has 5 field(s) where the header has 3"],
         ),
         ("spend.xlsx", "x", "InputFileError", ["extension"]),
     ],
@@ -354,3 +356,102 @@ def test_check_warns_when_two_sources_hold_the_same_spend(
     assert found[0].rows == ("2024-01-01/national/google_ads/Brand Search UK",)
     assert found[0].n_rows == 1
     assert "generic + google_ads" in found[0].message
+
+
+# -- issue 19: errors inside the CLI's transaction, files read as exported -------------------
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("date,channel,spend\n2024-01-01,t\xe9l\xe9,1\n".encode("latin-1"), "line 2 is not valid"),
+        ("date,channel,spend\n2024-01-01,tv,1,2\n", "row 1 (line 2) has 4 field(s)"),
+        ("date,channel,spend\n2024-01-01,tv,$5\n2024-01-08,tv,€5\n", "several currencies"),
+    ],
+)
+def test_an_error_inside_a_transaction_is_not_masked_by_the_cleanup(
+    ws: Workspace, write_file: WriteFile, content: str | bytes, says: str
+) -> None:
+    """The CLI loads all files in one transaction; a DuckDB error aborts it, and the cleanup
+    of the load's temporary tables used to replace the clear error (TransactionException)."""
+    ingest_file(ws, "spend", write_file("a.csv", GENERIC))
+    before = _snapshot(ws)
+    with pytest.raises(DataValidationError, match=re.escape(says)), ws.transaction():
+        ingest_file(ws, "spend", write_file("bad.csv", content))
+    assert _snapshot(ws) == before
+    ingest_file(ws, "spend", write_file("b.csv", "date,channel,spend\n2024-02-05,tv,1\n"))
+
+
+def test_an_io_error_while_writing_is_said_and_nothing_is_written(
+    ws: Workspace, write_file: WriteFile, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk-full write inside the transaction: the I/O error is said, not masked."""
+    import margin.data.ingest as ingest_module
+
+    ingest_file(ws, "spend", write_file("a.csv", GENERIC))
+    before = _snapshot(ws)
+
+    def failing(kind: str, relation: str, load_id: int) -> str:
+        return "SELECT * FROM read_csv('/nonexistent/no-space-left.csv')"  # an IOException
+
+    monkeypatch.setattr(ingest_module, "_aggregated_insert", failing)
+    with pytest.raises(WorkspaceError, match="nothing was written"), ws.transaction():
+        ingest_file(ws, "spend", write_file("b.csv", "date,channel,spend\n2024-01-01,tv,99\n"))
+    assert _snapshot(ws) == before
+
+
+def test_carriage_return_line_endings_are_read(ws: Workspace, write_file: WriteFile) -> None:
+    ingest_file(ws, "spend", write_file("mac.csv", GENERIC.replace("\n", "\r")))
+    assert [r[4] for r in _spend(ws)] == pytest.approx([1000.0, 250.0, 1200.0], abs=EXACT)
+
+
+def test_utf16_with_a_byte_order_mark_is_read_and_said(
+    ws: Workspace, write_file: WriteFile
+) -> None:
+    result = ingest_file(ws, "spend", write_file("u.csv", GENERIC.encode("utf-16")))
+    assert len(_spend(ws)) == 3
+    assert [f.rule for f in result.findings] == ["encoding"]
+    no_bom = write_file("v.csv", "date,channel,spend\n2024-02-05,tv,1\n".encode("utf-16-le"))
+    ingest_file(ws, "spend", no_bom, options=ReadOptions(encoding="UTF-16"))
+    assert len(_spend(ws)) == 4
+
+
+def test_currency_symbols_are_dropped_and_said(ws: Workspace, write_file: WriteFile) -> None:
+    text = 'date,channel,spend\n2024-01-01,tv,"$1,000.00"\n2024-01-08,tv,$ 7.5\n2024-01-15,tv,12\n'
+    result = ingest_file(ws, "spend", write_file("d.csv", text))
+    assert [r[4] for r in _spend(ws)] == pytest.approx([1000.0, 7.5, 12.0], abs=EXACT)
+    (note,) = result.findings
+    assert note.rule == "currency_symbols"
+    assert note.column == "spend"
+    assert "2 value(s) are written with '$' (row 1: '$1,000.00')" in note.message
+
+
+def test_symbols_before_or_after_signed_amounts(ws: Workspace, write_file: WriteFile) -> None:
+    text = "date,sales,costs\n2024-01-01,-$5,12 €\n2024-01-08,$-1.5,€3\n"
+    result = ingest_file(ws, "outcomes", write_file("o.csv", text))
+    rows = ws.fetch("SELECT kpi, value FROM outcomes ORDER BY date, kpi")
+    assert rows == [("costs", 12.0), ("sales", -5.0), ("costs", 3.0), ("sales", -1.5)]
+    assert sorted(f.column or "" for f in result.findings) == ["costs", "sales"]
+
+
+def test_an_unnamed_index_column_is_dropped(ws: Workspace, write_file: WriteFile) -> None:
+    text = '"",date,sales\n"1",2024-01-01,5\n"2",2024-01-08,6\n'  # R's write.csv
+    ingest_file(ws, "outcomes", write_file("r.csv", text))
+    assert ws.fetch("SELECT DISTINCT kpi FROM outcomes") == [("sales",)]
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [("UTF8", "utf-8"), ("latin1", "latin-1"), ("ISO-8859-1", "latin-1"), ("utf_16", "utf-16")],
+)
+def test_encoding_names_are_normalised(given: str, read: str) -> None:
+    assert ReadOptions(encoding=given).encoding == read
+
+
+def test_a_tab_delimiter_may_be_spelled_out() -> None:
+    assert ReadOptions(delimiter="\\t").delimiter == "\t"
+    assert ReadOptions(delimiter="tab").delimiter == "\t"
+
+
+def test_messages_quote_short_escaped_excerpts() -> None:
+    assert excerpt("a\x00b") == "'a\\x00b'"
+    assert excerpt(b"\x89PNG" * 100, 8) == "b'\\x89PNG\\x89PNG'… (400 bytes in all)"
+    assert len(excerpt("x" * 1_000_000)) < 80

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from margin.data.findings import Finding
 from margin.data.ingest import ingest_file
+from margin.data.readers import ReadOptions
 from margin.data.workspace import Workspace
 from margin.errors import DataValidationError, LoadRejectedError
 
@@ -174,3 +177,80 @@ def test_fx_rates_reject_zero_rates(ws: Workspace, write_file: WriteFile) -> Non
     with pytest.raises(LoadRejectedError) as err:
         ingest_file(ws, "fx_rates", write_file("fx.csv", "date,currency,rate\n2024-01-01,EUR,0\n"))
     assert "rate" in str(err.value)
+
+
+# -- issue 19: date formats told apart by the grid they form -----------------------------------
+def _date_note(findings: tuple[Finding, ...]) -> str:
+    (note,) = [f for f in findings if f.rule == "date_format"]
+    assert note.severity == "info"
+    return note.message
+
+
+@pytest.mark.shared_data
+def test_geolift_two_digit_years_are_read_day_first(ws: Workspace, shared_data: Path) -> None:
+    """GeoLift's whitepaper files write 03/06/21 for 3 June 2021 (it was read as year 0003)."""
+    path = shared_data / "geolift" / "data_positiveGLv1.csv"
+    result = ingest_file(ws, "outcomes", path, mapping={"geo": "location"})
+    assert (result.first_date, result.last_date, result.grain) == (
+        date(2021, 6, 3),
+        date(2021, 9, 15),
+        "daily",
+    )
+    assert result.rows_written == 40 * 105
+    assert "%d/%m/%y (day/month/2-digit year)" in _date_note(result.findings)
+
+
+@pytest.mark.parametrize(
+    ("rows", "first", "last", "fmt", "grid"),
+    [
+        # 3 to 12 June 2021 day first; month first they would be 6 March, 6 April, … 6 December
+        (
+            [f"{d:02d}/06/21" for d in range(3, 13)],
+            date(2021, 6, 3),
+            date(2021, 6, 12),
+            "%d/%m/%y",
+            "daily",
+        ),
+        # the same days month first (US); day first they would be the 6th of each month
+        (
+            [f"06/{d:02d}/21" for d in range(3, 13)],
+            date(2021, 6, 3),
+            date(2021, 6, 12),
+            "%m/%d/%y",
+            "daily",
+        ),
+        # weekly, day first: 1 and 8 March 2024 (month first: 3 January and 3 August)
+        (["01/03/2024", "08/03/2024"], date(2024, 3, 1), date(2024, 3, 8), "%d/%m/%Y", "weekly"),
+    ],
+)
+def test_dates_are_read_the_way_that_gives_a_regular_grid(
+    ws: Workspace,
+    write_file: WriteFile,
+    rows: list[str],
+    first: date,
+    last: date,
+    fmt: str,
+    grid: str,
+) -> None:
+    text = "date,geo,kpi,value\n" + "".join(f"{d},north,revenue,1\n" for d in rows)
+    result = ingest_file(ws, "outcomes", write_file("o.csv", text))
+    assert (result.first_date, result.last_date) == (first, last)
+    assert f"read as {fmt} " in _date_note(result.findings)
+    assert f"the only reading giving a regular {grid} grid" in _date_note(result.findings)
+
+
+def test_a_two_digit_year_never_becomes_year_3(ws: Workspace, write_file: WriteFile) -> None:
+    path = write_file("o.csv", "date,geo,kpi,value\n03/06/21,north,revenue,1\n")
+    with pytest.raises(DataValidationError, match="--date-format") as err:
+        ingest_file(ws, "outcomes", path)  # one date: day/month/year order cannot be told
+    assert "0003" not in str(err.value)
+    assert "0021" not in str(err.value)
+    ingest_file(ws, "outcomes", path, options=ReadOptions(date_format="%d/%m/%y"))
+    assert ws.fetch("SELECT date FROM outcomes") == [(date(2021, 6, 3),)]
+
+
+def test_iso_dates_are_read_without_a_note(ws: Workspace, write_file: WriteFile) -> None:
+    text = "date,geo,kpi,value\n2024-01-01,north,revenue,1\n2024-01-02 00:00:00,north,revenue,2\n"
+    result = ingest_file(ws, "outcomes", write_file("o.csv", text))
+    assert result.findings == ()
+    assert result.last_date == date(2024, 1, 2)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from _cli import margin
+from _cli import margin, words
 from _decide import small_run
 from margin.data.simulator import WorldParams, simulate_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
@@ -45,7 +45,7 @@ def test_a_designed_test_is_valued_for_the_plan(geo_run: tuple[Path, Path], tmp_
         "--candidates", "3", "--budget", "200000", "--out", "design.json", cwd=tmp_path,
     )  # fmt: skip
     assert design.returncode == 0, design.stderr
-    assert "--test-design design.json" in " ".join(design.stdout.split())
+    assert "--test-design design.json" in words(design.stdout)
     chosen = json.loads((tmp_path / "design.json").read_text(encoding="utf-8"))
     result = margin(
         "optimize", "--run", str(run), "--test-design", str(tmp_path / "design.json"),
@@ -62,9 +62,9 @@ def test_a_designed_test_is_valued_for_the_plan(geo_run: tuple[Path, Path], tmp_
     assert 0 < read["p05"] <= read["mean"] <= read["p95"]  # TV pays in every draw
     assert tv["test_value"]["mean"] >= 0
     assert information["channels"]["search"]["test_design"] is None
-    words = " ".join(result.stdout.replace("│", " ").split())
-    assert f"planned test {chosen['design_id']} (tv heavy-up" in words
-    assert "the model expects it to read ROI" in words
+    said = words(result.stdout)  # the planned test's sentence, printed below the table
+    assert f"planned test {chosen['design_id']} (tv heavy-up" in said
+    assert "the model expects it to read ROI" in said
 
 
 @pytest.mark.parametrize(
@@ -83,7 +83,7 @@ def test_bad_design_files_exit_2_before_planning(
     result = margin("optimize", "--run", str(geo_run[0]), "--test-design", str(path))
     assert result.returncode == 2
     assert message in result.stderr
-    assert "recommended allocation" not in result.stdout
+    assert "optimality checks" not in words(result.stdout)  # refused before planning
     assert "Traceback" not in result.stderr
 
 
@@ -98,4 +98,4 @@ def test_a_national_run_cannot_value_a_geo_test(tmp_path: Path) -> None:
                     str(tmp_path / "design.json"))  # fmt: skip
     assert result.returncode == 2
     assert "fitted on one series" in result.stderr
-    assert "recommended allocation" not in result.stdout
+    assert "optimality checks" not in words(result.stdout)  # refused before planning

@@ -20,7 +20,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from _cli import margin
+from _cli import margin, words
+from margin.data.hashing import ensure_key
 from margin.data.ingest import ingest_file
 from margin.data.simulator import World, WorldParams, simulate_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
@@ -299,6 +300,36 @@ def test_cli_nothing_new_saves_flags_and_exits_0(story: Story, tmp_path: Path) -
     assert "nothing new" in plain.stdout
 
 
+def test_cli_refresh_cleans_up_after_a_killed_one_and_says_so(story: Story, tmp_path: Path) -> None:
+    """The folder a killed refresh left (its marker and a half-written run) is removed by
+    the next refresh, which records the killed one as failed and says so, even when it has
+    nothing new itself (tests/test_refresh_killed.py kills one for real)."""
+    from margin.refresh.ledger import begin
+
+    ws_path = _copy_workspace(story, tmp_path)
+    empty = tmp_path / "incoming"
+    empty.mkdir()
+    started = datetime(2024, 5, 6, 7, 8, 9)
+    left = begin(tmp_path / "runs", "refresh-0123456789ab", started, ws_path, seed=1)
+    (left / "run").mkdir()
+    (left / "run" / "summary.json").write_text("{", encoding="utf-8")  # cut short
+    result = margin("refresh", "--workspace", str(ws_path), "--drop", str(empty))
+    assert result.returncode == 0, result.stderr
+    said = words(result.stdout)
+    assert "nothing new" in said
+    assert "note: refresh refresh-0123456789ab started 2024-05-06 07:08:09 UTC" in said
+    assert "did not finish (process killed?)" in said
+    assert not left.exists()
+    with Workspace(ws_path, read_only=True) as ws:
+        rows = ws.fetch("SELECT kind, status, message FROM runs WHERE id = 'refresh-0123456789ab'")
+    ((kind, status, message),) = rows
+    assert (kind, status) == ("refresh", "failed")
+    assert f"its partial folder {left} was removed" in message
+    again = margin("refresh", "--workspace", str(ws_path))
+    assert again.returncode == 0, again.stderr
+    assert "did not finish" not in again.stdout  # said and recorded once
+
+
 def test_cli_failed_refresh_exits_2_with_one_line(story: Story, tmp_path: Path) -> None:
     ws_path = _copy_workspace(story, tmp_path)
     drop = tmp_path / "incoming"
@@ -330,6 +361,7 @@ def test_files_outside_the_model_load_without_a_refit(story: Story, tmp_path: Pa
         encoding="utf-8",
     )
     with Workspace(ws_path) as ws:
+        ensure_key(ws)  # transactions carry ids, hashed with the workspace's key
         settings = load_settings(ws)
         assert settings is not None
         mmm_before = _counts(ws)["mmm"]

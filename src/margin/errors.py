@@ -10,7 +10,10 @@ not know margin::
     │   ├── InputFileError(DataValidationError)      a file cannot be read as a table at all
     │   └── LoadRejectedError(DataValidationError)   validation rules rejected a load (``.findings``)
     ├── WorkspaceError(MarginError, RuntimeError)    the workspace file is missing, locked or too new
+    │   └── WorkspaceBusyError(WorkspaceError)       another process held it longer than the wait
     ├── NotFittedError(MarginError, AttributeError)  an estimator was used before ``fit``
+    ├── margin.cancellation.WorkCancelledError(MarginError, RuntimeError)
+    │                                                a computation was stopped (client gone, shutdown)
     └── margin.refresh.RefreshError(MarginError, RuntimeError)
                                                      a refresh failed and was undone (``.result``)
 
@@ -27,6 +30,7 @@ __all__ = [
     "LoadRejectedError",
     "MarginError",
     "NotFittedError",
+    "WorkspaceBusyError",
     "WorkspaceError",
 ]
 
@@ -49,6 +53,14 @@ class InputFileError(DataValidationError):
 
 class WorkspaceError(MarginError, RuntimeError):
     """The workspace cannot be opened, migrated or written."""
+
+
+class WorkspaceBusyError(WorkspaceError):
+    """Another process (named in ``holder``) held the workspace longer than margin waits."""
+
+    def __init__(self, message: str, holder: str = "another process") -> None:
+        super().__init__(message)
+        self.holder = holder
 
 
 class NotFittedError(MarginError, AttributeError):

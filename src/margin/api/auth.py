@@ -15,6 +15,13 @@ authenticated by the session cookie must also carry the session's CSRF token, as
 browser never adds an ``Authorization`` header on its own. The cookie is also
 SameSite=Strict, which already stops cross-site sends in current browsers; the token is
 the second lock.
+
+Guessing. Failed authentication (a wrong Bearer key, a malformed ``Authorization``
+header, a wrong key at ``/login``) is throttled per client address
+(:mod:`margin.api.throttle`): 429 with ``Retry-After`` once an address has failed too
+often. A state-changing ``/api/`` request is authenticated before its body is read
+(:class:`margin.api.middleware.AuthenticateFirst`); the route's dependency then reuses
+that result.
 """
 
 from __future__ import annotations
@@ -35,9 +42,12 @@ __all__ = [
     "CSRF_HEADER",
     "SAFE_METHODS",
     "app_state",
+    "authentication_required",
+    "client_address",
     "identify",
     "require",
     "set_audit",
+    "throttled",
 ]
 
 CSRF_HEADER = "X-CSRF-Token"
@@ -62,10 +72,43 @@ def set_audit(request: Request, **facts: Any) -> None:
     request.state.audit_detail = detail
 
 
-def _refuse(request: Request, status: int, message: str, **facts: Any) -> HTTPException:
+def _refuse(
+    request: Request,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    **facts: Any,
+) -> HTTPException:
     set_audit(request, reason=message, **facts)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 401:
+        headers = {"WWW-Authenticate": "Bearer", **(headers or {})}
     return HTTPException(status_code=status, detail=message, headers=headers)
+
+
+def client_address(request: Request) -> str:
+    """The address the request came from (what failed authentication is counted by)."""
+    return request.client.host if request.client else "unknown"
+
+
+def throttled(request: Request, retry_after: int) -> HTTPException:
+    """429 for an address that failed authentication too often."""
+    return _refuse(
+        request,
+        429,
+        f"too many failed authentication attempts from {client_address(request)}; try again "
+        f"in {retry_after} seconds (check the key: 'margin keys list' shows the ids)",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def authentication_required(request: Request) -> HTTPException:
+    """401 for a request that came without credentials."""
+    return _refuse(
+        request,
+        401,
+        "authentication required: send 'Authorization: Bearer <key>' (create one with "
+        "'margin keys create --role viewer') or log in at /login",
+    )
 
 
 def _bearer(request: Request) -> str | None:
@@ -84,15 +127,30 @@ def _bearer(request: Request) -> str | None:
 
 
 async def identify(request: Request) -> Principal | None:
-    """The caller, or ``None`` when no credentials came; 401 for a bad Bearer key.
+    """The caller, or ``None`` when no credentials came; 401 for a bad Bearer key, 429 for
+    an address that failed too often.
 
-    Also stores the principal on ``request.state.principal`` for the audit trail.
+    Also stores the principal on ``request.state.principal`` for the audit trail; a
+    second call for the same request returns the first one's answer.
     """
-    key = _bearer(request)
-    token = request.cookies.get(SESSION_COOKIE) if key is None else None
-    if key is None and not token:
-        return None
+    if getattr(request.state, "identified", False):
+        found: Principal | None = request.state.principal
+        return found
     state = app_state(request)
+    header = request.headers.get("authorization")
+    token = request.cookies.get(SESSION_COOKIE) if header is None else None
+    if header is None and not token:
+        return None
+    client = client_address(request)
+    if header is not None:
+        wait = state.throttle.retry_after(client)
+        if wait is not None:
+            raise throttled(request, wait)
+    try:
+        key = _bearer(request)
+    except HTTPException:
+        state.throttle.failed(client)
+        raise
 
     def look_up() -> Principal | None:
         with state.open() as ws:
@@ -103,6 +161,7 @@ async def identify(request: Request) -> Principal | None:
 
     principal = await run_in_threadpool(look_up)
     if principal is None and key is not None:
+        state.throttle.failed(client)
         raise _refuse(
             request,
             401,
@@ -111,6 +170,7 @@ async def identify(request: Request) -> Principal | None:
             claimed_key_id=key_id_of(key),
         )
     request.state.principal = principal
+    request.state.identified = True
     return principal
 
 
@@ -147,12 +207,7 @@ def require(role: str) -> Callable[[Request], Awaitable[Principal]]:
     async def dependency(request: Request) -> Principal:
         principal = await identify(request)
         if principal is None:
-            raise _refuse(
-                request,
-                401,
-                "authentication required: send 'Authorization: Bearer <key>' (create one with "
-                "'margin keys create --role viewer') or log in at /login",
-            )
+            raise authentication_required(request)
         await check_csrf(request, principal)
         if not has_role(principal.role, role):
             raise _refuse(

@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from margin.limits import MAX_TEST_SE, MAX_WEEKS, check_amount, check_change
 
 __all__ = [
     "AuditList",
@@ -35,9 +37,6 @@ __all__ = [
     "ScenarioRequest",
     "Session",
 ]
-
-MAX_WEEKS = 104
-"""The longest horizon the API plans for (two years)."""
 
 
 class _Request(BaseModel):
@@ -162,9 +161,21 @@ class OptimizeRequest(_Request):
 
     @field_validator("budget", "target_kpi", "min_roi")
     @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise ValueError("must be a finite number")
+    def _finite(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None:  # not a number, or too large (margin.limits says which)
+            check_amount(str(info.field_name), value, "a number")
+        return value
+
+    @field_validator("test_se")
+    @classmethod
+    def _test_se(cls, value: dict[str, float]) -> dict[str, float]:
+        for channel, se in value.items():  # a 400 naming the cause, not the planner's 422
+            check_amount(
+                f"test_se.{channel[:40]}",
+                se,
+                "a standard error in ROI units",
+                maximum=MAX_TEST_SE,
+            )
         return value
 
     @field_validator("bounds")
@@ -203,13 +214,9 @@ class PlanResponse(Document):
 
 
 def _changes(value: dict[str, float]) -> dict[str, float]:
-    """Relative spend changes, each a finite fraction >= -1."""
+    """Relative spend changes, each a fraction from -1 to ``margin.limits.MAX_CHANGE``."""
     for channel, change in value.items():
-        if not (math.isfinite(change) and change >= -1):
-            raise ValueError(
-                f"change of {channel!r} is {change:g}; expected a fraction >= -1 "
-                "(0.2 = +20%, -1 = stop the channel)"
-            )
+        check_change(channel, change)
     return value
 
 
@@ -317,6 +324,8 @@ class Session(BaseModel):
 class AuditRow(BaseModel):
     id: int
     ts: str = Field(description="ISO time, UTC")
+    source: str | None = Field(None, description="'api' (a request) or 'cli' (a command).")
+    client: str | None = Field(None, description="The caller's address (api) or the OS user (cli).")
     key_id: str | None
     key_name: str | None
     role: str | None

@@ -3,7 +3,8 @@
 Attribution and the data-quality report are computed as ``margin attribute --workspace``
 and ``margin check`` compute them, and cached until the workspace's loads change.
 ``POST /api/refresh`` runs :func:`margin.refresh.refresh` (admins only); it holds the
-workspace for the length of the refit, so other requests wait for it.
+workspace for the length of the refit, so other requests get 503 (with ``Retry-After``,
+naming the refresh) meanwhile.
 """
 
 from __future__ import annotations
@@ -60,8 +61,7 @@ def attribution(
 
         journey = JourneySettings()
         settings = ModelSettings(n_bootstrap=bootstrap)
-        with state.lock:  # it opens the workspace itself (read-only): release ours first
-            state.close()
+        with state.exclusive("an attribution computation"):  # it opens the file read-only
             data = journeys_from_workspace(state.workspace, journey=journey, order=settings.order)
         return dict(attribute(data, MODELS, settings, journey).to_dict())
 
@@ -97,8 +97,9 @@ def refresh(request: Request, _: Admin) -> dict[str, Any]:
     from margin.refresh import RefreshError
     from margin.refresh import refresh as run_refresh
 
+    state = app_state(request)
     try:
-        with app_state(request).open() as ws:
+        with state.exclusive("a refresh started from the dashboard"), state.open() as ws:
             result = run_refresh(ws)
     except RefreshError as err:
         failed = clean_dict(err.result.to_dict())

@@ -19,10 +19,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from margin.api import runs
+from margin.api.app import shown
 from margin.api.auth import app_state, require, set_audit
 from margin.api.keys import Principal, utc_now
 from margin.api.models import (
-    MAX_WEEKS,
     ControlValue,
     Document,
     ForecastRequest,
@@ -32,6 +32,7 @@ from margin.api.models import (
 )
 from margin.api.routes_runs import RunId
 from margin.errors import ConfigError
+from margin.limits import MAX_AMOUNT, MAX_WEEKS
 
 __all__ = ["clean", "clean_dict", "router"]
 
@@ -72,9 +73,11 @@ def _channels(folder: Path) -> list[str]:
 def _check_known(field: str, names: list[str], channels: list[str]) -> None:
     unknown = sorted(set(names) - set(channels))
     if unknown:
+        listed = ", ".join(shown(repr(name), 40) for name in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise HTTPException(
             400,
-            f"{field}: unknown channel(s) {unknown}; the run's channels are {channels}",
+            f"{field}: unknown channel(s) [{listed}]{more}; the run's channels are {channels}",
         )
 
 
@@ -188,10 +191,12 @@ def frontier(
     _: Analyst,
     run_id: RunId,
     low: Annotated[
-        float | None, Query(gt=0, description="Smallest budget (default: 0.5 × current).")
+        float | None,
+        Query(gt=0, le=MAX_AMOUNT, description="Smallest budget (default: 0.5 × current)."),
     ] = None,
     high: Annotated[
-        float | None, Query(gt=0, description="Largest budget (default: 1.5 × current).")
+        float | None,
+        Query(gt=0, le=MAX_AMOUNT, description="Largest budget (default: 1.5 × current)."),
     ] = None,
     points: Annotated[int, Query(ge=2, le=MAX_FRONTIER_POINTS)] = 9,
     weeks: Annotated[int, Query(ge=1, le=MAX_WEEKS)] = 13,

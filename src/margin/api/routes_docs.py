@@ -4,11 +4,14 @@ FastAPI's Swagger UI and ReDoc load their JavaScript from a CDN, and margin must
 with no internet, so both are switched off; this page lists every operation (method,
 path, summary, description, parameters, request example) with no script at all. The
 machine-readable schema stays at ``/openapi.json``. Both are public: they describe the
-API and reveal no data.
+API and reveal no data. Its one inline stylesheet is allowed by its hash in the page's
+Content-Security-Policy (:data:`DOCS_POLICY`); nothing else inline is.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import json
 from typing import Any
@@ -16,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-__all__ = ["render_reference", "router"]
+__all__ = ["DOCS_POLICY", "render_reference", "router"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -25,6 +28,12 @@ _STYLE = (
     "code,pre{background:#f4f4f4;padding:.1rem .3rem}pre{padding:.6rem;overflow:auto}"
     ".op{border-top:1px solid #ddd;padding:.6rem 0}.m{font-weight:bold;margin-right:.5rem}"
 )
+_STYLE_HASH = base64.b64encode(hashlib.sha256(_STYLE.encode()).digest()).decode()
+DOCS_POLICY = (
+    f"default-src 'none'; style-src 'sha256-{_STYLE_HASH}'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+"""The reference page's Content-Security-Policy: no script at all, its own style only."""
 
 
 def _schema_example(schema: dict[str, Any], components: dict[str, Any]) -> Any:
@@ -80,4 +89,6 @@ def render_reference(schema: dict[str, Any]) -> str:
 @router.get("/docs", response_class=HTMLResponse)
 def docs(request: Request) -> HTMLResponse:
     """The API reference (offline)."""
-    return HTMLResponse(render_reference(request.app.openapi()))
+    return HTMLResponse(
+        render_reference(request.app.openapi()), headers={"Content-Security-Policy": DOCS_POLICY}
+    )

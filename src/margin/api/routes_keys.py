@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 
 from margin.api import keys
+from margin.api.app import shown
 from margin.api.audit import read_audit
 from margin.api.auth import app_state, require, set_audit
 from margin.api.keys import Principal
@@ -61,9 +62,11 @@ def revoke_key(request: Request, principal: Admin, key_id: str) -> dict[str, Any
     with app_state(request).open() as ws:
         known = {k.id: k for k in keys.list_keys(ws)}
         if key_id not in known:
-            raise HTTPException(404, f"no API key has id {key_id!r}; GET /api/keys lists them")
+            raise HTTPException(
+                404, f"no API key has id {shown(repr(key_id))}; GET /api/keys lists them"
+            )
         if known[key_id].revoked is not None:
-            raise HTTPException(409, f"API key {key_id!r} is already revoked")
+            raise HTTPException(409, f"API key {shown(repr(key_id))} is already revoked")
         info = keys.revoke_key(ws, key_id)
     set_audit(request, self_revoked=key_id == principal.key_id)
     return info.to_dict()

@@ -28,7 +28,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from margin.api.auth import app_state, check_csrf, identify, set_audit
+from margin.api.auth import app_state, check_csrf, client_address, identify, set_audit
 from margin.api.keys import Principal, authenticate
 from margin.api.sessions import SESSION_COOKIE, end_session, start_session
 
@@ -161,6 +161,17 @@ async def login(
         set_audit(request, reason="login form token missing or stale")
         return _login_page(request, "The login form expired; please try again.", 403, target)
     state = app_state(request)
+    wait = state.throttle.retry_after(client_address(request))
+    if wait is not None:
+        set_audit(request, reason=f"throttled: too many failed logins (retry in {wait} s)")
+        page = _login_page(
+            request,
+            f"Too many failed logins from this address; try again in {wait} seconds.",
+            429,
+            target,
+        )
+        page.headers["Retry-After"] = str(wait)
+        return page
 
     def check() -> tuple[Principal | None, Any]:
         with state.open() as ws:
@@ -169,6 +180,7 @@ async def login(
 
     principal, session = await run_in_threadpool(check)
     if principal is None or session is None:
+        state.throttle.failed(client_address(request))
         set_audit(request, reason="invalid, unknown or revoked key")
         return _login_page(
             request, "That key is not valid (unknown, mistyped or revoked).", 401, target

@@ -26,13 +26,17 @@ RunId = Annotated[
 @router.get("", response_model=RunList, summary="List runs (viewer)")
 def list_runs(
     request: Request,
-    _: Viewer,
+    principal: Viewer,
     kind: Annotated[str | None, Query(description="Only runs of this kind, e.g. 'mmm'.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> dict[str, Any]:
-    """Runs newest first: model fits (``mmm``), plans, refreshes."""
-    with app_state(request).open() as ws:
-        return {"runs": runs.list_runs(ws, kind=kind, limit=limit)}
+    """Runs newest first: model fits (``mmm``), plans, refreshes.
+
+    ``artifact_path`` is relative to the workspace's folder."""
+    state = app_state(request)
+    with state.open() as ws:
+        found = runs.list_runs(ws, kind=kind, limit=limit)
+    return {"runs": [runs.public(r, state.workspace, principal.role) for r in found]}
 
 
 def _summary(request: Request, run_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -42,10 +46,14 @@ def _summary(request: Request, run_id: str) -> tuple[dict[str, Any], dict[str, A
 
 
 @router.get("/{run_id}", response_model=RunDetail, summary="A run and its summary (viewer)")
-def get_run(request: Request, _: Viewer, run_id: RunId) -> dict[str, Any]:
-    """The run's row and its ``summary.json``."""
+def get_run(request: Request, principal: Viewer, run_id: RunId) -> dict[str, Any]:
+    """The run's row (``artifact_path`` relative to the workspace's folder) and its
+    ``summary.json``."""
     run, summary = _summary(request, run_id)
-    return {"run": run, "summary": summary}
+    return {
+        "run": runs.public(run, app_state(request).workspace, principal.role),
+        "summary": summary,
+    }
 
 
 @router.get("/{run_id}/summary", response_model=Document, summary="A run's summary (viewer)")

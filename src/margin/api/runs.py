@@ -3,6 +3,10 @@
 ``latest`` names the newest ``mmm`` run whose status is usable (ok, warning or
 approximate). Loaded response models and curves are cached per run folder and file
 modification time (:meth:`margin.api.state.AppState.cached`).
+
+Responses never show the server's absolute paths to non-admins: :func:`public` gives
+``artifact_path`` relative to the workspace's folder (admins see a path outside it in
+full; others get ``null``), and messages name a run's folder by its name only.
 """
 
 from __future__ import annotations
@@ -18,12 +22,19 @@ from margin.api.state import AppState
 if TYPE_CHECKING:
     from margin.data.workspace import Workspace
 
-__all__ = ["USABLE", "Run", "curves", "find_run", "list_runs", "read_summary", "response"]
+__all__ = [
+    "USABLE", "Run", "curves", "find_run", "list_runs", "public", "read_summary", "response",
+]  # fmt: skip
 
 USABLE = ("ok", "warning", "approximate")
 _COLUMNS = ("id", "kind", "created", "status", "message", "artifact_path")
 
 Run = dict[str, Any]
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _row(values: tuple[Any, ...]) -> Run:
@@ -62,8 +73,22 @@ def find_run(ws: Workspace, run_id: str) -> Run:
     if not rows:
         known = [r["id"] for r in list_runs(ws, kind="mmm", limit=5)]
         hint = f"recent model runs: {', '.join(known)}" if known else "the workspace has no runs"
-        raise HTTPException(404, f"no run with id {run_id!r}; {hint} (or use 'latest')")
+        raise HTTPException(404, f"no run with id {_shown(run_id)}; {hint} (or use 'latest')")
     return _row(rows[0])
+
+
+def public(run: Run, workspace: Path, role: str) -> Run:
+    """``run`` as the API shows it to a caller with ``role``: ``artifact_path`` relative
+    to ``workspace``'s folder; a path outside it only for admins (``None`` otherwise)."""
+    raw = run.get("artifact_path")
+    if not raw:
+        return run
+    path, home = Path(raw), workspace.resolve().parent
+    try:
+        shown: str | None = path.resolve().relative_to(home).as_posix()
+    except ValueError:
+        shown = str(path) if role == "admin" else None
+    return {**run, "artifact_path": shown}
 
 
 def run_folder(run: Run, *, needs: str = "summary.json") -> Path:
@@ -76,8 +101,8 @@ def run_folder(run: Run, *, needs: str = "summary.json") -> Path:
     if not (folder / needs).is_file():
         raise HTTPException(
             404,
-            f"run {run['id']}: {folder / needs} is missing (the run folder was moved or deleted); "
-            "refit or restore the folder",
+            f"run {run['id']}: {needs} is missing from its folder {folder.name!r} (the run "
+            "folder was moved or deleted); refit or restore the folder",
         )
     return folder
 

@@ -12,7 +12,8 @@ from typing import Any, NoReturn
 from rich.console import Console
 
 __all__ = [
-    "console", "err_console", "fail", "fmt_number", "progress", "status", "write_json",
+    "BusyWorkspaceNotice", "console", "err_console", "fail", "fmt_number", "install_wait_notice",
+    "progress", "status", "write_json",
 ]  # fmt: skip
 
 console = Console(highlight=False)
@@ -45,6 +46,58 @@ def progress(message: str) -> Iterator[Callable[[int, int], None]]:
             yield lambda done, total: spinner.update(f"{message} ({done}/{total})")
     else:
         yield lambda done, total: None
+
+
+class BusyWorkspaceNotice:
+    """Tells a person that a command waits for a workspace another process holds.
+
+    One line when the wait starts (who holds it, for how long margin waits), then a
+    progress line: a live counter on a terminal, a line every 10 seconds otherwise. All
+    on stderr, so ``--json`` output stays clean. See :mod:`margin.data.locking`.
+    """
+
+    def __init__(self, out: Console | None = None) -> None:
+        self.out = out or err_console
+        self._live: Any = None
+        self._last_line = -1.0
+
+    def waiting(self, path: Path, holder: str, waited: float, timeout: float) -> None:
+        """Called when the wait starts and then about once a second."""
+        from margin.data.locking import LOCK_TIMEOUT_ENV
+
+        line = f"waiting for workspace {path.name}: {waited:.0f} s of {timeout:g} s"
+        if self._last_line < 0:
+            self.out.print(
+                f"workspace {path} is busy: held by {holder}; waiting up to {timeout:g} s "
+                f"for it ({LOCK_TIMEOUT_ENV} changes how long)",
+                soft_wrap=True,
+            )
+            self._last_line = waited
+            if self.out.is_terminal:
+                self._live = self.out.status(line)
+                self._live.start()
+            return
+        if self._live is not None:
+            self._live.update(line)
+        elif waited - self._last_line >= 10:
+            self.out.print(line, soft_wrap=True)
+            self._last_line = waited
+
+    def finished(self, path: Path, waited: float, acquired: bool) -> None:
+        """Called once at the end of a wait that was reported."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        if acquired:
+            self.out.print(f"workspace {path.name} is free after {waited:.1f} s; going on")
+        self._last_line = -1.0
+
+
+def install_wait_notice() -> None:
+    """Report waits for a busy workspace on stderr (:class:`BusyWorkspaceNotice`)."""
+    from margin.data.locking import set_reporter
+
+    set_reporter(BusyWorkspaceNotice())
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

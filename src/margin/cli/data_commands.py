@@ -30,7 +30,10 @@ def register(app: typer.Typer) -> None:
             str, typer.Option(help="Weekday weeks start on (monday = ISO weeks).")
         ] = "monday",
     ) -> None:
-        """Create a workspace with its currency and week start (ingest creates one with defaults)."""
+        """Create a workspace with its currency, week start and the key that hashes ids
+        (ingest creates one with defaults)."""
+        from margin.cli.hash_key_commands import announce_key
+        from margin.data.hashing import ensure_key
         from margin.data.workspace import Workspace, WorkspaceSettings, resolve_path
 
         path = resolve_path(workspace)
@@ -41,6 +44,11 @@ def register(app: typer.Typer) -> None:
             console.print(
                 f"workspace {ws.path} {verb} currency {settings.currency}, weeks start {settings.week_start}"
             )
+            key, created = ensure_key(ws)
+            if created:
+                announce_key(key, ws.path)
+            else:
+                console.print(f"ids are hashed with the key in {key.source}", markup=False)
 
     @app.command()
     def ingest(
@@ -75,19 +83,27 @@ def register(app: typer.Typer) -> None:
         date_format: Annotated[
             str | None, typer.Option(help="Date format, e.g. %d/%m/%Y (default: detected).")
         ] = None,
+        prehashed: Annotated[
+            bool,
+            typer.Option(
+                help="Events/transactions: the id column holds margin's hashes already (32 hex "
+                "characters), e.g. exported from this workspace; other values are refused. "
+                "Without it every id is hashed, whatever its column is called."
+            ),
+        ] = False,
         out: OutOption = None,
     ) -> None:
         """Load files into a workspace table, all in one transaction: every file or none."""
+        from margin.cli.hash_key_commands import open_with_key
         from margin.data.ingest import ingest_file
         from margin.data.readers import ReadOptions, parse_mapping
         from margin.data.taxonomy import load_taxonomy
-        from margin.data.workspace import Workspace
 
         options = ReadOptions(delimiter=delimiter, encoding=encoding, date_format=date_format)
         rules = load_taxonomy(taxonomy)
         mapping = parse_mapping(map_)
         results = []
-        with Workspace(workspace) as ws:
+        with open_with_key(workspace) as ws:
             with ws.transaction():  # a bad file leaves the files before it unloaded too
                 for file in files:
                     with status(f"ingesting {file} into {kind}"):
@@ -101,6 +117,7 @@ def register(app: typer.Typer) -> None:
                                 taxonomy=rules,
                                 currency=currency.upper() if currency else None,
                                 options=options,
+                                prehashed=prehashed,
                             )
                         )
             for result in results:
@@ -122,10 +139,10 @@ def register(app: typer.Typer) -> None:
         out: OutOption = None,
     ) -> None:
         """Import a dataset in Meridian's, Robyn's or PyMC-Marketing's layout (one transaction)."""
+        from margin.cli.hash_key_commands import open_with_key
         from margin.data.importers import import_meridian, import_pymc, import_robyn
         from margin.data.ingest import ingest_frames
         from margin.data.readers import file_sha256
-        from margin.data.workspace import Workspace
         from margin.errors import ConfigError
 
         readers = {"meridian": import_meridian, "robyn": import_robyn, "pymc": import_pymc}
@@ -136,7 +153,7 @@ def register(app: typer.Typer) -> None:
         frames = dict(imported.tables)
         if "spend" in frames:
             frames["spend"] = frames["spend"].assign(currency=currency.upper())
-        with Workspace(workspace) as ws, status("writing to the workspace"):
+        with open_with_key(workspace) as ws, status("writing to the workspace"):
             results = ingest_frames(
                 ws, frames, file=file, sha256=file_sha256(file), source=imported.source
             )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,6 +18,7 @@ if TYPE_CHECKING:
     from margin.data.panel import MarketingData
     from margin.data.simulator import World
     from margin.data.spec import Spec
+    from margin.data.workspace import Workspace
     from margin.optimize.information import InformationValue
     from margin.optimize.protocol import ResponseModel
     from margin.optimize.request import PlanRequest
@@ -120,7 +123,7 @@ def _run_demo(folder: Path, ws_path: Path, seed: int, *, keep: bool, report: Pat
     world, paths = _simulate_world(folder, seed=seed, geos=6, weeks=104, users=20_000)
     console.print(f"files in {folder}")
     console.rule("[bold]2. know[/]: ingest into the workspace")
-    with Workspace(ws_path) as ws:
+    with Workspace(ws_path) as ws, _demo_key(ws, keep=keep):
         for kind, name in _LOAD_ORDER:
             with status(f"ingesting {name}"):
                 result = ingest_file(ws, kind, folder / name)
@@ -154,6 +157,33 @@ def _run_demo(folder: Path, ws_path: Path, seed: int, *, keep: bool, report: Pat
             "dashboard, run margin demo --workspace demo.duckdb, then margin keys create "
             "--role admin -w demo.duckdb and margin serve -w demo.duckdb."
         )
+
+
+@contextmanager
+def _demo_key(ws: Workspace, *, keep: bool) -> Iterator[None]:
+    """The key that hashes the demo's ids, made explicitly: a kept workspace gets its own key
+    file (said, as by ``margin init``); a temporary one's key file is removed after the loads
+    (the ids stay hashed; no key piles up in the config folder)."""
+    from margin.cli.hash_key_commands import announce_key
+    from margin.data.hashing import delete_key_file, ensure_key
+
+    key, created = ensure_key(ws)
+    if keep:
+        if created:
+            announce_key(key, ws.path)
+        yield
+        return
+    if created:
+        console.print(
+            f"key that hashes the ids of this temporary workspace: {key.source} (removed after "
+            f"the loads{KEEP_HINT})",
+            markup=False,
+        )
+    try:
+        yield
+    finally:
+        if created:
+            delete_key_file(ws)
 
 
 def _demo_report(run_dir: Path, plan: dict[str, Any], ws_path: Path, out: Path) -> None:

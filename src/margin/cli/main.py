@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from margin.cli.console import err_console, fail
+from margin.cli.console import err_console, fail, install_wait_notice
 from margin.errors import MarginError
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ def main(
     """margin: what each marketing dollar caused, and where the next one should go."""
     if debug:
         os.environ["MARGIN_DEBUG"] = "1"
+    install_wait_notice()  # a busy workspace: say who holds it while waiting
 
 
 def _register() -> None:
@@ -43,6 +44,7 @@ def _register() -> None:
         demo_command,
         experiment_command,
         forecast_command,
+        hash_key_commands,
         mmm_command,
         optimize_command,
         refresh_command,
@@ -60,6 +62,7 @@ def _register() -> None:
         report_command,
         refresh_command,
         api_commands,
+        hash_key_commands,
     ):
         module.register(app)
 

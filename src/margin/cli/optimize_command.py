@@ -290,7 +290,8 @@ def print_plan(
         f"{checks['bound_violation']:.1e}, interior mROI spread "
         f"{'n/a' if spread is None else f'{spread:.1e}'} (tolerance "
         f"{checks['marginal_tolerance']:.0e}), bounds consistent {checks['bound_consistent']}, "
-        f"not worse than current {checks['not_worse']}"
+        f"not worse than current {checks['not_worse']}; {checks['evaluations']:,} model "
+        "evaluations" + (" (stopped early at the limit)" if checks["stopped_early"] else "")
     )
     print_notes(document["caveats"])
     console.print(f"[dim]{response.baseline_note}[/]")
@@ -501,6 +502,7 @@ def _frontier(
         f"recommended budget {fmt_number(best['budget'])}: the highest expected profit "
         f"(KPI value × margin {margin:g} − spend) among the points"
     )
+    print_notes(document["caveats"])
     if out is not None:
         write_json(out, document)
         console.print(f"wrote {out}")

@@ -9,12 +9,13 @@ workspace is left exactly as it was.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from margin.data.findings import Finding
+from margin.data.hashing import ID_COLUMNS, HashKey, load_key
 from margin.data.layouts import spend_select
 from margin.data.normalize import (
     controls_select,
@@ -32,8 +33,9 @@ from margin.data.readers import (
     stage_file,
 )
 from margin.data.schema import TABLES
+from margin.data.sniff import excerpt
 from margin.data.taxonomy import Taxonomy
-from margin.errors import ConfigError, DataValidationError, LoadRejectedError
+from margin.errors import ConfigError, DataValidationError, LoadRejectedError, WorkspaceError
 
 if TYPE_CHECKING:
     import duckdb
@@ -47,6 +49,8 @@ INGESTABLE = ("spend", "outcomes", "controls", "events", "experiments", "transac
 FX_MAX_AGE_DAYS = 7
 """A rate is used for dates up to this many days after it (weekly rates cover their week)."""
 _NORMALIZED = "_normalized"
+_SCRATCH = ("_stage", "_raw", _NORMALIZED)
+"""The temporary tables of one load."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ def ingest_file(
     taxonomy: Taxonomy | None = None,
     currency: str | None = None,
     options: ReadOptions | None = None,
+    prehashed: bool = False,
 ) -> IngestResult:
     """Load one CSV or Parquet file into the workspace table ``kind``.
 
@@ -103,11 +108,16 @@ def ingest_file(
         mapping: canonical column → the file's column, for other names.
         taxonomy: channel aliases and campaign rules.
         currency: the currency of spend rows that do not name one (default: the workspace's).
+        prehashed: events and transactions: the id column already holds margin's hashes
+            (checked, not hashed again). Otherwise every id is hashed with the workspace's
+            key (:mod:`margin.data.hashing`), whatever its column is called.
 
     Raises:
         InputFileError: the file cannot be read as a table.
         DataValidationError: a value does not parse, a column or FX rate is missing.
         LoadRejectedError: validation rules found errors (``.findings``).
+        WorkspaceError: events or transactions, and the workspace's hashing key is absent,
+            lost or not its own (the message says how to create or restore it).
     """
     if kind not in INGESTABLE:
         hint = " (runs are written by margin itself)" if kind == "runs" else ""
@@ -117,21 +127,58 @@ def ingest_file(
     options = options or ReadOptions()
     mapping = mapping or {}
     taxonomy = taxonomy or Taxonomy()
+    import duckdb
+
     con = workspace.con
     try:
         staged = stage_file(con, path, "_stage", options)
-        select, used_layout = _select(workspace, kind, staged, layout, mapping, currency, options)
+        select, used_layout = _select(
+            workspace, kind, staged, layout, mapping, currency, options, prehashed
+        )
         con.execute(f"DROP TABLE IF EXISTS _raw; CREATE TEMP TABLE _raw AS {select}")
         unmapped = _harmonise_channels(
             con, kind, "_raw", taxonomy, default=_platform_channel(used_layout)
         )
         _to_normalized(workspace, kind, staged)
-        return _validate_and_write(
-            workspace, kind, staged.path, staged.sha256, used_layout, staged.n_rows, unmapped
+        notes = [replace(note, table=kind) for note in staged.notes]
+        result = _validate_and_write(
+            workspace, kind, staged.path, staged.sha256, used_layout, staged.n_rows, unmapped, notes
         )
-    finally:
-        for name in ("_stage", "_raw", _NORMALIZED):
+    except duckdb.IOException as err:
+        _drop_scratch(con, _SCRATCH, failing=True)
+        raise _io_error(workspace, path, err) from err
+    except BaseException:
+        _drop_scratch(con, _SCRATCH, failing=True)
+        raise
+    _drop_scratch(con, _SCRATCH, failing=False)
+    return result
+
+
+def _drop_scratch(con: duckdb.DuckDBPyConnection, names: tuple[str, ...], *, failing: bool) -> None:
+    """Drop a load's temporary tables; after a failure, never hide the error being raised.
+
+    A DuckDB error inside a transaction aborts it: every statement is refused until the
+    caller's ROLLBACK, which drops the temporary tables anyway. So when ``failing``, a
+    cleanup that cannot run is skipped rather than allowed to replace the real error.
+    """
+    import duckdb
+
+    for name in names:
+        try:
             drop_relation(con, name)
+        except duckdb.Error:
+            if not failing:
+                raise
+            return
+
+
+def _io_error(workspace: Workspace, path: str | Path, err: Exception) -> WorkspaceError:
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return WorkspaceError(
+        f"loading {path} into workspace {workspace.path} failed on a read or write "
+        f"({first[:300]}); nothing was written. Check that the disk holding the workspace has "
+        "free space and that the file is readable, then run the command again"
+    )
 
 
 def _platform_channel(layout: str) -> str | None:
@@ -146,6 +193,7 @@ def _select(
     mapping: dict[str, str],
     currency: str | None,
     options: ReadOptions,
+    prehashed: bool = False,
 ) -> tuple[str, str]:
     con, fmt = workspace.con, options.date_format
     if kind == "spend":
@@ -162,13 +210,16 @@ def _select(
         raise ConfigError(
             f"--layout {layout!r} applies to spend files only; leave it out for {kind}"
         )
-    secret = workspace.user_key_secret
+
+    def ids() -> HashKey | None:  # None: the ids are margin's hashes already (checked)
+        return None if prehashed else load_key(workspace)
+
     builders = {
         "outcomes": lambda: outcomes_select(con, staged, mapping, fmt),
         "controls": lambda: controls_select(con, staged, mapping, fmt),
         "fx_rates": lambda: fx_select(con, staged, mapping, fmt),
-        "events": lambda: events_select(con, staged, mapping, secret),
-        "transactions": lambda: transactions_select(con, staged, mapping, secret),
+        "events": lambda: events_select(con, staged, mapping, ids()),
+        "transactions": lambda: transactions_select(con, staged, mapping, ids()),
         "experiments": lambda: experiments_select(con, staged, mapping, fmt),
     }
     return builders[kind](), "generic"
@@ -238,6 +289,16 @@ def _to_normalized(workspace: Workspace, kind: str, staged: StagedFile) -> None:
 
 
 def _check_fx(con: duckdb.DuckDBPyConnection, staged: StagedFile, target: str) -> None:
+    malformed = con.execute(
+        "SELECT _row, currency FROM _raw WHERE currency IS NOT NULL AND "
+        "NOT regexp_full_match(currency, '[A-Z]{3}') ORDER BY _row LIMIT 1"
+    ).fetchone()
+    if malformed is not None:
+        raise DataValidationError(
+            f"file {staged.path}, row {malformed[0]}: the currency {excerpt(str(malformed[1]))} is not "
+            "an ISO 4217 code; write three letters such as USD or EUR (or drop the currency column "
+            "and pass --currency)"
+        )
     missing = con.execute(
         f"""SELECT r.currency, min(r.date), max(r.date), count(DISTINCT r.date),
                    list(DISTINCT r.date ORDER BY r.date)[1:5]
@@ -271,6 +332,10 @@ def _validate(
     )
     findings = sorted(findings, key=lambda f: {"error": 0, "warning": 1, "info": 2}[f.severity])
     errors = [f for f in findings if f.severity == "error"]
+    if len(errors) == 1:  # one error, one line
+        raise LoadRejectedError(
+            f"{path} was not loaded (nothing was written): {errors[0].describe()}", tuple(findings)
+        )
     if errors:
         text = "\n".join(f"  - {f.describe()}" for f in errors)
         raise LoadRejectedError(
@@ -288,8 +353,9 @@ def _validate_and_write(
     layout: str,
     rows_read: int,
     unmapped: tuple[str, ...],
+    notes: list[Finding] | None = None,
 ) -> IngestResult:
-    findings = _validate(workspace, kind, _NORMALIZED, path, layout)
+    findings = _validate(workspace, kind, _NORMALIZED, path, layout) + list(notes or ())
     with workspace.transaction():
         load_id, written, replaced = _write(
             workspace, kind, _NORMALIZED, str(path), sha256, layout, rows_read
@@ -436,11 +502,15 @@ def ingest_frames(
                         grain,
                     )
                 )
-        return results
-    finally:
-        for kind in frames:
-            con.execute(f"DROP TABLE IF EXISTS _normalized_{kind}")
-        con.execute("DROP TABLE IF EXISTS _raw; DROP TABLE IF EXISTS _normalized")
+    except BaseException:
+        _drop_scratch(con, _frame_scratch(frames), failing=True)
+        raise
+    _drop_scratch(con, _frame_scratch(frames), failing=False)
+    return results
+
+
+def _frame_scratch(frames: dict[str, pd.DataFrame]) -> tuple[str, ...]:
+    return (*(f"_normalized_{kind}" for kind in frames), "_raw", _NORMALIZED)
 
 
 def _stage_frame(
@@ -469,11 +539,15 @@ def _stage_frame(
     if absent:
         raise DataValidationError(f"{file}: the {kind} rows lack columns {absent}")
     con = workspace.con
+    ids = ""
+    if kind in ID_COLUMNS:  # a frame's ids are hashed like a file's
+        text = f"NULLIF(trim(CAST({ID_COLUMNS[kind]} AS VARCHAR)), '')"
+        ids = f" REPLACE ({load_key(workspace).sql(text)} AS {ID_COLUMNS[kind]})"
     con.complete()  # register() refuses while an earlier result is unread (DuckDB 2)
     con.register("_frame", frame[columns])
     try:
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _raw AS SELECT row_number() OVER () AS _row, * FROM _frame"
+            f"CREATE OR REPLACE TEMP TABLE _raw AS SELECT row_number() OVER () AS _row, *{ids} FROM _frame"
         )
     finally:
         con.unregister("_frame")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from margin.data.hashing import HASH_PATTERN
 from margin.data.readers import (
     StagedFile,
     parse_date_column,
@@ -23,6 +24,8 @@ from margin.errors import DataValidationError
 
 if TYPE_CHECKING:
     import duckdb
+
+    from margin.data.hashing import HashKey
 
 __all__ = [
     "controls_select",
@@ -150,27 +153,65 @@ def fx_select(
 
 
 def _hashed_key(
-    staged: StagedFile, mapping: dict[str, str], key: str, raw: str, secret: str
+    con: duckdb.DuckDBPyConnection,
+    staged: StagedFile,
+    mapping: dict[str, str],
+    key: str,
+    raw: str,
+    ids: HashKey | None,
 ) -> str:
-    """A keyed hash of a raw id column, or the already-hashed key column as it is."""
-    hashed = _remap(staged, mapping, key)
-    if hashed is not None:
-        return _text(staged, hashed)
-    plain = _remap(staged, mapping, raw, raw.replace("_", ""), "email")
-    if plain is None:
+    """The id column (``key``, ``raw``, … or its ``--map``) hashed with ``ids``; whatever
+    its name, every id is hashed. ``ids=None`` (``--prehashed``): the column holds margin's
+    hashes already; they are checked and kept."""
+    if key in mapping or raw not in mapping:
+        column = _remap(staged, mapping, key, raw, raw.replace("_", ""), "email")
+    else:
+        column = _remap(staged, mapping, raw)
+    if column is None:
         raise DataValidationError(
-            f"file {staged.path}: needs a {key} column (a keyed hash) or a {raw} column (hashed with the "
-            f"workspace's secret on load); it has {list(staged.columns)}. Pass --map {key}=YOUR_COLUMN"
+            f"file {staged.path}: needs an id column, {key} or {raw} (margin stores only its "
+            f"keyed hash); it has {list(staged.columns)}. Pass --map {key}=YOUR_COLUMN"
         )
-    value = _text(staged, plain)
-    return f"CASE WHEN {value} IS NULL THEN NULL ELSE left(sha256({quote_literal(secret + ':')} || {value}), 32) END"
+    value = _text(staged, column)
+    if ids is not None:
+        return ids.sql(value)
+    _check_prehashed(con, staged, column, value)
+    return value
+
+
+def _check_prehashed(
+    con: duckdb.DuckDBPyConnection, staged: StagedFile, column: str, value: str
+) -> None:
+    """Raise unless every value of ``column`` is shaped like margin's hash (``--prehashed``).
+
+    The message gives rows, not values: a value that is not a hash may be a raw id.
+    """
+    bad = (
+        f"SELECT _row FROM {staged.relation} "
+        f"WHERE {value} IS NOT NULL AND NOT regexp_full_match({value}, '{HASH_PATTERN}')"
+    )
+    rows = [int(r[0]) for r in con.execute(f"{bad} ORDER BY _row LIMIT 5").fetchall()]
+    if not rows:
+        return
+    count = con.execute(f"SELECT count(*) FROM ({bad})").fetchone()
+    n = int(count[0]) if count else len(rows)
+    more = f" and {n - len(rows)} more" if n > len(rows) else ""
+    raise DataValidationError(
+        f"file {staged.path}, column {column!r}: --prehashed says the ids are margin's hashes "
+        f"already (32 lowercase hex characters), but {n} value(s) are not (row "
+        f"{', '.join(map(str, rows))}{more}; values not shown, as they may be raw ids). Leave "
+        "out --prehashed to have margin hash them, or fix those rows"
+    )
 
 
 def events_select(
-    con: duckdb.DuckDBPyConnection, staged: StagedFile, mapping: dict[str, str], secret: str
+    con: duckdb.DuckDBPyConnection,
+    staged: StagedFile,
+    mapping: dict[str, str],
+    ids: HashKey | None,
 ) -> str:
-    """Events: ``user_key`` (or ``user_id``, hashed), ``ts``, ``channel``, ``event``, …"""
-    user = _hashed_key(staged, mapping, "user_key", "user_id", secret)
+    """Events: ``user_key`` or ``user_id`` (hashed with ``ids``), ``ts``, ``channel``, ``event``, …"""
+    user = _hashed_key(con, staged, mapping, "user_key", "user_id", ids)
     found = _required(
         staged,
         mapping,
@@ -195,10 +236,13 @@ def events_select(
 
 
 def transactions_select(
-    con: duckdb.DuckDBPyConnection, staged: StagedFile, mapping: dict[str, str], secret: str
+    con: duckdb.DuckDBPyConnection,
+    staged: StagedFile,
+    mapping: dict[str, str],
+    ids: HashKey | None,
 ) -> str:
-    """Transactions: ``customer_key`` (or ``customer_id``, hashed), ``ts``, ``amount``."""
-    customer = _hashed_key(staged, mapping, "customer_key", "customer_id", secret)
+    """Transactions: ``customer_key`` or ``customer_id`` (hashed with ``ids``), ``ts``, ``amount``."""
+    customer = _hashed_key(con, staged, mapping, "customer_key", "customer_id", ids)
     found = _required(
         staged,
         mapping,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from margin.data.findings import MAX_ROWS_LISTED, Finding, Severity
+from margin.data.sniff import excerpt
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -112,7 +113,7 @@ def _quoted(value: str | None) -> str:
     try:
         return format_number(float(value))
     except ValueError:
-        return repr(value)
+        return excerpt(value)  # a short, escaped quotation: never a whole cell of a file
 
 
 def listing(found: Sample, *, label: str = "row", quote: bool = True) -> str:

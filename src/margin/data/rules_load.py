@@ -267,6 +267,15 @@ _FX_RULES = (
         "a rate is the workspace currency per unit of the row's currency and must be positive; "
         "fix or drop those rows",
     ),
+    RowRule(
+        "invalid_currency",
+        "error",
+        "currency",
+        "currency IS NOT NULL AND NOT regexp_full_match(currency, '[A-Z]{3}')",
+        "currency",
+        "have a currency that is not an ISO 4217 code",
+        "write each currency as its three-letter code, such as USD or EUR",
+    ),
 )
 _EVENT_RULES = (
     RowRule(

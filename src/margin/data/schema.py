@@ -10,12 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "AUDIT_GENESIS",
+    "AUDIT_HASHED",
+    "AUDIT_LIMITS",
     "MIGRATIONS",
     "NATIONAL",
     "SCHEMA_VERSION",
     "TABLES",
     "WEEKDAYS",
     "TableSchema",
+    "audit_hash_sql",
     "weekly_views_sql",
 ]
 
@@ -213,7 +217,83 @@ _V2_ACCESS = (
 """Version 2: access control for ``margin serve`` (API keys stored as hashes, browser
 sessions, the append-only audit trail). Times are naive UTC."""
 
-MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_V1), _V2_ACCESS)
+AUDIT_GENESIS = "0" * 64
+"""The previous-row hash of the first audit row ever written (before any pruning)."""
+AUDIT_HASHED = (
+    "id", "ts", "source", "client", "key_id", "key_name", "role", "method", "path", "action",
+    "target", "status", "detail",
+)  # fmt: skip
+"""The audit columns a row's hash covers, in order."""
+AUDIT_LIMITS = {"client": 128, "key_name": 128, "path": 512, "target": 256, "detail": 4096}
+"""The most characters an audit field keeps; a longer value is cut with a marker and the
+SHA-256 of the whole value (``detail``, JSON, becomes ``{"truncated": true, ...}``)."""
+
+
+def audit_hash_sql(previous: str, row: str) -> str:
+    """SQL for the hash of audit row ``row`` (an alias) chained to the hash ``previous``.
+
+    ``sha256(previous || '|' || field || '|' || field ...)`` over :data:`AUDIT_HASHED`,
+    each field written as ``<bytes>:<text>`` (``-`` for NULL; the time as microseconds
+    since 1970, UTC), so no two different rows give the same text. Computed in SQL (by
+    the insert, the migration and ``margin audit verify``), so there is one definition.
+    """
+    parts = []
+    for name in AUDIT_HASHED:
+        value = (
+            f"CAST(epoch_us({row}.ts) AS VARCHAR)"
+            if name == "ts"
+            else f"CAST({row}.{name} AS VARCHAR)"
+        )
+        parts.append(
+            f"CASE WHEN {value} IS NULL THEN '-' ELSE strlen({value}) || ':' || {value} END"
+        )
+    return f"sha256({previous} || '|' || " + " || '|' || ".join(parts) + ")"
+
+
+def _bounded_sql(name: str) -> str:
+    limit = AUDIT_LIMITS[name]
+    if name == "detail":
+        return (
+            f"CASE WHEN length(detail) > {limit} THEN CAST(json_object('truncated', true, "
+            f"'chars', length(detail), 'sha256', sha256(detail), 'head', left(detail, {limit // 2})) "
+            "AS VARCHAR) ELSE detail END"
+        )
+    return (
+        f"CASE WHEN length({name}) > {limit} THEN left({name}, {limit}) || '…[truncated: ' || "
+        f"length({name}) || ' chars, sha256 ' || sha256({name}) || ']' ELSE {name} END"
+    )
+
+
+_V3_AUDIT_CHAIN = (
+    "ALTER TABLE audit ADD COLUMN source VARCHAR",
+    "ALTER TABLE audit ADD COLUMN client VARCHAR",
+    "ALTER TABLE audit ADD COLUMN prev_hash VARCHAR",
+    "ALTER TABLE audit ADD COLUMN row_hash VARCHAR",
+    "UPDATE audit SET source = 'api'",
+    "UPDATE audit SET "
+    + ", ".join(f"{n} = {_bounded_sql(n)}" for n in ("key_name", "path", "target", "detail"))
+    + " WHERE "
+    + " OR ".join(
+        f"length({n}) > {AUDIT_LIMITS[n]}" for n in ("key_name", "path", "target", "detail")
+    ),
+    f"""WITH RECURSIVE ordered AS MATERIALIZED (
+    SELECT row_number() OVER (ORDER BY id) AS n, * FROM audit
+), chain(n, id, prev_hash, row_hash) AS (
+    SELECT n, id, '{AUDIT_GENESIS}', {audit_hash_sql(f"'{AUDIT_GENESIS}'", "ordered")}
+    FROM ordered WHERE n = 1
+    UNION ALL
+    SELECT ordered.n, ordered.id, chain.row_hash, {audit_hash_sql("chain.row_hash", "ordered")}
+    FROM chain JOIN ordered ON ordered.n = chain.n + 1
+)
+UPDATE audit SET prev_hash = chain.prev_hash, row_hash = chain.row_hash
+FROM chain WHERE audit.id = chain.id""",
+)
+"""Version 3: the audit trail is bounded and tamper-evident. New columns ``source``
+(``api`` or ``cli``), ``client`` (the caller's address, or the OS user for the CLI),
+``prev_hash`` and ``row_hash`` (:func:`audit_hash_sql`); existing rows get oversized
+fields cut (:data:`AUDIT_LIMITS`) and are chained in id order from :data:`AUDIT_GENESIS`."""
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (tuple(_V1), _V2_ACCESS, _V3_AUDIT_CHAIN)
 """``MIGRATIONS[i]`` holds the statements that move schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from margin.data import locking
+from margin.data.hashing import move_legacy_secret, new_workspace_id
 from margin.data.schema import MIGRATIONS, SCHEMA_VERSION, TABLES, WEEKDAYS, weekly_views_sql
 from margin.errors import ConfigError, WorkspaceError
 
@@ -87,17 +89,17 @@ class Workspace:
             )
         if new:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.con: duckdb.DuckDBPyConnection = duckdb.connect(
-                str(self.path), read_only=read_only
-            )
+        try:  # waits (bounded, see margin.data.locking) while another process holds the file
+            self.con: duckdb.DuckDBPyConnection = locking.connect(self.path, read_only=read_only)
         except duckdb.Error as err:
             raise WorkspaceError(
-                f"cannot open workspace {self.path}: {err}. If another margin process is writing to it, "
-                "wait for it to finish; if the file is not a margin workspace, pass another --workspace"
+                f"cannot open workspace {self.path}: {err}. If the file is not a margin "
+                "workspace, pass another --workspace"
             ) from err
         try:
             self._migrate(settings if new else None)
+            if not read_only:
+                move_legacy_secret(self)  # once, for a workspace made before keys left the file
         except BaseException:
             self.con.close()
             raise
@@ -207,7 +209,7 @@ class Workspace:
                     [
                         ["currency", chosen.currency],
                         ["week_start", chosen.week_start],
-                        ["user_key_secret", secrets.token_hex(32)],
+                        ["workspace_id", new_workspace_id()],
                         ["schema_version", str(SCHEMA_VERSION)],
                     ],
                 )
@@ -230,12 +232,59 @@ class Workspace:
         )
 
     @property
-    def user_key_secret(self) -> str:
-        """The per-workspace secret that keys the hash of user and customer ids."""
-        secret = self._meta("user_key_secret")
-        if secret is None:  # pragma: no cover - written by the first migration
-            raise WorkspaceError(f"workspace {self.path} has no user-key secret; it is damaged")
-        return secret
+    def workspace_id(self) -> str | None:
+        """The workspace's non-secret id: it names the key file (:mod:`margin.data.hashing`).
+
+        ``None`` only for a workspace made by an older margin and opened read-only since.
+        """
+        return self._meta("workspace_id")
+
+    def rewrite(self) -> None:
+        """Rewrite the file from its live rows, so that deleted values leave no bytes behind.
+
+        DuckDB reuses the blocks of deleted rows later but does not clear them; this copies
+        the database into a new file and puts it in the old one's place (other processes
+        that open the path from then on get the new file). Used when a secret leaves the
+        workspace and when ids are re-keyed. Not inside a transaction.
+        """
+        from margin.data.readers import quote_identifier, quote_literal
+
+        if self._depth or self.read_only:
+            raise WorkspaceError(
+                f"workspace {self.path} cannot be rewritten inside a transaction or read-only"
+            )
+        fresh = self.path.with_name(f"{self.path.name}.rewrite")
+        for stale in (fresh, fresh.with_name(f"{fresh.name}.wal")):
+            stale.unlink(missing_ok=True)
+        row = self.con.execute("SELECT current_database()").fetchone()
+        catalog = quote_identifier(str(row[0]) if row else "")
+        marker = secrets.token_hex(8)
+        try:
+            self.con.execute("CHECKPOINT")
+            self.con.execute(f"ATTACH {quote_literal(str(fresh))} AS margin_rewrite")
+            try:
+                self.con.execute(f"COPY FROM DATABASE {catalog} TO margin_rewrite")
+                self.con.execute(
+                    "INSERT INTO margin_rewrite.meta VALUES ('rewrite_marker', ?)", [marker]
+                )
+            finally:
+                self.con.execute("DETACH margin_rewrite")
+            fresh.chmod(self.path.stat().st_mode & 0o777)  # keep who may read it
+            os.replace(fresh, self.path)
+        except BaseException as err:
+            fresh.unlink(missing_ok=True)
+            raise WorkspaceError(
+                f"could not rewrite workspace {self.path} ({err}); it is unchanged. Check the "
+                "free disk space beside it and retry"
+            ) from err
+        self.con.close()
+        self.con = locking.connect(self.path, read_only=False)
+        if self._meta("rewrite_marker") != marker:  # pragma: no cover - another connection
+            raise WorkspaceError(
+                f"workspace {self.path} is still open elsewhere in this process; close the "
+                "other connection and open it again"
+            )
+        self.con.execute("DELETE FROM meta WHERE key = 'rewrite_marker'")
 
     # -- reading ---------------------------------------------------------------------
     def counts(self) -> dict[str, int]:

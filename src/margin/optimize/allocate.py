@@ -15,13 +15,13 @@ tried both off (0) and on (at least its minimum), all combinations (at most
 from __future__ import annotations
 
 import itertools
-import math
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from margin.errors import ConfigError
+from margin.limits import check_amount
 from margin.optimize.objective import Objective
 from margin.optimize.problem import Constraints, Problem, build_problem
 from margin.optimize.proof import POSITION_RTOL
@@ -37,8 +37,7 @@ MAX_SWITCHES = 6
 
 
 def _check_budget(name: str, budget: float) -> None:
-    if not (isinstance(budget, int | float) and math.isfinite(budget) and budget > 0):
-        raise ConfigError(f"{name} = {budget!r}; expected a positive amount of currency.")
+    check_amount(name, budget, "an amount of currency")
 
 
 def _check_feasible(problem: Problem, budget: float, equality: bool) -> None:
@@ -130,6 +129,7 @@ def _solve_with_minimums(
             "on/off choices are searched. Drop some min_spend rules or set lower bounds."
         )
     best: tuple[Solution, Problem] | None = None
+    solutions = [first]
     for mask in itertools.product((False, True), repeat=len(open_choice)):
         sub = _restrict(
             problem, dict(zip(open_choice, mask, strict=True)), minimum, budget, equality
@@ -137,6 +137,7 @@ def _solve_with_minimums(
         if sub is None:
             continue
         solution = solve(sub, objective, budget, equality=equality, start=start)
+        solutions.append(solution)
         if best is None or solution.value > best[0].value:
             best = (solution, sub)
     if best is None:
@@ -146,7 +147,18 @@ def _solve_with_minimums(
             "and the bounds; lower a min_spend or change the budget."
         )
     # "not worse" compares with the unrestricted start: the current plan rescaled.
-    return replace(best[0], start_value=min(best[0].start_value, first.start_value)), best[1]
+    chosen = _spent(best[0], solutions)
+    return replace(chosen, start_value=min(best[0].start_value, first.start_value)), best[1]
+
+
+def _spent(chosen: Solution, solutions: list[Solution]) -> Solution:
+    """``chosen`` with the evaluations of all ``solutions`` (one search), and stopped
+    early if any of them was."""
+    return replace(
+        chosen,
+        evaluations=sum(s.evaluations for s in solutions),
+        stopped_early=any(s.stopped_early for s in solutions),
+    )
 
 
 def allocate(
@@ -222,20 +234,21 @@ def _least_spend(problem: Problem, target_value: float, max_budget: float) -> So
             f"{target_value - widest.value:,.2f}; raise max_budget or lower the target."
         )
     lo, hi = 0.0, float(widest.totals.sum())
-    best = widest
+    best, solutions = widest, [widest]
     for _ in range(_TARGET_BISECTIONS):  # the best plan's value rises with its budget
         mid = 0.5 * (lo + hi)
         if mid <= problem.channel_low.sum():
             lo = mid
             continue
         trial = solve(problem, kpi_objective, mid, equality=True)
+        solutions.append(trial)
         if trial.value >= target_value:
             hi, best = mid, trial
         else:
             lo = mid
         if hi - lo <= _TARGET_RTOL * hi:
             break
-    return replace(best, start_value=target_value)
+    return replace(_spent(best, solutions), start_value=target_value)
 
 
 _TARGET_BISECTIONS = 40

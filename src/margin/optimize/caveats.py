@@ -42,7 +42,7 @@ import numpy as np
 from margin.optimize.protocol import FloatArray, ResponseModel
 from margin.optimize.results import Interval
 
-__all__ = ["MOVED", "OUTSIDE_HISTORY", "plan_caveats"]
+__all__ = ["MOVED", "OUTSIDE_HISTORY", "plan_caveats", "stopped_early_caveat"]
 
 MOVED = 0.1
 """A channel counts as moved when its spend changes by more than this share of its current."""
@@ -54,6 +54,17 @@ channel's highest (or lowest) weekly spend in the data."""
 
 def _money(value: float) -> str:
     return f"{value:,.0f}"
+
+
+def stopped_early_caveat(limit: int) -> str:
+    """Said with a plan whose solve reached its evaluation limit (:mod:`.solver`)."""
+    return (
+        f"the optimizer stopped early: it reached its limit of {limit:,} model evaluations "
+        "for one solve before it finished, so this is the best plan it found by then (never "
+        "worse than the current plan rescaled to the budget); the optimality checks say how "
+        "close to optimal it is. An extreme budget or bounds usually cause this: try "
+        "numbers nearer the current plan's."
+    )
 
 
 def plan_caveats(

@@ -88,6 +88,8 @@ def forecast(model: ResponseModel, plan: FloatArray, *, seed: int) -> Forecast:
         plan: ``(n_geos, n_weeks, n_channels)`` spend.
         seed: seed of the observation-noise draws.
     """
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"seed = {seed!r}; expected a whole number >= 0")
     plan = _check_plan(model, plan)
     baseline = model.baseline_kpi(plan.shape[1])
     media = model.media_kpi(plan)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from margin.errors import ConfigError
+from margin.limits import MAX_FRONTIER_POINTS, check_amount
+from margin.optimize.caveats import stopped_early_caveat
 from margin.optimize.objective import Objective
 from margin.optimize.problem import Constraints, build_problem
 from margin.optimize.protocol import FloatArray, ResponseModel
@@ -35,6 +37,8 @@ class FrontierPoint:
         roi: its media ROI, ``kpi_value · (KPI − KPI without spend) / budget``.
         profit: ``kpi_value · margin · (KPI − KPI without spend) − budget``.
         spend: channel → the plan's total.
+        stopped_early: its solve reached the evaluation limit
+            (:data:`margin.optimize.solver.MAX_EVALUATIONS`): the best plan found by then.
     """
 
     budget: float
@@ -42,6 +46,7 @@ class FrontierPoint:
     roi: Interval
     profit: Interval
     spend: dict[str, float]
+    stopped_early: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,17 +55,20 @@ class FrontierPoint:
             "roi": self.roi.to_dict(),
             "profit": self.profit.to_dict(),
             "spend": dict(self.spend),
+            "stopped_early": self.stopped_early,
         }
 
 
 @dataclass(frozen=True)
 class Frontier:
-    """Points in increasing budget and the index of the recommended one."""
+    """Points in increasing budget, the index of the recommended one, and caveats (a
+    point whose solve stopped early)."""
 
     weeks: int
     margin: float
     points: tuple[FrontierPoint, ...]
     recommended: int
+    caveats: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -68,16 +76,24 @@ class Frontier:
             "margin": self.margin,
             "recommended": self.recommended,
             "points": [p.to_dict() for p in self.points],
+            "caveats": list(self.caveats),
         }
 
 
 def _budgets(start: float, stop: float, n_points: int) -> FloatArray:
-    if not (np.isfinite(start) and np.isfinite(stop) and 0 < start < stop):
+    check_amount("from", start, "the frontier's lowest budget, an amount of currency")
+    check_amount("to", stop, "the frontier's highest budget, an amount of currency")
+    if not start < stop:
+        raise ConfigError(f"frontier range {start:g} to {stop:g} is empty; expected 0 < from < to.")
+    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 2:
         raise ConfigError(
-            f"frontier range {start!r} to {stop!r} is invalid; expected 0 < from < to."
+            f"n_points = {n_points!r}; expected a whole number from 2 to {MAX_FRONTIER_POINTS}."
         )
-    if not (isinstance(n_points, int) and n_points >= 2):
-        raise ConfigError(f"n_points = {n_points!r}; expected an integer >= 2.")
+    if n_points > MAX_FRONTIER_POINTS:
+        raise ConfigError(
+            f"n_points = {n_points} is too many: each point is a full solve; a frontier has "
+            f"from 2 to {MAX_FRONTIER_POINTS} points."
+        )
     return np.linspace(start, stop, n_points)
 
 
@@ -131,8 +147,8 @@ def efficient_frontier(
     for budget in budgets:
         # warm start from the previous point, rescaled (the first point uses both starts)
         warm = None if previous is None else previous * budget / previous.sum()
-        totals = solve(problem, objective, float(budget), start=warm).totals
-        previous = totals
+        solution = solve(problem, objective, float(budget), start=warm)
+        totals = previous = solution.totals
         kpi = kpi_draws_with_baseline(problem, totals)
         media_value = model.kpi_value * (kpi - zero)
         channel = problem.channel_totals(totals)
@@ -143,7 +159,11 @@ def efficient_frontier(
                 roi=Interval.of(media_value / budget),
                 profit=Interval.of(margin * media_value - budget),
                 spend={name: float(channel[c]) for c, name in enumerate(model.channels)},
+                stopped_early=solution.stopped_early,
             )
         )
     recommended = int(np.argmax([p.profit.mean for p in points]))
-    return Frontier(weeks=weeks, margin=margin, points=tuple(points), recommended=recommended)
+    stopped = ", ".join(f"{p.budget:,.0f}" for p in points if p.stopped_early)
+    limit = solution.evaluation_limit  # the same for every point
+    caveats = (f"at budget(s) {stopped}: {stopped_early_caveat(limit)}",) if stopped else ()
+    return Frontier(weeks, margin, tuple(points), recommended, caveats)

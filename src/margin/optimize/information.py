@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 
 from margin.errors import ConfigError
+from margin.limits import MAX_TEST_SE
 from margin.optimize.allocate import allocate
 from margin.optimize.objective import Objective
 from margin.optimize.planned_test import PlannedTest, check_planned_test, reads_per_draw
@@ -272,16 +273,30 @@ def parse_test_se(text: str) -> tuple[str, float]:
     """``"tv=0.3"`` → ``("tv", 0.3)``: a planned test's standard error in ROI units."""
     name, sep, value = text.partition("=")
     try:
-        se = float(value) if sep and name.strip() else float("nan")
-    except ValueError:
-        se = float("nan")
-    if not (math.isfinite(se) and se > 0):
+        if not (sep and name.strip()):
+            raise ValueError(text)
+        se = float(value)
+    except ValueError as err:
         raise ConfigError(
             f"cannot read the test standard error {text!r}; write CHANNEL=SE with SE > 0 in "
-            "ROI units, e.g. tv=0.3 (margin experiment design --budget B prints it for a "
-            "designed test)"
-        )
+            f"ROI units, e.g. tv=0.3 ({_SE_SOURCE})"
+        ) from err
+    _check_se(f"test standard error {text!r}", se)
     return name.strip(), se
+
+
+_SE_SOURCE = "margin experiment design --budget B prints it for a designed test"
+
+
+def _check_se(what: str, se: object) -> None:
+    """Refuse a standard error that is not a number, not > 0 or above ``MAX_TEST_SE``."""
+    accepted = f"expected a number > 0 and at most {MAX_TEST_SE:.0e} in ROI units ({_SE_SOURCE})"
+    if isinstance(se, bool) or not isinstance(se, int | float) or math.isnan(se):
+        raise ConfigError(f"{what} is not a number; {accepted}")
+    if se > MAX_TEST_SE:
+        raise ConfigError(f"{what} is too large (a test that noisy teaches nothing); {accepted}")
+    if not se > 0:
+        raise ConfigError(f"{what} is not positive; {accepted}")
 
 
 def check_test_se(model: ResponseModel, test_se: Mapping[str, float]) -> dict[int, float]:
@@ -297,11 +312,7 @@ def check_test_se(model: ResponseModel, test_se: Mapping[str, float]) -> dict[in
             f"{list(model.channels)}"
         )
     for name, se in test_se.items():
-        if not (isinstance(se, int | float) and math.isfinite(se) and se > 0):
-            raise ConfigError(
-                f"test standard error of {name} = {se!r}; expected a number > 0 in ROI units "
-                "(margin experiment design --budget B prints it for a designed test)"
-            )
+        _check_se(f"test standard error of {name} = {se!r}", se)
     return {model.channels.index(name): float(se) for name, se in test_se.items()}
 
 

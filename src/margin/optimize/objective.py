@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 
 from margin.errors import ConfigError
+from margin.limits import MAX_RISK_AVERSION
 from margin.optimize.protocol import FloatArray
 
 __all__ = ["Objective", "risk_value", "risk_weights"]
@@ -52,13 +53,31 @@ class Objective:
                 f"Objective.risk = {self.risk!r}; expected 'mean', 'mean_sd' or 'cvar'."
             )
         if not (math.isfinite(self.margin) and 0 < self.margin <= 1):
-            raise ConfigError(f"Objective.margin = {self.margin!r}; expected a share in (0, 1].")
+            raise ConfigError(
+                f"Objective.margin = {self.margin!r}{_not_a_number(self.margin)}; expected a "
+                "share in (0, 1] (0.3: 30% of the KPI's value is profit)."
+            )
         if not (math.isfinite(self.risk_aversion) and self.risk_aversion >= 0):
             raise ConfigError(
-                f"Objective.risk_aversion = {self.risk_aversion!r}; expected a number >= 0."
+                f"Objective.risk_aversion = {self.risk_aversion!r}"
+                f"{_not_a_number(self.risk_aversion)}; expected a number from 0 to "
+                f"{MAX_RISK_AVERSION:.0e}."
+            )
+        if self.risk_aversion > MAX_RISK_AVERSION:
+            raise ConfigError(
+                f"Objective.risk_aversion = {self.risk_aversion:g} is too large: it exceeds "
+                f"{MAX_RISK_AVERSION:.0e} (larger ones overflow the risk measure's weights); "
+                "expected a number from 0 (risk-neutral) to that; 1 to 3 is usual."
             )
         if not (0 < self.cvar_alpha <= 1):
-            raise ConfigError(f"Objective.cvar_alpha = {self.cvar_alpha!r}; expected (0, 1].")
+            raise ConfigError(
+                f"Objective.cvar_alpha = {self.cvar_alpha!r}{_not_a_number(self.cvar_alpha)}; "
+                "expected a tail share in (0, 1] (0.1: the worst 10% of draws)."
+            )
+
+
+def _not_a_number(value: float) -> str:
+    return " is not a number" if isinstance(value, float) and math.isnan(value) else ""
 
 
 def _tail_weights(values: FloatArray, alpha: float) -> FloatArray:

@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from margin.errors import ConfigError
+from margin.limits import check_weeks
 from margin.optimize.protocol import FloatArray, ResponseModel
 
 IntArray = npt.NDArray[np.intp]
@@ -57,8 +58,7 @@ def current_plan(
 
 
 def _check_weeks(n_weeks: int) -> None:
-    if not isinstance(n_weeks, int) or n_weeks < 1:
-        raise ConfigError(f"weeks = {n_weeks!r}; expected a whole number of weeks >= 1.")
+    check_weeks(n_weeks)  # 1 to MAX_WEEKS: a plan of 10^8 weeks would not fit in memory
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,9 @@ def check_optimality(
         bound_consistent=bool(consistent),
         not_worse=bool(solution.value >= solution.start_value - 1e-9 * abs(solution.start_value)),
         solver_message=solution.message,
+        evaluations=solution.evaluations,
+        evaluation_limit=solution.evaluation_limit,
+        stopped_early=solution.stopped_early,
     )
     return checks, status, marginal
 

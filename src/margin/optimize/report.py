@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from margin.optimize.caveats import plan_caveats
+from margin.optimize.caveats import plan_caveats, stopped_early_caveat
 from margin.optimize.objective import Objective
 from margin.optimize.problem import DEFAULT_LOOKBACK, Problem
 from margin.optimize.proof import MARGINAL_RTOL, channel_mroi, check_optimality, summarise_mroi
@@ -178,5 +178,6 @@ def build_result(
             Interval.of(gain),
             dict(zip(problem.model.channels, by_channel, strict=True)),
             problem.reference,
-        ),
+        )
+        + ((stopped_early_caveat(checks.evaluation_limit),) if solution.stopped_early else ()),
     )

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from margin.errors import ConfigError
+from margin.limits import MAX_AMOUNT, check_amount, check_change, check_weeks
 from margin.optimize.allocate import allocate, allocate_target
 from margin.optimize.objective import Objective
 from margin.optimize.problem import DEFAULT_LOOKBACK, Constraints, current_plan
@@ -78,6 +79,11 @@ def parse_bounds(text: str) -> tuple[str, tuple[float, float]]:
         high = float(match["high"]) if match["high"] else math.inf
     except ValueError as err:
         raise ConfigError(f"cannot read the bound {text!r}; {example}") from err
+    if low > MAX_AMOUNT:  # a high that large is no bound at all, and harmless
+        raise ConfigError(
+            f"bound {text!r} has low {low:g}: too large; a low bound goes from 0 to "
+            f"{MAX_AMOUNT:.0e} (larger numbers overflow margin's arithmetic); {example}"
+        )
     if not (math.isfinite(low) and 0 <= low <= high):
         raise ConfigError(
             f"bound {text!r} has low {low:g} and high {high:g}; expected 0 <= low <= high"
@@ -123,24 +129,21 @@ class PlanRequest:
     by_geo: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.weeks, bool) or not isinstance(self.weeks, int) or self.weeks < 1:
-            raise ConfigError(f"weeks = {self.weeks!r}; expected a whole number of weeks >= 1")
-        if self.budget is not None and not (
-            isinstance(self.budget, int | float) and math.isfinite(self.budget) and self.budget > 0
-        ):
-            raise ConfigError(
-                f"budget = {self.budget!r}; expected a positive amount of currency "
-                "(or leave it out for the current plan's spend)"
-            )
+        check_weeks(self.weeks)
+        if self.budget is not None:
+            check_amount(
+                "budget", self.budget, "the total spend over the horizon in the workspace "
+                "currency", hint="; or leave it out for the current plan's spend",
+            )  # fmt: skip
         if self.target_kpi is not None and self.min_roi is not None:
             raise ConfigError(
                 f"both target_kpi ({self.target_kpi:g}) and min_roi ({self.min_roi:g}) are "
                 "given; ask for one target at a time"
             )
-        for name in ("target_kpi", "min_roi"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise ConfigError(f"{name} = {value!r}; expected a number > 0")
+        if self.target_kpi is not None:
+            check_amount("target_kpi", self.target_kpi, "the KPI to reach over the horizon")
+        if self.min_roi is not None:
+            check_amount("min_roi", self.min_roi, "the media ROI floor (KPI value per currency)")
         if (self.target_kpi is not None or self.min_roi is not None) and self.objective != "kpi":
             raise ConfigError("target modes maximise KPI; use objective 'kpi' with them")
         self.to_objective()  # validates objective, margin and risk
@@ -323,11 +326,8 @@ def scenario_request(
     if changes is not None:
         items = []
         for name, value in changes.items():
-            if not (isinstance(value, int | float) and math.isfinite(value)):
-                raise ConfigError(
-                    f"change of {name!r} = {value!r}; expected a relative change such as 0.2"
-                )
-            items.append(f"{name}={100.0 * float(value):+.12g}%")
+            change = check_change(name, value)
+            items.append(f"{name}={100.0 * change:+.12g}%")
         return scenario(response, weeks, changes=items)
     return scenario(response, weeks, plan=plan_frame)
 

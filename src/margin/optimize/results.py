@@ -114,6 +114,12 @@ class OptimalityChecks:
         not_worse: the plan's objective is >= that of the current plan rescaled to the
             budget (the optimizer's first start).
         solver_message: what the solver said.
+        evaluations: model evaluations the solve spent (the last solve's, in target modes
+            the sum over the search).
+        evaluation_limit: the most one solve may spend
+            (:data:`margin.optimize.solver.MAX_EVALUATIONS`).
+        stopped_early: a solve reached that limit and kept the best plan found by then
+            (said in the plan's caveats too).
     """
 
     budget_residual: float
@@ -126,6 +132,9 @@ class OptimalityChecks:
     bound_consistent: bool
     not_worse: bool
     solver_message: str
+    evaluations: int = 0
+    evaluation_limit: int = 0
+    stopped_early: bool = False
 
     @property
     def passed(self) -> bool:
@@ -154,6 +163,9 @@ class OptimalityChecks:
             "bound_consistent": self.bound_consistent,
             "not_worse": self.not_worse,
             "solver_message": self.solver_message,
+            "evaluations": self.evaluations,
+            "evaluation_limit": self.evaluation_limit,
+            "stopped_early": self.stopped_early,
         }
 
 

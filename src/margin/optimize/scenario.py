@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from margin.errors import ConfigError, DataValidationError
+from margin.limits import check_change
 from margin.optimize.caveats import plan_caveats
 from margin.optimize.problem import Constraints, build_problem
 from margin.optimize.protocol import FloatArray, ResponseModel
@@ -27,20 +28,35 @@ from margin.optimize.results import Interval
 
 __all__ = ["ScenarioResult", "parse_changes", "plan_from_frame", "scenario"]
 
-_NUMBER = r"(?P<pct>[+\-\u2212]?\d+(?:\.\d+)?)\s*%"
+_VALUE = r"[+\-\u2212]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+\-]?\d+)?|inf(?:inity)?|nan)"
+"""A number as Python reads it (exponents, inf and nan too: they get their own message)."""
+_NUMBER = rf"(?P<pct>{_VALUE})\s*%"
 _CHANNEL = r"(?P<channel>[A-Za-z_][\w\-]*)"
 _FORMS = (
-    re.compile(rf"^{_CHANNEL}\s*[=:]?\s*{_NUMBER}$"),
-    re.compile(rf"^{_NUMBER}\s+{_CHANNEL}$"),
+    re.compile(rf"^{_CHANNEL}\s*[=:]?\s*{_NUMBER}$", re.IGNORECASE),
+    re.compile(rf"^{_NUMBER}\s+{_CHANNEL}$", re.IGNORECASE),
+)
+_BARE = (
+    re.compile(rf"^{_CHANNEL}\s*[=:]?\s*{_VALUE}$", re.IGNORECASE),
+    re.compile(rf"^{_VALUE}\s+{_CHANNEL}$", re.IGNORECASE),
 )
 _EXAMPLE = '"+20% social, -10% search" or "social=+20%"'
 
 
 def _parse_item(item: str) -> tuple[str, float]:
+    """``"social=+20%"`` → ``("social", 0.2)``; the change is checked (-100% up to
+    :data:`margin.limits.MAX_CHANGE`)."""
+    text = item.strip()
     for form in _FORMS:
-        match = form.match(item.strip())
+        match = form.match(text)
         if match:
-            return match["channel"], float(match["pct"].replace("\u2212", "-")) / 100.0
+            change = float(match["pct"].replace("\u2212", "-")) / 100.0
+            return match["channel"], check_change(match["channel"], change, given=text)
+    if any(form.match(text) for form in _BARE):
+        raise ConfigError(
+            f"cannot read the spend change {item!r}: the number needs a % sign (changes are "
+            f"percentages of current spend); write changes like {_EXAMPLE}."
+        )
     raise ConfigError(f"cannot read the spend change {item!r}; write changes like {_EXAMPLE}.")
 
 
@@ -68,10 +84,6 @@ def parse_changes(changes: str | Iterable[str], channels: tuple[str, ...]) -> di
             )
         if channel in out:
             raise ConfigError(f"channel {channel!r} is changed twice; give one change per channel.")
-        if change < -1.0:
-            raise ConfigError(
-                f"change {item.strip()!r} cuts {channel!r} below zero spend; the most is -100%."
-            )
         out[channel] = change
     return out
 

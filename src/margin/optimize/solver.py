@@ -12,25 +12,49 @@ starting Hessian otherwise spends hundreds of iterations learning. When the best
 point fails the KKT checks the solve restarts from it (``_RESTARTS``),
 and if it still fails them, small problems are solved again with SciPy's interior-point
 ``trust-constr`` (:func:`_trust_region`), kept where it finds a better plan.
+
+The objective is the plan's value less the rescaled current plan's (a constant: the
+same optimum), divided by the budget. Without the offset the model's baseline KPI,
+which no plan changes, dominates it: with a tiny budget (1) the objective was ~1e6
+while plans differ by ~1e-2, below SLSQP's resolution, and each solve ran to its
+iteration limit (2,700 evaluations instead of ~200). Each solve is also bounded:
+after :data:`MAX_EVALUATIONS` model evaluations it stops, keeps the best plan found
+so far, and says so (:attr:`Solution.stopped_early`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize  # type: ignore[import-untyped,unused-ignore]
 
+from margin.cancellation import checkpoint
 from margin.errors import ConfigError
 from margin.optimize.objective import Objective, risk_value, risk_weights
 from margin.optimize.problem import Problem
 from margin.optimize.protocol import FloatArray
 
-__all__ = ["Solution", "plan_values", "project_to_budget", "solve", "value_and_gradient"]
+__all__ = [
+    "MAX_EVALUATIONS", "Solution", "plan_values", "project_to_budget", "solve",
+    "value_and_gradient",
+]  # fmt: skip
+
+MAX_EVALUATIONS = 3000
+"""Most model evaluations (value and gradient) one :func:`solve` spends over all its
+starts, restarts and fallbacks: a bound on the work one request causes (a request makes
+a bounded number of solves: one per frontier point, per target bisection, per on/off
+choice of a minimum spend). Solves in the test suite take 10–750; a solve that reaches
+the bound keeps the best plan found so far and says it stopped early."""
 
 _FTOL = 1e-12
+_VALUE_RTOL = 1e-12
+"""SLSQP's tolerance grows by this share of the plan's whole value (per unit of budget):
+the value carries terms no plan changes (past spend's carry-over), whose rounding
+(~1e-15 of it) no step can beat; with a tiny budget it exceeded ``_FTOL`` and SLSQP ran
+to its iteration limit, ten line-search evaluations an iteration."""
 _MAXITER = 300
 _BISECTIONS = 200
 _RESTARTS = 2
@@ -46,12 +70,50 @@ _TRUST_MAXITER = 2000
 
 @dataclass(frozen=True, eq=False)
 class Solution:
-    """Unit totals ``(n_units,)``, the objective's value, the start's and the solver's message."""
+    """Unit totals ``(n_units,)``, the objective's value, the start's and the solver's message.
+
+    ``evaluations`` counts the model evaluations the solve spent; ``stopped_early`` is
+    true when it reached ``evaluation_limit`` (:data:`MAX_EVALUATIONS`) and kept the best
+    plan found by then.
+    """
 
     totals: FloatArray
     value: float
     start_value: float
     message: str
+    evaluations: int = 0
+    evaluation_limit: int = 0
+    stopped_early: bool = False
+
+
+class _OutOfEvaluationsError(Exception):
+    """Raised inside the objective once a solve has spent its evaluations."""
+
+
+@dataclass
+class _Meter:
+    """Counts a solve's evaluations, stops it at ``limit``, keeps the last point evaluated."""
+
+    limit: int
+    used: int = 0
+    stopped: bool = False
+    last: FloatArray | None = None
+
+    def count(self, z: FloatArray) -> None:
+        if self.used >= self.limit:
+            self.stopped = True
+            raise _OutOfEvaluationsError
+        self.used += 1
+        self.last = np.array(z, dtype=np.float64)
+
+    def end_point(self) -> FloatArray:
+        """Where a stopped solver was: the last point it evaluated (scaled units)."""
+        assert self.last is not None  # the limit is >= 1, so one point was evaluated
+        return self.last
+
+    @property
+    def note(self) -> str:
+        return f"stopped at the limit of {self.limit:,} model evaluations"
 
 
 def plan_values(problem: Problem, totals: FloatArray, objective: Objective) -> FloatArray:
@@ -66,6 +128,7 @@ def plan_values(problem: Problem, totals: FloatArray, objective: Objective) -> F
 def value_and_gradient(
     problem: Problem, totals: FloatArray, objective: Objective
 ) -> tuple[float, FloatArray]:
+    checkpoint()  # every solver step: a server request whose client left stops here
     values = plan_values(problem, totals, objective)
     weights = risk_weights(values, objective)
     factor = problem.model.kpi_value * (objective.margin if objective.kind == "profit" else 1.0)
@@ -170,72 +233,126 @@ def solve(
         start: optimise from this point only (made feasible) instead of the two default
             starts; the rescaled current plan still sets the "not worse" bar.
     """
-    scale = budget
-
-    def fun(z: FloatArray) -> tuple[float, FloatArray]:
-        value, grad = value_and_gradient(problem, np.maximum(z, 0.0) * scale, objective)
-        return -value / scale, -grad
-
-    budget_constraint = {
-        "type": "eq" if equality else "ineq",
-        "fun": lambda z: 1.0 - z.sum(),
-        "jac": lambda z: -np.ones_like(z),
-    }
-    constraints = [budget_constraint, *_channel_constraints(problem, scale)]
-    constraints += extra(scale) if extra is not None else []
-    bounds = list(zip(problem.low / scale, problem.high / scale, strict=True))
     starts = _starts(problem, budget)
     start_value = risk_value(plan_values(problem, starts[0], objective), objective)
     best = Solution(starts[0], start_value, start_value, "kept the rescaled current plan")
-    if not _feasible(problem, starts[0], extra, scale):
+    if not _feasible(problem, starts[0], extra, budget):
         best = Solution(starts[0], -np.inf, -np.inf, "no feasible plan found")
-
-    def run(point: FloatArray, best: Solution) -> Solution:
-        result = minimize(
-            weighted, point / scale / weights, jac=True, method="SLSQP", bounds=bounds,
-            constraints=constraints, options={"ftol": _FTOL, "maxiter": _MAXITER},
-        )  # fmt: skip
-        totals = _polish(problem, weights * np.asarray(result.x) * scale, budget, equality)
-        value = risk_value(plan_values(problem, totals, objective), objective)
-        if value > best.value and _feasible(problem, totals, extra, scale):
-            return Solution(totals, value, best.start_value, str(result.message))
-        return best
-
     runs = starts if start is None else [_feasible_point(problem, start, budget)]
-    weights = np.ones(problem.n_units)
-    if problem.by_geo:  # SLSQP in coordinates where every unit's curvature is alike
-        weights = _unit_weights(problem, objective, runs[0], budget)
-        bounds = [(lo / w, hi / w) for (lo, hi), w in zip(bounds, weights, strict=True)]
-        constraints = [_rescaled(c, weights) for c in constraints]
-
-    def weighted(y: FloatArray) -> tuple[float, FloatArray]:
-        value, grad = fun(weights * y)
-        return value, weights * grad
-
+    search = _Search(problem, objective, budget, equality, extra, start_value, runs[0])
     for point in runs:
-        best = run(point, best)
+        best = search.slsqp(point, best)
     for _ in range(_RESTARTS if extra is None else 0):
-        if not np.isfinite(best.value) or _stationary(problem, best, objective, budget, equality):
+        if search.done(best):
             break
-        restarted = run(best.totals, best)
+        restarted = search.slsqp(best.totals, best)
         if restarted.value <= best.value:
             break
         best = restarted
-    if (
-        extra is None
-        and problem.n_units <= _TRUST_MAX_UNITS
-        and np.isfinite(best.value)
-        and not _stationary(problem, best, objective, budget, equality)
-    ):
-        best = _trust_region(problem, fun, runs[0], best, objective, budget, equality)
-        if not _stationary(problem, best, objective, budget, equality):
-            best = _trust_region(problem, fun, best.totals, best, objective, budget, equality)
+    if extra is None and problem.n_units <= _TRUST_MAX_UNITS:
+        for from_start in (True, False):  # from the first start, then from the best plan
+            if search.done(best):
+                break
+            best = search.trust_region(runs[0] if from_start else best.totals, best)
+    meter = search.meter
+    best = replace(
+        best, evaluations=meter.used, evaluation_limit=meter.limit, stopped_early=meter.stopped
+    )
     if not np.isfinite(best.value):
         raise ConfigError(
             "the solver found no plan that meets every constraint (budget, bounds and the "
             "target); relax the target or widen the bounds."
         )
     return best
+
+
+class _Search:
+    """One solve's objective, constraints and variable scales, and its runs from a point.
+
+    The objective is in scaled units ``z = totals / budget``, offset by ``offset`` (the
+    rescaled current plan's value; see the module docstring) and metered (at most
+    :data:`MAX_EVALUATIONS`). SLSQP runs in ``y = z / weights`` (:func:`_unit_weights`,
+    geo × channel plans only).
+    """
+
+    def __init__(
+        self,
+        problem: Problem,
+        objective: Objective,
+        budget: float,
+        equality: bool,
+        extra: Callable[[float], list[dict[str, Any]]] | None,
+        offset: float,
+        first: FloatArray,
+    ) -> None:
+        self.problem, self.objective, self.budget = problem, objective, budget
+        self.equality, self.extra = equality, extra
+        self.offset = offset if np.isfinite(offset) else 0.0
+        self.ftol = _FTOL + _VALUE_RTOL * abs(self.offset) / budget
+        self.meter = _Meter(MAX_EVALUATIONS)
+        budget_constraint = {
+            "type": "eq" if equality else "ineq",
+            "fun": lambda z: 1.0 - z.sum(),
+            "jac": lambda z: -np.ones_like(z),
+        }
+        constraints = [budget_constraint, *_channel_constraints(problem, budget)]
+        constraints += extra(budget) if extra is not None else []
+        self.weights = np.ones(problem.n_units)
+        if problem.by_geo:  # SLSQP in coordinates where every unit's curvature is alike
+            self.weights = _unit_weights(problem, objective, first, budget)
+            constraints = [_rescaled(c, self.weights) for c in constraints]
+        low, high = problem.low / budget / self.weights, problem.high / budget / self.weights
+        self.bounds = list(zip(low, high, strict=True))
+        self.constraints = constraints
+
+    def fun(self, z: FloatArray) -> tuple[float, FloatArray]:
+        """Minus the offset objective in scaled units, and its gradient (one evaluation)."""
+        self.meter.count(z)
+        totals = np.maximum(z, 0.0) * self.budget
+        value, grad = value_and_gradient(self.problem, totals, self.objective)
+        return -(value - self.offset) / self.budget, -grad
+
+    def _weighted(self, y: FloatArray) -> tuple[float, FloatArray]:
+        value, grad = self.fun(self.weights * y)
+        return value, self.weights * grad
+
+    def done(self, best: Solution) -> bool:
+        """No more runs: out of evaluations, no feasible plan, or ``best`` passes the checks."""
+        if self.meter.stopped or not np.isfinite(best.value):
+            return True
+        return _stationary(self.problem, best, self.objective, self.budget, self.equality)
+
+    def slsqp(self, point: FloatArray, best: Solution) -> Solution:
+        """One SLSQP run from ``point`` (unit totals); ``best`` unless it finds a better plan."""
+        if self.meter.stopped:
+            return best
+        try:
+            result = minimize(
+                self._weighted, point / self.budget / self.weights, jac=True, method="SLSQP",
+                bounds=self.bounds, constraints=self.constraints,
+                options={"ftol": self.ftol, "maxiter": _MAXITER},
+            )  # fmt: skip
+            end, message = self.weights * np.asarray(result.x), str(result.message)
+        except _OutOfEvaluationsError:
+            end, message = self.meter.end_point(), self.meter.note
+        return self._better(end, best, message)
+
+    def trust_region(self, point: FloatArray, best: Solution) -> Solution:
+        """One ``trust-constr`` run from ``point`` (:func:`_trust_region`)."""
+        try:
+            end, message = _trust_region(self.problem, self.fun, point, self.budget, self.equality)
+        except _OutOfEvaluationsError:
+            end, message = self.meter.end_point(), self.meter.note
+        return self._better(end, best, f"trust-constr: {message}")
+
+    def _better(self, end: FloatArray, best: Solution, message: str) -> Solution:
+        """The solver's end point ``end`` (scaled units), polished, if better than ``best``."""
+        problem = self.problem
+        totals = _polish(problem, end * self.budget, self.budget, self.equality)
+        value = risk_value(plan_values(problem, totals, self.objective), self.objective)
+        if value > best.value and _feasible(problem, totals, self.extra, self.budget):
+            return Solution(totals, value, best.start_value, message)
+        return best
 
 
 def _unit_weights(
@@ -280,12 +397,11 @@ def _trust_region(
     problem: Problem,
     fun: Callable[[FloatArray], tuple[float, FloatArray]],
     point: FloatArray,
-    best: Solution,
-    objective: Objective,
     budget: float,
     equality: bool,
-) -> Solution:
-    """One ``trust-constr`` solve from ``point``; ``best`` unless it finds a better plan.
+) -> tuple[FloatArray, str]:
+    """One ``trust-constr`` solve from unit totals ``point``: its end point (scaled units)
+    and message.
 
     The fallback when SLSQP's end points fail the KKT checks. A fitted response whose
     saturation slope is below 1 in some draws has a marginal return that grows without
@@ -315,11 +431,7 @@ def _trust_region(
             bounds=Bounds(problem.low / scale, problem.high / scale),
             options={"maxiter": _TRUST_MAXITER, "gtol": 1e-10, "xtol": 1e-12},
         )  # fmt: skip
-    totals = _polish(problem, np.asarray(result.x) * scale, budget, equality)
-    value = risk_value(plan_values(problem, totals, objective), objective)
-    if value > best.value:
-        return Solution(totals, value, best.start_value, f"trust-constr: {result.message}")
-    return best
+    return np.asarray(result.x), str(result.message)
 
 
 def _stationary(

@@ -5,20 +5,24 @@ The fit starts from the previous run's posterior medians (``init`` of
 when that is sound: same spec hash, same channels (and geos). Otherwise, or when the
 values do not fit the new model, it starts as a fresh fit; the result says which and why.
 
-The run is written to a hidden ``.partial-<refresh id>`` folder and renamed to
+The run is written inside the refresh's hidden partial folder
+(``.partial-<refresh id>/run``, :mod:`margin.refresh.ledger`) and renamed to
 ``<runs folder>/<run id>`` once complete, so a run folder with a run id is never half
-written. JAX is imported here, inside :func:`fit_run`, never when the CLI starts.
+written (the marker names it first, so the run of a refresh killed before it was
+recorded is removed by the next refresh). JAX is imported here, inside :func:`fit_run`,
+never when the CLI starts.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from margin.refresh.ledger import note_run_folder, partial_folder
 
 if TYPE_CHECKING:
     from margin.data.panel import MarketingData
@@ -27,7 +31,7 @@ if TYPE_CHECKING:
     from margin.mmm.artifacts import RunRecord
     from margin.refresh.settings import RefreshSettings
 
-__all__ = ["FittedRun", "PreviousRun", "discard_partial", "fit_run", "last_good_run"]
+__all__ = ["FittedRun", "PreviousRun", "fit_run", "last_good_run"]
 
 Progress = Callable[[str], AbstractContextManager[None]]
 
@@ -74,15 +78,6 @@ def last_good_run(workspace: Workspace) -> PreviousRun | None:
     if row is None:
         return None
     return PreviousRun(str(row[0]), Path(str(row[1])), str(row[2]), str(row[3]), str(row[4]))
-
-
-def partial_folder(runs: Path, refresh_id: str) -> Path:
-    return runs / f".partial-{refresh_id}"
-
-
-def discard_partial(runs: Path, refresh_id: str) -> None:
-    """Remove a half-written run folder of this refresh, if any."""
-    shutil.rmtree(partial_folder(runs, refresh_id), ignore_errors=True)
 
 
 def _warm_start(previous: PreviousRun | None, spec: Spec, panel: MarketingData) -> dict[str, Any]:
@@ -167,10 +162,11 @@ def fit_run(
     with progress(label):
         _fit(model, panel, tests, warm, previous)
     runs = settings.runs_folder(workspace)
-    partial = partial_folder(runs, refresh_id)
+    partial = partial_folder(runs, refresh_id) / "run"
     with progress("writing the run"):
         record = save_run(model, panel, spec, partial)
         final = runs / record.id
+        note_run_folder(runs, refresh_id, final)
         partial.rename(final)
         record = replace(record, artifact_path=str(final.resolve()))
         summary_path = final / "summary.json"

@@ -9,12 +9,16 @@ the last plan's forecast → record the run (``kind='mmm'``) and the refresh
 
 Every step runs inside one workspace transaction (:meth:`Workspace.transaction`; the
 ingests and the run records join it), so the workspace changes only when the whole
-refresh succeeds. A refresh that fails (or is interrupted, or whose process is killed)
-leaves every table as it was, removes its half-written run folder, leaves the last good
-run the newest good ``mmm`` run, records a ``kind='refresh'`` row with status
-``'failed'`` and the reason (after the rollback, in a transaction of its own), and
-raises :class:`RefreshError` saying which step (and file) failed and how to fix it. A
-refresh with nothing new writes nothing.
+refresh succeeds. A refresh that fails (or is interrupted) leaves every table as it was,
+removes its half-written run folder, leaves the last good run the newest good ``mmm``
+run, records a ``kind='refresh'`` row with status ``'failed'`` and the reason (after the
+rollback, in a transaction of its own), and raises :class:`RefreshError` saying which
+step (and file) failed and how to fix it; the reason is the first error, not DuckDB's
+"Current transaction is aborted" from a later clean-up statement. A refresh whose
+process is killed cannot do that; the next refresh does it for it: it removes the
+hidden folder the killed one left and records it as ``failed``
+(:mod:`margin.refresh.ledger`), and says so in its notes. A refresh with nothing new
+writes nothing else.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -31,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 from margin.errors import ConfigError, DataValidationError, MarginError
 from margin.refresh.compare import Comparison, compare_summaries, read_summary
 from margin.refresh.drop import DropFile, DropScan, scan_drop
-from margin.refresh.fit import FittedRun, PreviousRun, discard_partial, fit_run, last_good_run
+from margin.refresh.fit import FittedRun, PreviousRun, fit_run, last_good_run
+from margin.refresh.ledger import begin, discard_partial, insert_refresh_row, recover_abandoned
 from margin.refresh.score import PlanScore, latest_plan, score_plan
 from margin.refresh.settings import RefreshSettings, load_settings
 
@@ -204,15 +209,56 @@ def refresh(
         settings=settings,
         runs=settings.runs_folder(ws),
     )
+    _start(ws, state)
     try:
         with ws.transaction():
-            return _steps(ws, state, progress or _quiet)
+            result = _steps(ws, state, progress or _quiet)
     except Exception as err:
-        result = _fail(ws, state, err)
-        raise RefreshError(result.message, result) from err
-    except BaseException:
-        _undo(ws, state)
+        cause = first_error(err)
+        result = _fail(ws, state, cause)
+        raise RefreshError(result.message, result) from cause
+    except BaseException as err:  # interrupted (Ctrl-C): undo and record, then let it go on
+        with suppress(Exception):  # _fail is best effort already; never hide the interrupt
+            _fail(ws, state, err)
         raise
+    discard_partial(state.runs, state.id)
+    return result
+
+
+def _start(ws: Workspace, state: _State) -> None:
+    """Clean up after refreshes of ``ws`` that were killed, then mark this one as running."""
+    try:
+        state.notes.extend(recover_abandoned(ws, state.runs))
+    except Exception as err:  # a workspace or disk error here must not stop this refresh
+        state.notes.append(
+            f"could not clean up after an earlier refresh that did not finish "
+            f"({type(err).__name__}: {err}); look for .partial-* folders in {state.runs}"
+        )
+    try:
+        begin(state.runs, state.id, state.started, ws.path, state.settings.seed)
+    except OSError as err:  # the fit would say so; a refresh with nothing new need not
+        state.notes.append(
+            f"could not mark this refresh as running in {state.runs} ({err}); were its "
+            "process killed, the next refresh could not record it"
+        )
+
+
+def first_error(err: BaseException) -> BaseException:
+    """The error that stopped a step, not one raised by a clean-up after it.
+
+    A DuckDB error aborts the transaction; a clean-up statement run after it (in a
+    ``finally``) then fails with "Current transaction is aborted", whose context is
+    the first error. That first error is the one to report.
+    """
+    while _aborted_transaction(err) and err.__context__ is not None:
+        err = err.__context__
+    return err
+
+
+def _aborted_transaction(err: BaseException) -> bool:
+    import duckdb
+
+    return isinstance(err, duckdb.Error) and "transaction is aborted" in str(err).lower()
 
 
 def _steps(ws: Workspace, state: _State, progress: Progress) -> RefreshResult:
@@ -342,24 +388,11 @@ def _write_artifact(state: _State, result: RefreshResult) -> Path:
 
 
 def _insert_refresh_row(ws: Workspace, result: RefreshResult) -> None:
-    from margin.mmm.artifacts import code_version
-
-    with ws.transaction() as con:
-        con.execute(
-            "INSERT INTO runs (id, kind, spec_hash, data_hash, code_version, seed, created, "
-            "status, artifact_path, message) VALUES (?, 'refresh', ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                result.id,
-                result.spec_hash,
-                result.data_hash,
-                code_version(),
-                result.settings.seed,
-                result.finished,
-                "failed" if result.status == "failed" else "ok",
-                None if result.artifact is None else str(result.artifact),
-                (result.message or result.status)[:2000],
-            ],
-        )
+    insert_refresh_row(
+        ws, refresh_id=result.id, created=result.finished, failed=result.status == "failed",
+        message=result.message or result.status, seed=result.settings.seed,
+        spec_hash=result.spec_hash, data_hash=result.data_hash, artifact=result.artifact,
+    )  # fmt: skip
 
 
 def _record(ws: Workspace, state: _State, status: str) -> RefreshResult:
@@ -400,8 +433,13 @@ def _undo(ws: Workspace, state: _State) -> None:
             state.fitted = None
 
 
-def _failure_message(state: _State, err: Exception) -> str:
-    text = str(err) if isinstance(err, MarginError) else f"{type(err).__name__}: {err}"
+def _failure_message(state: _State, err: BaseException) -> str:
+    if isinstance(err, MarginError):
+        text = str(err)
+    elif isinstance(err, Exception):
+        text = f"{type(err).__name__}: {err}"
+    else:  # KeyboardInterrupt, SystemExit: the refresh was stopped, not broken
+        text = f"interrupted ({type(err).__name__})"
     where = f"step '{state.step}'"
     if state.step == "ingest" and state.file is not None:
         where += f" (file {state.file.path}, table {state.file.kind})"
@@ -420,7 +458,7 @@ def _failure_message(state: _State, err: Exception) -> str:
     return f"refresh failed at {where}: {text.rstrip().rstrip('.')}.{undone}{fix}"
 
 
-def _fail(ws: Workspace, state: _State, err: Exception) -> RefreshResult:
+def _fail(ws: Workspace, state: _State, err: BaseException) -> RefreshResult:
     """Undo, then record the failed refresh (best effort: the error is raised either way)."""
     message = _failure_message(state, err)
     try:
