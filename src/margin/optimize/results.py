@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from margin.optimize.protocol import FloatArray
+from margin.types import Interval
 
 __all__ = [
     "AllocationResult",
@@ -30,24 +31,6 @@ __all__ = [
     "OptimalityChecks",
     "write_plan_csv",
 ]
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A posterior summary: mean and the 90% interval (5th and 95th percentiles)."""
-
-    mean: float
-    p05: float
-    p95: float
-
-    @classmethod
-    def of(cls, draws: FloatArray) -> Interval:
-        """Summarise draws ``(n_draws,)``."""
-        low, high = np.percentile(draws, [5.0, 95.0])
-        return cls(float(np.mean(draws)), float(low), float(high))
-
-    def to_dict(self) -> dict[str, float]:
-        return {"mean": self.mean, "p05": self.p05, "p95": self.p95}
 
 
 @dataclass(frozen=True)
