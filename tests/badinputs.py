@@ -323,7 +323,27 @@ def _option_cases() -> list[BadInput]:
         BadInput("layout_unknown.csv", "spend", ok, ("--layout 'bing'",), ("--layout", "bing")),
         BadInput("kind_runs.csv", "runs", ok, ("cannot be ingested", "written by margin itself")),
     ]
-    return [replace(c, names_file=False) for c in found]
+    return [replace(c, names_file=False) for c in found] + _prehashed_cases()
+
+
+def _prehashed_cases() -> list[BadInput]:
+    """``--prehashed`` over ids that are not margin's hashes: refused, the raw id not shown."""
+    return [
+        BadInput(
+            "events_prehashed_raw_ids.csv",
+            "events",
+            GOOD["events"].encode(),
+            ("column 'user_id'", "--prehashed says the ids are margin's hashes", "row 1"),
+            ("--prehashed",),
+        ),
+        BadInput(
+            "transactions_prehashed_emails.csv",
+            "transactions",
+            b"email,ts,amount\nann@example.com,2024-01-01,10\n",
+            ("column 'email'", "--prehashed", "values not shown"),
+            ("--prehashed", "--map", "customer_key=email"),
+        ),
+    ]
 
 
 def _spend_value_cases() -> list[BadInput]:
