@@ -1,7 +1,7 @@
 """One small fitted MMM run shared by the Decide tests, fitted once per test session.
 
 A simulated national world (1 geo × 104 weeks × 5 channels), the approximate fit (Laplace,
-few steps: these tests check plumbing and oracles, not recovery), saved with ``save_run``.
+few steps: these tests check plumbing and oracles, not recovery), saved with ``save_fit`` (``save_run`` and ``curves.json``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from pathlib import Path
 from margin.data.panel import MarketingData
 from margin.data.simulator import World, WorldParams, simulate_world
 from margin.data.spec import DataSpec, Spec
-from margin.mmm import MarketingMixModel, save_run
+from margin.mmm import MarketingMixModel
+from margin.refresh.fit import save_fit
 
 WORLD_SEED = 11
 FIT_SEED = 2
@@ -45,6 +46,6 @@ def small_run(base: Path) -> SmallRun:
             **FIT_SETTINGS,  # type: ignore[arg-type]
         ).fit(data)
         path = base / "decide-run"
-        save_run(model, data, Spec(DataSpec(kpi="revenue", media=data.channels)), path)
+        save_fit(model, data, Spec(DataSpec(kpi="revenue", media=data.channels)), path)
         _CACHE["run"] = SmallRun(path, data, model, world)
     return _CACHE["run"]

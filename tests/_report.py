@@ -19,5 +19,5 @@ def make_plan(run_dir: Path) -> dict[str, Any]:
     request = PlanRequest(weeks=PLAN_WEEKS, bounds={"tv": (0.0, 1.5)})
     result = plan(response, request)
     document = plan_document(result, response, request)
-    document["value_of_information"] = value_of_information(response, result, request).to_dict()
+    document["value_of_information"] = value_of_information(response, result, request).to_json()
     return document

@@ -69,7 +69,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def fitted_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fitted MMM run folder (``save_run``), shared by the whole test session.
+    """A fitted MMM run folder (``save_fit``: ``save_run`` and ``curves.json``), shared by the whole test session.
 
     A small national world (3 channels, 104 weeks, 300 users; seed 3) is simulated,
     ingested into the workspace ``fitted_run_dir.parent / "ws.duckdb"`` (every table,
@@ -83,7 +83,8 @@ def fitted_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from margin.data.simulator import WorldParams, simulate_world, write_world
     from margin.data.simulator.params import DEFAULT_CHANNELS
     from margin.data.spec import load_spec
-    from margin.mmm import MarketingMixModel, record_run, save_run
+    from margin.mmm import MarketingMixModel, record_run
+    from margin.refresh.fit import save_fit
 
     base = tmp_path_factory.mktemp("fitted")
     params = WorldParams.national(n_weeks=104, channels=DEFAULT_CHANNELS[:3], n_users=300)
@@ -97,7 +98,7 @@ def fitted_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         model = MarketingMixModel(
             method="approximate", draws=200, seed=0, holdout_weeks=8, approximate_steps=1500
         )
-        record = save_run(model.fit(panel), panel, spec, base / "run")
+        record = save_fit(model.fit(panel), panel, spec, base / "run")
         record_run(workspace, record)
     return base / "run"
 

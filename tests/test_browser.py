@@ -133,11 +133,14 @@ def report_file(
     fitted_run_dir: Path, fitted_plan: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """The static report of the fitted run with its plan, written to a file."""
+    from margin.data.quality import workspace_quality
     from margin.report import build_report
 
     path = tmp_path_factory.mktemp("report") / "report.html"
-    workspace = fitted_run_dir.parent / "ws.duckdb"
-    path.write_text(build_report(fitted_run_dir, plan=fitted_plan, workspace=workspace))
+    findings, currency = workspace_quality(fitted_run_dir.parent / "ws.duckdb")
+    path.write_text(
+        build_report(fitted_run_dir, plan=fitted_plan, data_quality=findings, currency=currency)
+    )
     return path
 
 

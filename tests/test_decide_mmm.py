@@ -17,6 +17,7 @@ from _decide import SmallRun, small_run
 from _response import assert_take_draws_is_the_same_model
 from margin.data.simulator import WorldParams
 from margin.data.simulator.params import DEFAULT_CHANNELS
+from margin.data.simulator.response import parametric_from_world
 from margin.errors import ConfigError, DataValidationError
 from margin.mmm.artifacts import RUN_FORMAT_VERSION, SavedRun, load_run
 from margin.mmm.response import MMMResponse, load_response, response_from_run
@@ -24,7 +25,6 @@ from margin.optimize import (
     ParametricResponse,
     ResponseModel,
     allocate,
-    parametric_from_world,
     response_curves,
     scenario,
 )
@@ -36,6 +36,7 @@ from margin.optimize.request import (
     plan_document,
     scenario_request,
 )
+from margin.protocols import FittedResponse
 
 FLOAT32_RTOL = 1e-4
 """float32 predictions (the model's own precision) against each other."""
@@ -72,6 +73,7 @@ def test_adapter_is_a_response_model_with_the_runs_labels(
     run: SmallRun, response: MMMResponse
 ) -> None:
     assert isinstance(response, ResponseModel)
+    assert isinstance(response, FittedResponse)  # the optimizer reads its run, start, caveats
     assert response.channels == run.data.channels
     assert response.geos == run.data.geos
     assert response.n_draws == 120
@@ -354,7 +356,7 @@ def test_infeasible_plans_say_which_constraint_and_by_how_much(response: MMMResp
 def test_scenario_request_equals_the_scenario_of_the_same_changes(response: MMMResponse) -> None:
     ours = scenario_request(response, weeks=13, changes={"social": 0.2, "search": -0.1})
     theirs = scenario(response, 13, changes="+20% social, -10% search")
-    assert ours.to_dict() == theirs.to_dict()
+    assert ours.to_json() == theirs.to_json()
     assert ours.spend["social"] == pytest.approx(1.2 * ours.current_spend["social"])
     with pytest.raises(ConfigError, match="exactly one"):
         scenario_request(response, weeks=13)

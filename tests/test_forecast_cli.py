@@ -44,7 +44,7 @@ def test_forecast_of_the_current_plan_is_the_apis(
 
     document, stdout = _forecast(capsys, tmp_path, run, "--weeks", "6", "--seed", "4")
     response = load_response(run.path, max_draws=1000)
-    oracle = forecast(response, current_plan(response, 6), seed=4).to_dict()
+    oracle = forecast(response, current_plan(response, 6), seed=4).to_json()
     assert document["kind"] == "forecast"
     start = date.fromisoformat(str(document["start"]))
     assert start == response.start

@@ -151,7 +151,7 @@ def test_calibration_moves_a_biased_estimate_toward_the_truth(
     biased = MarketingMixModel(config, **settings).fit(data)  # type: ignore[arg-type]
     precise = [dataclasses.replace(t, lift_se=t.lift_se / PRECISION) for t in tests]
     calibrated = MarketingMixModel(config, **settings).fit(data, precise)  # type: ignore[arg-type]
-    before = biased.result()["channels"]["tv"]["roi"]["mean"]
-    after = calibrated.result()["channels"]["tv"]["roi"]["mean"]
+    before = biased.result().channels["tv"].roi.mean
+    after = calibrated.result().channels["tv"].roi.mean
     improvement = 1 - abs(after - true_roi) / abs(before - true_roi)
     assert improvement >= MIN_IMPROVEMENT, (before, after, true_roi)

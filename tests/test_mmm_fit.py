@@ -11,7 +11,7 @@ from margin.data.panel import MarketingData
 from margin.data.simulator import World, WorldParams, simulate_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
 from margin.errors import ConfigError, NotFittedError
-from margin.mmm import MarketingMixModel
+from margin.mmm import Laplace, MarketingMixModel, Nuts
 
 WORLD_SEED = 7
 FIT_SEED = 1
@@ -30,7 +30,8 @@ def national() -> World:
 
 @pytest.fixture(scope="module")
 def fitted(national: World) -> MarketingMixModel:
-    model = MarketingMixModel(chains=2, draws=150, warmup=150, seed=FIT_SEED, holdout_weeks=8)
+    nuts = Nuts(chains=2, draws=150, warmup=150)
+    model = MarketingMixModel(inference=nuts, seed=FIT_SEED, holdout_weeks=8)
     return model.fit(national.marketing_data())
 
 
@@ -38,19 +39,28 @@ def fitted(national: World) -> MarketingMixModel:
 def test_summary_contract(fitted: MarketingMixModel, national: World) -> None:
     result = fitted.result()
     data = national.marketing_data()
-    assert set(result["channels"]) == set(data.channels)
-    for name, channel in result["channels"].items():
+    assert set(result.channels) == set(data.channels)
+    for name, channel in result.channels.items():
         for key in ("roi", "mroi", "contribution", "contribution_share"):
-            stat = channel[key]
-            assert stat["p05"] <= stat["mean"] <= stat["p95"], (name, key)
+            stat = getattr(channel, key)
+            assert stat.p05 <= stat.mean <= stat.p95, (name, key)
         c = data.channels.index(name)
-        assert channel["spend"] == pytest.approx(data.spend[:, : N_WEEKS - 8, c].sum())
-    diagnostics = result["diagnostics"]
+        assert channel.spend == pytest.approx(data.spend[:, : N_WEEKS - 8, c].sum())
+    diagnostics = result.diagnostics
     for key in ("max_rhat", "min_ess_bulk", "divergences", "holdout_mape", "warnings"):
         assert key in diagnostics
     assert 0 <= diagnostics["holdout_mape"] < 0.2
-    assert result["fit"] == result["fit"] | {"chains": 2, "draws": 150, "warmup": 150, "seed": 1}
-    assert result["method"] == "nuts"
+    fit = result.fit
+    assert (fit.chains, fit.draws, fit.warmup, fit.seed) == (2, 150, 150, 1)
+    assert result.method == "nuts"
+    assert repr(fitted) == (
+        "<MarketingMixModel: fitted by nuts (2 chains × 150 draws), 3 channels, "
+        f"1 geos × {N_WEEKS - 8} weeks>"
+    )
+    table = fitted.summary()
+    assert list(table.index) == list(data.channels)
+    assert table.loc["tv", "roi_mean"] == result.channels["tv"].roi.mean
+    assert table.loc["tv", "spend"] == result.channels["tv"].spend
 
 
 @pytest.mark.slow
@@ -58,27 +68,24 @@ def test_recovers_true_roi_and_total_contribution(
     fitted: MarketingMixModel, national: World
 ) -> None:
     truth = national.truth["channels"]
-    result = fitted.result()["channels"]
-    inside = [result[c]["roi"]["p05"] <= truth[c]["roi"] <= result[c]["roi"]["p95"] for c in truth]
-    assert np.mean(inside) >= RECOVERY_SHARE, {
-        c: (result[c]["roi"], truth[c]["roi"]) for c in truth
-    }
+    result = fitted.result().channels
+    inside = [result[c].roi.contains(truth[c]["roi"]) for c in truth]
+    assert np.mean(inside) >= RECOVERY_SHARE, {c: (result[c].roi, truth[c]["roi"]) for c in truth}
     fitted_weeks = slice(0, N_WEEKS - 8)
     true_total = national.arrays.media[:, fitted_weeks].sum()
-    estimate = fitted.result()["totals"]["contribution"]["mean"]
+    estimate = fitted.result().totals.contribution.mean
     assert estimate == pytest.approx(true_total, rel=TOTAL_CONTRIBUTION_RTOL)
 
 
 @pytest.mark.slow
 def test_same_seed_same_numbers(national: World) -> None:
     data = national.marketing_data()
-    settings = {"method": "approximate", "chains": 1, "draws": 50, "approximate_steps": 200,
-                "seed": 3}  # fmt: skip
-    first = MarketingMixModel(**settings).fit(data).result()  # type: ignore[arg-type]
-    second = MarketingMixModel(**settings).fit(data).result()  # type: ignore[arg-type]
-    assert first["channels"] == second["channels"]
-    assert first["method"] == "approximate"
-    assert any("approximate" in w for w in first["diagnostics"]["warnings"])
+    laplace = Laplace(chains=1, draws=50, steps=200)
+    first = MarketingMixModel(inference=laplace, seed=3).fit(data).result()
+    second = MarketingMixModel(inference=laplace, seed=3).fit(data).result()
+    assert first.channels == second.channels
+    assert first.method == "approximate"
+    assert any("approximate" in w for w in first.diagnostics["warnings"])
 
 
 def test_unfitted_model_and_bad_settings_raise(national: World) -> None:
@@ -105,14 +112,14 @@ def test_approximate_fit_without_controls_and_with_a_warm_start(national: World)
     settings = {"method": "approximate", "chains": 1, "draws": 40, "approximate_steps": 300}
     first = MarketingMixModel(**settings).fit(data)  # type: ignore[arg-type]
     assert "gamma" not in first.draws_.samples
-    assert first.result()["channels"].keys() == set(full.channels)
+    assert first.result().channels.keys() == set(full.channels)
     from margin.mmm.inference import warm_start
 
     start = warm_start(first.draws_.samples)
     again = MarketingMixModel(**settings).fit(data, init=start)  # type: ignore[arg-type]
     for name in full.channels:
-        roi = again.result()["channels"][name]["roi"]
-        assert roi["p05"] <= first.result()["channels"][name]["roi"]["mean"] <= roi["p95"]
+        roi = again.result().channels[name].roi
+        assert roi.contains(first.result().channels[name].roi.mean)
     for site in ("roi", "decay"):
         with pytest.raises(ConfigError, match=f"'{site}' has shape"):
             MarketingMixModel(**settings).fit(data, init={site: np.ones(7)})  # type: ignore[arg-type]
@@ -201,7 +208,7 @@ def test_a_tight_shape_prior_holds_the_fit_there_and_is_reported(national: World
     assert decay[:, tv].mean() == pytest.approx(0.9, abs=0.02)  # 2 prior sd
     assert decay[:, tv].std() < 0.02
     assert decay[:, 1 - tv].std() > 0.03  # search keeps the default Beta(2, 2)'s freedom
-    priors = model.result()["priors"]
+    priors = model.result().priors
     assert priors["tv"]["decay"] == {"distribution": "beta", "mean": 0.9, "sd": 0.01}
     assert priors["search"]["decay"]["sd"] == pytest.approx(0.05**0.5)
 
@@ -220,7 +227,7 @@ def test_chains_start_the_level_and_geo_sd_near_their_priors(
         seen.append(init)
         raise RuntimeError("captured")
 
-    monkeypatch.setattr(estimator, "run_nuts", capture)
+    monkeypatch.setattr(estimator, "run_inference", capture)
     data = national.marketing_data()
     for init in (None, {"baseline_level": 0.8}):
         with pytest.raises(RuntimeError, match="captured"):

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from margin.data.simulator import WorldParams
+from margin.data.simulator.response import parametric_from_world
 from margin.errors import ConfigError
 from margin.optimize import (
     AllocationResult,
@@ -18,7 +19,6 @@ from margin.optimize import (
     allocate,
     allocate_target,
     current_plan,
-    parametric_from_world,
 )
 from margin.optimize.proof import BOUND_RTOL, BUDGET_RTOL, MARGINAL_RTOL
 from margin.optimize.solver import project_to_budget
@@ -365,7 +365,7 @@ def test_geo_by_channel_allocation_reaches_the_analytic_optimum_across_unequal_g
 def test_plan_json_contract() -> None:
     model = _world(n_draws=20)
     result = allocate(model, _current_budget(model, 13), 13)
-    payload = json.loads(json.dumps(result.to_dict()))
+    payload = json.loads(json.dumps(result.to_json()))
     assert payload["weeks"] == 13
     assert set(payload["allocation"]) == set(model.channels)
     for entry in payload["allocation"].values():

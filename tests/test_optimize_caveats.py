@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pytest
 
@@ -64,7 +66,7 @@ def test_allocate_attaches_the_caveats_to_the_plan() -> None:
     result = allocate(model, 3 * 2 * 100.0 * 4, 4)
     assert result.caveats == plan_caveats(model, result.plan, result.expected_gain)
     assert any(c.startswith("tv: the plan spends up to") for c in result.caveats)
-    assert result.to_dict()["caveats"] == list(result.caveats)
+    assert result.to_json()["caveats"] == list(result.caveats)
 
 
 def test_the_doubt_is_placed_on_the_channel_whose_move_varies_most() -> None:
@@ -84,7 +86,8 @@ def test_the_doubt_is_placed_on_the_channel_whose_move_varies_most() -> None:
 
 def test_channel_gains_add_up_to_the_plan_gain_and_a_locked_channel_gains_nothing() -> None:
     from margin.data.simulator import WorldParams
-    from margin.optimize import current_plan, parametric_from_world
+    from margin.data.simulator.response import parametric_from_world
+    from margin.optimize import current_plan
     from margin.optimize.request import PlanRequest, plan
 
     params = WorldParams(n_geos=3, n_weeks=40, lift_tests=())
@@ -100,7 +103,7 @@ def test_channel_gains_add_up_to_the_plan_gain_and_a_locked_channel_gains_nothin
     assert (tv_gain.mean, tv_gain.p05, tv_gain.p95) == (0.0, 0.0, 0.0)
     parts = [a.gain.mean for a in result.allocation]
     assert sum(parts) == pytest.approx(result.expected_gain.mean, rel=1e-9)
-    assert result.to_dict()["allocation"]["search"]["gain"] == by_name["search"].gain.to_dict()
+    assert result.to_json()["allocation"]["search"]["gain"] == by_name["search"].gain.to_json()
 
 
 def test_a_model_without_history_weeks_only_gets_the_gain_caveats() -> None:
@@ -115,13 +118,14 @@ def test_the_fits_own_warnings_come_first_and_prior_dominated_moves_are_named() 
     from typing import cast
 
     from margin.optimize.caveats import MOVED
-    from margin.optimize.protocol import ResponseModel
+    from margin.protocols import ResponseModel
 
     model = cast(
         ResponseModel,
         SimpleNamespace(
             channels=("tv", "search"), history=HISTORY[None], fit_caveats=("approximate fit.",),
-            prior_dominated=("tv", "search"),
+            prior_dominated=("tv", "search"), start=date(2024, 1, 1), run_id="run",
+            baseline_note="",
         ),
     )  # fmt: skip
     current = np.full((1, 4, 2), 100.0)
@@ -163,4 +167,4 @@ def test_a_users_scenario_gets_the_range_check_but_not_the_chosen_plan_caveats()
     assert any(c.startswith("tv: the plan spends up to 200 a week") for c in result.caveats)
     assert result.gain.mean > 0
     assert not any("optimizer's curse" in c or "doubt" in c for c in result.caveats)
-    assert result.to_dict()["caveats"] == list(result.caveats)
+    assert result.to_json()["caveats"] == list(result.caveats)

@@ -106,7 +106,7 @@ def test_a_known_channel_is_worth_nothing_and_the_best_is_above_the_floor(
     floor = info.noise_floor
     assert 0.0 <= floor.mean < a.value.p05
     assert a.value.p05 <= a.value.mean <= a.value.p95
-    document = info.to_dict()
+    document = info.to_json()
     assert document["best"] == "a"
     assert set(document["channels"]) == {"a", "b"}
 

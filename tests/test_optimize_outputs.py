@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from margin.data.simulator import WorldParams, baseline, simulate_world
+from margin.data.simulator.response import parametric_from_world
 from margin.errors import ConfigError, DataValidationError
 from margin.optimize import (
     allocate,
@@ -17,7 +18,6 @@ from margin.optimize import (
     current_plan,
     efficient_frontier,
     forecast,
-    parametric_from_world,
     parse_changes,
     plan_from_frame,
     scenario,
@@ -66,7 +66,7 @@ def test_frontier_rises_with_budget_and_marks_the_most_profitable_point() -> Non
     assert frontier.recommended == int(np.argmax(profits))
     middle = allocate(model, frontier.points[2].budget, weeks)
     assert frontier.points[2].kpi.mean == pytest.approx(middle.expected_kpi.mean, rel=1e-9)
-    assert frontier.to_dict()["recommended"] == frontier.recommended
+    assert frontier.to_json()["recommended"] == frontier.recommended
     with pytest.raises(ConfigError, match="0 < from < to"):
         efficient_frontier(model, weeks, 2.0, 1.0)
     with pytest.raises(ConfigError, match="the bounds allow total spend"):
@@ -113,7 +113,7 @@ def test_scenario_of_changes_matches_the_same_plan_given_in_full() -> None:
     assert unchanged.gain.mean == 0.0
     assert unchanged.p_beats_current == 0.0
     assert by_change.roi.p05 <= by_change.roi.mean <= by_change.roi.p95
-    assert set(by_change.to_dict()) >= {"kpi", "gain", "roi", "p_beats_current"}
+    assert set(by_change.to_json()) >= {"kpi", "gain", "roi", "p_beats_current"}
     with pytest.raises(ConfigError, match="exactly one"):
         scenario(model, weeks)
 

@@ -17,8 +17,9 @@ import pytest
 
 from margin.data.simulator import WorldParams, simulate_world
 from margin.data.simulator.media import media_effects
+from margin.data.simulator.response import parametric_from_world
 from margin.errors import ConfigError
-from margin.optimize import ParametricResponse, PlanRequest, parametric_from_world, plan
+from margin.optimize import ParametricResponse, PlanRequest, plan
 from margin.optimize.information import value_of_information
 from margin.optimize.planned_test import PlannedTest, read_design, reads_per_draw
 from margin.optimize.problem import current_plan
@@ -115,7 +116,7 @@ def test_a_precise_designed_test_is_worth_the_evppi_and_a_blind_one_nothing() ->
     reads = reads_per_draw(model, result.current_plan, test)
     assert reads[0] > reads[1]  # the high-level draws read a higher ROI
     assert a.test_read.mean == pytest.approx(reads.mean())
-    document = a.to_dict()
+    document = a.to_json()
     assert document["test_design"]["geos"] == ["east"]
     assert document["test_read"]["p05"] <= document["test_read"]["p95"]
 

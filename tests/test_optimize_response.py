@@ -7,8 +7,10 @@ import pytest
 
 from _response import assert_take_draws_is_the_same_model
 from margin.data.simulator import WorldParams, media_effects
+from margin.data.simulator.response import parametric_from_world
 from margin.errors import ConfigError
-from margin.optimize import ParametricResponse, ResponseModel, parametric_from_world
+from margin.optimize import ParametricResponse, ResponseModel
+from margin.protocols import FittedResponse
 
 FLOAT64_RTOL = 1e-9
 FINITE_DIFFERENCE_RTOL = 1e-5
@@ -27,6 +29,7 @@ def test_parametric_response_satisfies_the_protocol() -> None:
     params, spend = _world_and_spend()
     model = parametric_from_world(params, spend[:, :10], n_draws=4, spread=0.1, seed=1)
     assert isinstance(model, ResponseModel)
+    assert not isinstance(model, FittedResponse)  # no run: plans carry no run id or start
     assert model.n_draws == 4
     assert model.carryover_weeks == max(c.max_lag for c in params.channels) - 1
 

@@ -578,7 +578,10 @@ def test_a_change_of_fit_settings_means_a_refit(tmp_path: Path) -> None:
     from margin.refresh.refresh import _same_fit
 
     fit = {"method": "approximate", "chains": 1, "draws": 60, "warmup": 0, "seed": 1}
-    (tmp_path / "summary.json").write_text(json.dumps({"fit": {**fit, "holdout_weeks": 0}}))
+    run = {"id": "mmm-x", "spec_hash": "s", "data_hash": "d"}
+    parts = {k: {} for k in ("kpi", "channels", "totals", "baseline", "diagnostics")}
+    body = {"run": run, "channels_order": [], **parts, "fit": {**fit, "holdout_weeks": 0}}
+    (tmp_path / "summary.json").write_text(json.dumps(body))
     previous = PreviousRun("mmm-x", tmp_path, "s", "d", "approximate")
     settings = RefreshSettings(drop=tmp_path, spec=tmp_path / "s.toml", **FIT)  # type: ignore[arg-type]
     assert _same_fit(previous, settings)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from _cli import margin
+from margin.data.quality import workspace_quality
 from margin.errors import ConfigError
 from margin.report import build_report, build_view
 from margin.report.html import CHART_JS, json_for_script, static_text
@@ -37,8 +38,8 @@ def summary(fitted_run_dir: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def html(fitted_run_dir: Path, fitted_plan: dict[str, Any]) -> str:
-    workspace = fitted_run_dir.parent / "ws.duckdb"
-    return build_report(fitted_run_dir, plan=fitted_plan, workspace=workspace)
+    findings, currency = workspace_quality(fitted_run_dir.parent / "ws.duckdb")
+    return build_report(fitted_run_dir, plan=fitted_plan, data_quality=findings, currency=currency)
 
 
 def test_view_numbers_equal_the_summary(summary: dict[str, Any]) -> None:
@@ -200,7 +201,7 @@ def test_a_valued_planned_test_shows_in_the_information_table(
                          design_id="tv-heavy_up-abc"),
         test_read=Interval(1.37, 1.1, 1.65),
     )  # fmt: skip
-    channels[first] = valued.to_dict()
+    channels[first] = valued.to_json()
     html = build_report(fitted_run_dir, plan=plan)
     table = unescape(html.split('id="table-information"', 1)[1].split("</table>", 1)[0])
     assert "value of the planned test" in table
@@ -259,7 +260,7 @@ def test_bad_run_folders(tmp_path: Path, fitted_run_dir: Path) -> None:
     with pytest.raises(ConfigError, match="lacks"):
         build_report(fitted_run_dir, plan=tmp_path / "plan.json")
     with pytest.raises(ConfigError, match="workspace"):
-        build_report(fitted_run_dir, workspace=tmp_path / "none.duckdb")
+        workspace_quality(tmp_path / "none.duckdb")
 
 
 def test_cli_end_to_end(tmp_path: Path, fitted_run_dir: Path, fitted_plan: dict[str, Any]) -> None:

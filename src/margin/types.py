@@ -85,7 +85,3 @@ class Interval:
     def to_json(self) -> dict[str, float]:
         """``{"mean", "p05", "p95"}``."""
         return {"mean": self.mean, "p05": self.p05, "p95": self.p95}
-
-    def to_dict(self) -> dict[str, float]:
-        """Same as :meth:`to_json` (kept while callers move to ``to_json``)."""
-        return self.to_json()

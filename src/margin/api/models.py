@@ -50,7 +50,11 @@ class Document(BaseModel):
 
 
 class Interval(BaseModel):
-    """An estimate over posterior draws: the mean and the 5th and 95th percentiles."""
+    """An estimate over posterior draws: the mean and the 5th and 95th percentiles.
+
+    The OpenAPI face of :class:`margin.types.Interval` (its JSON form, ``to_json()``); a test
+    keeps the fields the same as the dataclass's.
+    """
 
     mean: float
     p05: float

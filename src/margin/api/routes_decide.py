@@ -2,8 +2,10 @@
 
 The maths is :mod:`margin.optimize` on the run's response model
 (:func:`margin.mmm.response.load_response`, loaded once per run and cached). Each plan
-made through the API is recorded in ``runs`` (kind ``plan``, ``artifact_path`` = its
-``plan.json`` under ``<run folder>/plans/<plan id>/``) so a later refresh can score it.
+made through the API is recorded in ``runs`` by :func:`margin.data.runs.record_plan` (the
+CLI's rule: kind ``plan``, id from the run and the request, status from the plan's
+checks, ``artifact_path`` = its ``plan.json`` under ``<run folder>/plans/<12 hex>/``) so a
+later refresh can score it.
 An infeasible request (bounds that cannot meet the budget, an unreachable target) is
 422 with the optimizer's message.
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,7 +22,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from margin.api import runs
 from margin.api.app import shown
 from margin.api.auth import app_state, require, set_audit
-from margin.api.keys import Principal, utc_now
+from margin.api.keys import Principal
 from margin.api.models import (
     ControlValue,
     Document,
@@ -85,34 +86,20 @@ def _infeasible(err: ConfigError) -> HTTPException:
     return HTTPException(422, f"cannot plan this: {err}")
 
 
-def _record_plan(request: Request, run: dict[str, Any], document: dict[str, Any]) -> str:
-    from margin.mmm.artifacts import RunRecord, record_run
+def _record_plan(request: Request, folder: Path, document: dict[str, Any]) -> dict[str, Any]:
+    """Record the plan by :func:`margin.data.runs.record_plan`'s rule and write its
+    ``plan.json``; returns the document with its ``plan_id``."""
+    from margin.data.runs import plan_id, plan_path, record_plan
 
-    plan_id = f"plan-{uuid.uuid4().hex[:12]}"
-    folder = Path(run["artifact_path"]) / "plans" / plan_id
-    folder.mkdir(parents=True, exist_ok=True)
-    document = {**document, "plan_id": plan_id}
-    path = folder / "plan.json"
+    identifier = plan_id(document)
+    document = {**document, "plan_id": identifier}
+    path = plan_path(folder, identifier)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(clean_dict(document), indent=2) + "\n", encoding="utf-8")
     with app_state(request).open() as ws:
-        spec_hash, data_hash, version, seed = ws.fetch(
-            "SELECT spec_hash, data_hash, code_version, seed FROM runs WHERE id = ?", [run["id"]]
-        )[0]
-        record = RunRecord(
-            id=plan_id,
-            spec_hash=spec_hash,
-            data_hash=data_hash,
-            code_version=version,
-            seed=seed,
-            created=utc_now(),
-            status="ok",
-            artifact_path=str(path),
-            message=f"plan from run {run['id']} (API): budget {document['budget']:,.2f} "
-            f"over {document['weeks']} weeks",
-        )
-        record_run(ws, record, kind="plan")
-    set_audit(request, plan_id=plan_id)
-    return plan_id
+        record_plan(ws, folder, document, path)
+    set_audit(request, plan_id=identifier)
+    return document
 
 
 @router.post(
@@ -158,11 +145,10 @@ def optimize(request: Request, _: Analyst, run_id: RunId, body: OptimizeRequest)
             information = value_of_information(
                 response, result, plan_request, test_se=body.test_se, tests=designs
             )
-            document["value_of_information"] = information.to_dict()
+            document["value_of_information"] = information.to_json()
     except ConfigError as err:
         raise _infeasible(err) from err
-    plan_id = _record_plan(request, run, document)
-    return clean_dict({**document, "plan_id": plan_id})
+    return clean_dict(_record_plan(request, folder, document))
 
 
 @router.post("/{run_id}/scenario", response_model=Document, summary="What-if scenario (analyst)")
@@ -181,7 +167,7 @@ def run_scenario(
     except ConfigError as err:
         raise _infeasible(err) from err
     return clean_dict(
-        {**result.to_dict(), "weeks": body.weeks, "changes": body.changes, "run_id": run["id"]}
+        {**result.to_json(), "weeks": body.weeks, "changes": body.changes, "run_id": run["id"]}
     )
 
 
@@ -216,7 +202,7 @@ def frontier(
         result = efficient_frontier(response, weeks, start, stop, n_points=points)
     except ConfigError as err:
         raise _infeasible(err) from err
-    return clean_dict({**result.to_dict(), "current_budget": current, "run_id": run["id"]})
+    return clean_dict({**result.to_json(), "current_budget": current, "run_id": run["id"]})
 
 
 @router.post("/{run_id}/forecast", response_model=Document, summary="KPI forecast (analyst)")

@@ -1,5 +1,8 @@
 """Finding runs in the workspace and reading their folders (no maths).
 
+The ``runs`` table and run folders belong to :mod:`margin.data.runs`; this module turns
+its answers into API responses (404s that name the fix).
+
 ``latest`` names the newest ``mmm`` run whose status is usable (ok, warning or
 approximate). Loaded response models and curves are cached per run folder and file
 modification time (:meth:`margin.api.state.AppState.cached`).
@@ -18,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from fastapi import HTTPException
 
 from margin.api.state import AppState
+from margin.data import runs as owner
+from margin.data.runs import SUMMARY, USABLE, RunRow
 
 if TYPE_CHECKING:
     from margin.data.workspace import Workspace
@@ -26,7 +31,6 @@ __all__ = [
     "USABLE", "Run", "curves", "find_run", "list_runs", "public", "read_summary", "response",
 ]  # fmt: skip
 
-USABLE = ("ok", "warning", "approximate")
 _COLUMNS = ("id", "kind", "created", "status", "message", "artifact_path")
 
 Run = dict[str, Any]
@@ -37,44 +41,34 @@ def _shown(value: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _row(values: tuple[Any, ...]) -> Run:
-    run = dict(zip(_COLUMNS, values, strict=True))
-    run["created"] = run["created"].isoformat() if run["created"] is not None else ""
+def _row(row: RunRow) -> Run:
+    run: Run = {name: getattr(row, name) for name in _COLUMNS}
+    run["created"] = row.created.isoformat() if row.created is not None else ""
     return run
 
 
 def list_runs(ws: Workspace, *, kind: str | None = None, limit: int = 200) -> list[Run]:
     """Runs, newest first (``kind`` filters)."""
-    where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
-    rows = ws.fetch(
-        f"SELECT {', '.join(_COLUMNS)} FROM runs {where} ORDER BY created DESC, id DESC LIMIT ?",
-        [*params, limit],
-    )
-    return [_row(r) for r in rows]
+    return [_row(r) for r in owner.list_runs(ws, kind=kind or None, limit=limit)]
 
 
 def find_run(ws: Workspace, run_id: str) -> Run:
     """The run ``run_id`` (or ``latest``); 404 with the known ids when there is none."""
     if run_id == "latest":
-        placeholders = ", ".join("?" for _ in USABLE)
-        rows = ws.fetch(
-            f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE kind = 'mmm' AND status IN "
-            f"({placeholders}) ORDER BY created DESC, id DESC LIMIT 1",
-            list(USABLE),
-        )
-        if not rows:
+        latest = owner.latest_run(ws, kind="mmm", statuses=USABLE)
+        if latest is None:
             raise HTTPException(
                 404,
                 "the workspace has no usable model run yet; fit one with 'margin mmm fit' "
                 "(or 'margin demo')",
             )
-        return _row(rows[0])
-    rows = ws.fetch(f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE id = ?", [run_id])
-    if not rows:
+        return _row(latest)
+    found = owner.find_run(ws, run_id)
+    if found is None:
         known = [r["id"] for r in list_runs(ws, kind="mmm", limit=5)]
         hint = f"recent model runs: {', '.join(known)}" if known else "the workspace has no runs"
         raise HTTPException(404, f"no run with id {_shown(run_id)}; {hint} (or use 'latest')")
-    return _row(rows[0])
+    return _row(found)
 
 
 def public(run: Run, workspace: Path, role: str) -> Run:
@@ -91,7 +85,7 @@ def public(run: Run, workspace: Path, role: str) -> Run:
     return {**run, "artifact_path": shown}
 
 
-def run_folder(run: Run, *, needs: str = "summary.json") -> Path:
+def run_folder(run: Run, *, needs: str = SUMMARY) -> Path:
     """The run's folder; 404 when it (or the file ``needs``) is gone."""
     if run["kind"] != "mmm":
         raise HTTPException(
@@ -108,14 +102,13 @@ def run_folder(run: Run, *, needs: str = "summary.json") -> Path:
 
 
 def read_summary(folder: Path) -> dict[str, Any]:
-    """``summary.json`` of a run folder."""
-    data = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    return data
+    """``summary.json`` of a run folder, checked (:func:`margin.data.runs.load_summary`):
+    a damaged file is a 400 that names the run folder and the fix."""
+    return owner.load_summary(folder)
 
 
 def _stamp(folder: Path) -> float:
-    files = [folder / n for n in ("summary.json", "model.npz", "posterior.npz")]
+    files = [folder / n for n in (SUMMARY, "model.npz", "posterior.npz")]
     return max((f.stat().st_mtime for f in files if f.exists()), default=0.0)
 
 

@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from margin.attribution.heuristics import step_weights
 from margin.attribution.intervals import heuristic_interval, markov_draws, shapley_draws
@@ -16,10 +15,10 @@ from margin.attribution.paths import PathTable
 from margin.attribution.settings import HEURISTIC_MODELS, MODELS, JourneySettings, ModelSettings
 from margin.attribution.shapley import coalitions_from_paths, shapley_attribution
 from margin.errors import ConfigError
+from margin.types import FloatArray, quantiles
 
 __all__ = ["NOTE", "AttributionResult", "ChannelCredit", "attribute"]
 
-FloatArray = npt.NDArray[np.float64]
 
 NOTE = (
     "Attribution is correlational credit: it splits the conversions observed after touches "
@@ -144,8 +143,7 @@ def _interval(
     else:
         assert data.coalitions is not None
         draws = shapley_draws(data.coalitions, table.n_channels, settings)
-    low, high = np.percentile(draws, [5.0, 95.0], axis=0)
-    return low, high
+    return quantiles(draws, axis=0)
 
 
 def _totals(data: Aggregates) -> dict[str, float]:

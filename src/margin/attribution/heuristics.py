@@ -13,11 +13,9 @@ import numpy.typing as npt
 
 from margin.attribution.paths import PathTable
 from margin.attribution.settings import HEURISTIC_MODELS, ModelSettings
+from margin.types import FloatArray, IntArray
 
 __all__ = ["credit_matrix", "is_direct", "step_weights"]
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 
 def is_direct(labels: tuple[str, ...], direct_channels: tuple[str, ...]) -> npt.NDArray[np.bool_]:

@@ -25,20 +25,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from margin.attribution.heuristics import credit_matrix, step_weights
 from margin.attribution.markov import TransitionCounts, removal_effects
 from margin.attribution.settings import HEURISTIC_MODELS, ModelSettings
 from margin.attribution.shapley import CoalitionCounts, shapley_attribution
+from margin.types import LEVELS, FloatArray
 
 if TYPE_CHECKING:
     from margin.attribution.paths import PathTable
 
 __all__ = ["heuristic_interval", "markov_draws", "shapley_draws"]
-
-FloatArray = npt.NDArray[np.float64]
-QUANTILES = (0.05, 0.95)
 
 
 def heuristic_interval(
@@ -54,7 +51,7 @@ def heuristic_interval(
     var = np.asarray(matrix.multiply(matrix).T @ table.conversions).ravel()
     scale = np.divide(var, mean, out=np.ones_like(mean), where=mean > 0)
     rate = np.divide(mean, scale, out=np.zeros_like(mean), where=scale > 0)
-    low, high = (scale * poisson.ppf(q, rate) for q in QUANTILES)
+    low, high = (scale * poisson.ppf(q, rate) for q in LEVELS)
     return np.nan_to_num(low), np.nan_to_num(high)
 
 

@@ -17,11 +17,12 @@ import numpy as np
 
 from margin.attribution import sql
 from margin.attribution.markov import TransitionCounts, decode_state
-from margin.attribution.paths import FloatArray, PathTable
+from margin.attribution.paths import PathTable
 from margin.attribution.settings import JourneySettings
 from margin.attribution.shapley import MAX_CHANNELS, CoalitionCounts
 from margin.data.readers import quote_identifier, quote_literal
 from margin.errors import DataValidationError
+from margin.types import FloatArray
 
 if TYPE_CHECKING:
     import pyarrow as pa

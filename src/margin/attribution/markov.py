@@ -22,6 +22,7 @@ import numpy.typing as npt
 
 from margin.attribution.paths import PathTable
 from margin.errors import ConfigError
+from margin.types import FloatArray, IntArray
 
 __all__ = [
     "MarkovResult",
@@ -33,9 +34,6 @@ __all__ = [
     "transition_incidence",
     "transitions_from_paths",
 ]
-
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from margin.errors import DataValidationError
+from margin.types import FloatArray, IntArray
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,8 +29,6 @@ __all__ = [
     "read_paths",
 ]
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 DISPLAY_SEPARATOR = " > "
 
 

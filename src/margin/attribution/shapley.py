@@ -22,10 +22,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
 from margin.attribution.paths import PathTable
 from margin.errors import ConfigError
+from margin.types import FloatArray, IntArray
 
 __all__ = [
     "MAX_CHANNELS",
@@ -36,8 +36,6 @@ __all__ = [
     "shapley_shares",
 ]
 
-IntArray = npt.NDArray[np.int64]
-FloatArray = npt.NDArray[np.float64]
 MAX_CHANNELS = 62
 """Coalitions are 64-bit masks: at most this many channels (credit channels, not campaigns)."""
 _CHUNK = 1 << 22

@@ -13,6 +13,7 @@ import typer
 
 from margin.cli.console import console, status
 from margin.cli.options import WorkspaceOption
+from margin.mmm.settings import Laplace
 
 if TYPE_CHECKING:
     from margin.data.panel import MarketingData
@@ -26,14 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-DEMO_FIT = {
-    "method": "approximate",
-    "chains": 1,
-    "draws": 500,
-    "approximate_steps": 2000,
-    "seed": 0,
-}
+DEMO_INFERENCE = Laplace(chains=1, draws=500)
 """MMM settings of the demo: the approximate fit (posterior mode + Laplace), labelled so, to keep the demo short."""
+DEMO_SEED = 0
+"""Seed of the demo's MMM fit."""
 DEMO_WEEKS = 13
 """Planning horizon of the demo's reallocation."""
 KEEP_HINT = ": pass --workspace demo.duckdb to keep the demo's files"
@@ -187,11 +184,13 @@ def _demo_key(ws: Workspace, *, keep: bool) -> Iterator[None]:
 
 
 def _demo_report(run_dir: Path, plan: dict[str, Any], ws_path: Path, out: Path) -> None:
+    from margin.data.quality import workspace_quality
     from margin.report import build_report
 
     console.rule("[bold]9. show[/]: the report")
     with status("writing the HTML report"):
-        html = build_report(run_dir, plan=plan, workspace=ws_path)
+        findings, currency = workspace_quality(ws_path)
+        html = build_report(run_dir, plan=plan, data_quality=findings, currency=currency)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     console.print(
@@ -278,18 +277,19 @@ def _demo_mmm(
     from rich.table import Table
 
     from margin.data.workspace import Workspace
-    from margin.mmm import MarketingMixModel, read_lift_tests_workspace, record_run, save_run
+    from margin.mmm import MarketingMixModel, read_lift_tests_workspace, record_run
+    from margin.refresh.fit import save_fit
 
     console.rule("[bold]7. measure[/]: the Bayesian MMM, calibrated with the lift tests")
     with Workspace(ws_path, read_only=True) as ws:
         lift_tests = read_lift_tests_workspace(ws, kpi=panel.kpi_name)
-    model = MarketingMixModel(**DEMO_FIT)  # type: ignore[arg-type]
+    model = MarketingMixModel(inference=DEMO_INFERENCE, seed=DEMO_SEED)
     with status(
-        f"fitting the MMM ({DEMO_FIT['method']}: posterior mode + Laplace; "
+        f"fitting the MMM ({DEMO_INFERENCE.method}: posterior mode + Laplace; "
         f"{len(lift_tests)} lift test(s))"
     ):
         model.fit(panel, lift_tests)
-        record = save_run(model, panel, spec, run_dir)
+        record = save_fit(model, panel, spec, run_dir)
     with Workspace(ws_path) as ws:
         record_run(ws, record)
     true_roi = json.loads(truth.read_text(encoding="utf-8"))["channels"]
@@ -298,14 +298,12 @@ def _demo_mmm(
     for column in ("channel", "ROI estimate", "true ROI", "inside?"):
         table.add_column(column, justify="left" if column == "channel" else "right")
     missed = []
-    for name, c in result["channels"].items():
-        roi, true = c["roi"], true_roi[name]["roi"]
-        inside = "yes" if roi["p05"] <= true <= roi["p95"] else "no"
+    for name, c in result.channels.items():
+        roi, true = c.roi, true_roi[name]["roi"]
+        inside = "yes" if roi.contains(true) else "no"
         if inside == "no":
             missed.append(name)
-        table.add_row(
-            name, f"{roi['mean']:.2f} [{roi['p05']:.2f}, {roi['p95']:.2f}]", f"{true:.2f}", inside
-        )
+        table.add_row(name, f"{roi.mean:.2f} [{roi.p05:.2f}, {roi.p95:.2f}]", f"{true:.2f}", inside)
     console.print(table)
     console.print(
         f"[yellow]approximate fit (Laplace, {model.fit_seconds_:.0f} s): intervals are not NUTS "
@@ -326,8 +324,9 @@ def _demo_optimize(
     """
     from margin.cli.console import fmt_number, progress, write_json
     from margin.cli.optimize_command import print_information, print_plan
+    from margin.data.simulator.response import parametric_from_world
     from margin.mmm.response import load_response
-    from margin.optimize import allocate, parametric_from_world, scenario, write_plan_csv
+    from margin.optimize import allocate, scenario, write_plan_csv
     from margin.optimize.information import value_of_information
     from margin.optimize.request import PlanRequest, current_budget, plan, plan_document
 
@@ -356,7 +355,7 @@ def _demo_optimize(
             designed = True
         except ConfigError as error:  # a design the model cannot place: say so, go on
             console.print(f"[yellow]no test designed for {top.channel}[/]: {error}")
-    document["value_of_information"] = information.to_dict()
+    document["value_of_information"] = information.to_json()
     write_json(plan_dir / "plan.json", document)
     write_plan_csv(result, plan_dir / "plan.csv", start=response.start)
     console.print(f"wrote {plan_dir / 'plan.json'} and {plan_dir / 'plan.csv'}{removed}")

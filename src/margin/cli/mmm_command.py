@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from margin.cli.console import console, status
 from margin.cli.options import WorkspaceOption
+from margin.mmm.settings import Nuts
+
+if TYPE_CHECKING:
+    from margin.mmm.summary import RunSummary
+    from margin.types import Interval
 
 __all__ = ["register"]
+
+_DEFAULT = Nuts()
 
 
 def register(app: typer.Typer) -> None:
@@ -31,9 +38,11 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option("--lift-tests", help="Lift tests CSV (default: workspace experiments)."),
         ] = None,
-        chains: Annotated[int, typer.Option(help="NUTS chains (vectorised).")] = 4,
-        draws: Annotated[int, typer.Option(help="Draws per chain after warm-up.")] = 500,
-        warmup: Annotated[int, typer.Option(help="Warm-up iterations per chain.")] = 1000,
+        chains: Annotated[int, typer.Option(help="NUTS chains (vectorised).")] = _DEFAULT.chains,
+        draws: Annotated[int, typer.Option(help="Draws per chain after warm-up.")] = _DEFAULT.draws,
+        warmup: Annotated[
+            int, typer.Option(help="Warm-up iterations per chain.")
+        ] = _DEFAULT.warmup,
         seed: Annotated[int, typer.Option(help="Seed: same inputs and seed, same numbers.")] = 0,
         holdout_weeks: Annotated[int, typer.Option(help="Last weeks held out for MAPE/R².")] = 0,
         method: Annotated[
@@ -55,7 +64,9 @@ def _fit(options: dict[str, Any]) -> None:
     from margin.data.panel import load_panel
     from margin.data.spec import load_spec
     from margin.data.workspace import Workspace
-    from margin.mmm import MarketingMixModel, model_config, record_run, save_run
+    from margin.mmm import MarketingMixModel, model_config, record_run
+    from margin.mmm.settings import inference_for
+    from margin.refresh.fit import save_fit
 
     spec = load_spec(options["spec"])
     with ExitStack() as stack:
@@ -67,9 +78,12 @@ def _fit(options: dict[str, Any]) -> None:
             panel = load_panel(spec, **source)
         config = model_config(spec.raw, panel.channels)
         tests = _lift_tests(options, ws, panel.kpi_name)
+        inference = inference_for(
+            options["method"], chains=options["chains"], draws=options["draws"],
+            warmup=options["warmup"],
+        )  # fmt: skip
         model = MarketingMixModel(
-            config, method=options["method"], chains=options["chains"], draws=options["draws"],
-            warmup=options["warmup"], seed=options["seed"],
+            config, inference=inference, seed=options["seed"],
             holdout_weeks=options["holdout_weeks"], progress=console.is_terminal,
         )  # fmt: skip
         console.print(
@@ -77,7 +91,7 @@ def _fit(options: dict[str, Any]) -> None:
             f"channels ({options['method']}, {len(tests)} lift test(s))"
         )
         model.fit(panel, tests)
-        record = save_run(model, panel, spec, options["out"])
+        record = save_fit(model, panel, spec, options["out"])
         if ws is not None:
             record_run(ws, record)
     _report(model.result(), options["out"])
@@ -93,17 +107,17 @@ def _lift_tests(options: dict[str, Any], ws: Any, kpi: str) -> list[Any]:
     return [] if ws is None else list(read_lift_tests_workspace(ws, kpi=kpi))
 
 
-def _report(result: dict[str, Any], out: Path) -> None:
+def _report(result: RunSummary, out: Path) -> None:
     from rich.table import Table
 
-    table = Table(title=f"ROI per channel ({result['method']}; mean and 90% interval)")
+    table = Table(title=f"ROI per channel ({result.method}; mean and 90% interval)")
     for column in ("channel", "spend", "ROI", "mROI", "contribution"):
         table.add_column(column, justify="right" if column != "channel" else "left")
-    for name, c in result["channels"].items():
-        table.add_row(name, f"{c['spend']:,.0f}", _fmt(c["roi"]), _fmt(c["mroi"]),
-                      _fmt(c["contribution"], ",.0f"))  # fmt: skip
+    for name, c in result.channels.items():
+        table.add_row(name, f"{c.spend:,.0f}", _fmt(c.roi), _fmt(c.mroi),
+                      _fmt(c.contribution, ",.0f"))  # fmt: skip
     console.print(table)
-    diagnostics = result["diagnostics"]
+    diagnostics = result.diagnostics
     if diagnostics["max_rhat"] is not None:
         verdict = "converged" if diagnostics["converged"] else "[bold red]NOT converged[/bold red]"
         console.print(
@@ -123,5 +137,5 @@ def _report(result: dict[str, Any], out: Path) -> None:
     )
 
 
-def _fmt(stat: dict[str, float], spec: str = ".2f") -> str:
-    return f"{stat['mean']:{spec}} [{stat['p05']:{spec}}, {stat['p95']:{spec}}]"
+def _fmt(stat: Interval, spec: str = ".2f") -> str:
+    return f"{stat.mean:{spec}} [{stat.p05:{spec}}, {stat.p95:{spec}}]"

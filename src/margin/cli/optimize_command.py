@@ -221,13 +221,13 @@ def _optimize(options: dict[str, Any]) -> None:
             information = value_of_information(
                 response, result, request, test_se=tests, tests=designs, progress=step
             )
-        document["value_of_information"] = information.to_dict()
+        document["value_of_information"] = information.to_json()
         print_information(information)
     if options["out"] is None and options["workspace"] is not None:
-        # a recorded plan keeps its file (a refresh scores it), as the API does
-        import uuid
+        # a recorded plan keeps its file (a refresh scores it), where the API keeps it
+        from margin.data.runs import plan_id, plan_path
 
-        options["out"] = Path(options["run"]) / "plans" / uuid.uuid4().hex[:12] / "plan.json"
+        options["out"] = plan_path(options["run"], plan_id(document))
     if options["out"] is not None:
         out: Path = options["out"]
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -315,13 +315,13 @@ def print_information(information: InformationValue) -> None:
         table.add_column(column, justify="left" if column == "channel" else "right")
     for c in information.channels:
         row = [
-            c.channel, _interval(c.value.to_dict()), "yes" if c.above_floor else "no",
+            c.channel, _interval(c.value.to_json()), "yes" if c.above_floor else "no",
             f"{fmt_number(c.group_spend[0])} → {fmt_number(c.group_spend[-1])}",
         ]  # fmt: skip
         if tested:
             row.append(
                 "" if c.test_value is None
-                else f"{_interval(c.test_value.to_dict())} (se {c.test_se:.3g}"
+                else f"{_interval(c.test_value.to_json())} (se {c.test_se:.3g}"
                 f"{'' if c.test_above_floor else ', not above noise'})"
             )  # fmt: skip
         table.add_row(*row)
@@ -329,7 +329,7 @@ def print_information(information: InformationValue) -> None:
     print_planned_tests(information)
     floor = information.noise_floor
     console.print(
-        f"noise floor (draws grouped at random) {_interval(floor.to_dict())}; each row re-plans "
+        f"noise floor (draws grouped at random) {_interval(floor.to_json())}; each row re-plans "
         f"on {information.groups} groups of the {information.draws} draws, by the channel's "
         "marginal return at current spend"
     )
@@ -352,36 +352,13 @@ def print_planned_tests(information: InformationValue) -> None:
 
 
 def record_plan(workspace: Path, run: Path, document: dict[str, Any], out: Path | None) -> None:
-    """Insert the plan as a ``kind='plan'`` row of the workspace ``runs`` table."""
-    import hashlib
-    import json
-    import uuid
-    from datetime import UTC, datetime
-
+    """Record the plan in the workspace ``runs`` table (:func:`margin.data.runs.record_plan`)."""
+    from margin.data.runs import record_plan as record
     from margin.data.workspace import Workspace
-    from margin.mmm.artifacts import RunRecord, code_version, load_run, record_run
 
-    fitted = load_run(run)
-    request_text = json.dumps(document["request"], sort_keys=True)
-    gain = document["expected_gain"]
-    record = RunRecord(
-        id=f"plan-{uuid.uuid4().hex[:12]}",
-        spec_hash=hashlib.sha256(request_text.encode("utf-8")).hexdigest(),
-        data_hash=str(fitted.summary["run"]["data_hash"]),
-        code_version=code_version(),
-        seed=int(fitted.summary["run"]["seed"]),
-        created=datetime.now(UTC).replace(tzinfo=None),
-        status="ok" if document["checks"]["passed"] else "warning",
-        artifact_path=str((out or fitted.path).resolve()),
-        message=(
-            f"plan from run {document['run_id']}: budget {document['budget']:,.0f} over "
-            f"{document['weeks']} weeks, gain {gain['mean']:,.0f} "
-            f"[{gain['p05']:,.0f}, {gain['p95']:,.0f}]"
-        ),
-    )
     with Workspace(workspace) as ws:
-        record_run(ws, record, kind="plan")
-    console.print(f"recorded plan {record.id} in {workspace}")
+        recorded = record(ws, run, document, out)
+    console.print(f"recorded plan {recorded.id} in {workspace}")
 
 
 def _scenario(
@@ -415,7 +392,7 @@ def _scenario(
         "weeks": weeks,
         "start": response.start.isoformat(),
         "kpi_value": response.kpi_value,
-        **result.to_dict(),
+        **result.to_json(),
     }
     _print_scenario(document, response)
     if out is not None:
@@ -485,7 +462,7 @@ def _frontier(
         "run_id": response.run_id,
         "start": response.start.isoformat(),
         "kpi_value": response.kpi_value,
-        **result.to_dict(),
+        **result.to_json(),
     }
     table = Table(title=f"efficient frontier over {weeks} weeks (mean [90%]; * = recommended)")
     for column in ("budget", "KPI", "media ROI", "profit"):

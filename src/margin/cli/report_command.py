@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Write the run's report: money, ROI, contributions, curves, health, data quality."""
+        from margin.data.quality import workspace_quality
         from margin.errors import ConfigError
         from margin.report.html import build_report
 
@@ -43,7 +44,8 @@ def register(app: typer.Typer) -> None:
                 f"--out {out} is a folder; give a file name such as {out / 'report.html'}"
             )
         with status(f"building the report of {run}"):
-            html = build_report(run, plan=plan, workspace=workspace)
+            findings, currency = workspace_quality(workspace)
+            html = build_report(run, plan=plan, data_quality=findings, currency=currency)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(html, encoding="utf-8")
         console.print(

@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from margin.data.spec import KPI_TYPES, DataSpec, KpiType, Spec
 from margin.errors import ConfigError, DataValidationError
+from margin.types import FloatArray
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MarketingData", "load_panel"]
 
-FloatArray = npt.NDArray[np.float64]
 DateArray = npt.NDArray[np.datetime64]
 TimeIndex = int | str | date | np.datetime64 | None
 _LISTED = 5

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 from margin.data.panel import (
     _LISTED,
     DateArray,
-    FloatArray,
     MarketingData,
     _column,
     _Cubes,
@@ -30,6 +29,7 @@ from margin.data.panel import (
     _panel,
     _per_geo,
 )
+from margin.types import FloatArray
 
 __all__ = ["load_panel_csv"]
 

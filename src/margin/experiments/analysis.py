@@ -17,7 +17,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from margin.errors import ConfigError, DataValidationError
 from margin.experiments.estimators import scm_counterfactual, tbr_counterfactual
@@ -31,8 +30,10 @@ from margin.experiments.inference import (
     tbr_statistic,
 )
 from margin.experiments.panel import GeoPanel
+from margin.types import FloatArray, Interval
 
 __all__ = [
+    "DEFAULT_LEVEL",
     "METHODS",
     "Estimate",
     "LiftResult",
@@ -43,7 +44,6 @@ __all__ = [
     "placebo_in_space",
 ]
 
-FloatArray = npt.NDArray[np.float64]
 
 METHODS = ("ascm", "tbr")
 INFERENCES = ("placebo_t", "conformal", "analytic_t")
@@ -60,6 +60,10 @@ def counterfactual_for(method: str) -> Counterfactual:
     if method == "tbr":
         return tbr_counterfactual
     raise ConfigError(f"method={method!r} is not known; use one of {', '.join(METHODS)}")
+
+
+DEFAULT_LEVEL = 0.9
+"""The default interval level: the span of :data:`margin.types.LEVELS` (5th to 95th)."""
 
 
 def interval_keys(level: float) -> tuple[str, str]:
@@ -85,18 +89,41 @@ def _finite(value: float) -> float | None:
 
 @dataclass(frozen=True)
 class Estimate:
-    """A number with its ``level`` interval (``low``/``high``; may be infinite)."""
+    """A frequentist estimate with its ``level`` interval (``low``/``high``; may be infinite).
+
+    Not an :class:`~margin.types.Interval`: a test's interval is a confidence interval at
+    the level the analysis asked for (90% by default, any level allowed) and may be
+    unbounded, where an :class:`~margin.types.Interval` is the fixed 5th-95th percentile
+    summary of draws. At the default level the two agree: :meth:`interval` converts, and
+    the JSON keys are then the same (``mean``, ``p05``, ``p95``).
+    """
 
     mean: float
     low: float
     high: float
+    level: float = DEFAULT_LEVEL
 
     def scaled(self, factor: float) -> Estimate:
+        """Every number times ``factor`` (the ends re-ordered for a negative factor)."""
         ends = sorted((self.low * factor, self.high * factor))
-        return Estimate(self.mean * factor, ends[0], ends[1])
+        return Estimate(self.mean * factor, ends[0], ends[1], self.level)
 
-    def to_json(self, level: float) -> dict[str, float | None]:
-        lo, hi = interval_keys(level)
+    def interval(self) -> Interval:
+        """This estimate as an :class:`~margin.types.Interval` (only at the 90% level).
+
+        Raises:
+            ConfigError: the level is not 90% (an Interval's ends are the 5th and 95th).
+        """
+        if not math.isclose(self.level, DEFAULT_LEVEL):
+            raise ConfigError(
+                f"an estimate at level {self.level} is not an Interval (5th-95th "
+                f"percentiles); analyse at level={DEFAULT_LEVEL} to get one"
+            )
+        return Interval(self.mean, self.low, self.high)
+
+    def to_json(self) -> dict[str, float | None]:
+        """``{"mean", <lower key>, <upper key>}`` (``p05``/``p95`` at 90%); an infinite end is null."""
+        lo, hi = interval_keys(self.level)
         return {"mean": self.mean, lo: _finite(self.low), hi: _finite(self.high)}
 
 
@@ -147,9 +174,9 @@ class LiftResult:
             "end": self.end.isoformat(),
             "n_pre_periods": self.n_pre,
             "n_test_periods": self.n_test,
-            "cumulative_lift": self.cumulative_lift.to_json(self.level),
-            "percent_lift": self.percent_lift.to_json(self.level),
-            "att": self.att.to_json(self.level),
+            "cumulative_lift": self.cumulative_lift.to_json(),
+            "percent_lift": self.percent_lift.to_json(),
+            "att": self.att.to_json(),
             "p_value": self.p_value,
             "lift_se": self.lift_se,
             "counterfactual_total": self.counterfactual_total,
@@ -164,7 +191,7 @@ class LiftResult:
         if self.spend_delta is not None:
             payload["spend_delta"] = self.spend_delta
         if self.incremental_roi is not None:
-            payload["incremental_roi"] = self.incremental_roi.to_json(self.level)
+            payload["incremental_roi"] = self.incremental_roi.to_json()
         return payload
 
 
@@ -228,14 +255,14 @@ def _resolve(
     return t_idx, c_idx
 
 
-def analyze(
+def analyze(  # noqa: PLR0913 (see tests/test_architecture.py)
     panel: GeoPanel,
     treated: list[str],
     start: date,
     end: date,
     *,
     method: str = "ascm",
-    level: float = 0.9,
+    level: float = DEFAULT_LEVEL,
     controls: list[str] | None = None,
     spend_delta: float | None = None,
     space_placebos: bool = True,
@@ -279,7 +306,7 @@ def analyze(
     )
 
 
-def _result(
+def _result(  # noqa: PLR0913 (see tests/test_architecture.py)
     panel: GeoPanel,
     t_idx: list[int],
     c_idx: list[int],
@@ -295,7 +322,7 @@ def _result(
     inference: str,
 ) -> LiftResult:
     cumulative = Estimate(
-        stat.estimate, stat.estimate - stat.half_width, stat.estimate + stat.half_width
+        stat.estimate, stat.estimate - stat.half_width, stat.estimate + stat.half_width, level
     )
     base = float(counterfactual[pre_end:stop].sum())
     length = stop - pre_end
@@ -325,7 +352,7 @@ def _result(
         cumulative_lift=cumulative,
         percent_lift=cumulative.scaled(100.0 / base)
         if base != 0
-        else Estimate(math.nan, -math.inf, math.inf),
+        else Estimate(math.nan, -math.inf, math.inf, level),
         att=cumulative.scaled(1.0 / (length * len(t_idx))),
         p_value=stat.p_value,
         lift_se=stat.half_width / _normal_quantile(level),

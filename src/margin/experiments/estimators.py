@@ -21,6 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from margin.types import FloatArray
+
 __all__ = [
     "DEFAULT_RIDGE",
     "TbrFit",
@@ -30,7 +32,6 @@ __all__ = [
     "tbr_fit",
 ]
 
-FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 DEFAULT_RIDGE = 0.1

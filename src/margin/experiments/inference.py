@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from margin.errors import ConfigError
 from margin.experiments.estimators import tbr_fit
+from margin.types import FloatArray
 
 __all__ = [
     "Counterfactual",
@@ -40,7 +41,6 @@ __all__ = [
     "tbr_statistic",
 ]
 
-FloatArray = npt.NDArray[np.float64]
 Counterfactual = Callable[[FloatArray, FloatArray, npt.NDArray[np.bool_]], FloatArray]
 
 

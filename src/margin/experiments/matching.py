@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
+
+from margin.types import FloatArray
 
 __all__ = ["correlation_matrix", "dtw_distances", "matches_for", "standardize"]
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def standardize(series: FloatArray) -> FloatArray:

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import numpy.typing as npt
 
 from margin.errors import ConfigError, DataValidationError
+from margin.types import FloatArray
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -31,7 +31,6 @@ __all__ = [
     "panel_from_frame",
 ]
 
-FloatArray = npt.NDArray[np.float64]
 
 MIN_GEOS = 3
 """A panel needs at least one treated and two control geos."""

@@ -21,14 +21,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from margin.errors import DataValidationError
 from margin.experiments.analysis import analyze_window
+from margin.types import FloatArray
 
 __all__ = ["PowerResult", "simulate_power", "wilson_interval"]
 
-FloatArray = npt.NDArray[np.float64]
 
 _Z90 = 1.6448536269514722
 
@@ -118,7 +117,7 @@ def _window_thresholds(
     return np.asarray(estimates), np.asarray(halves), np.asarray(bases)
 
 
-def simulate_power(
+def simulate_power(  # noqa: PLR0913 (see tests/test_architecture.py)
     y: FloatArray,
     controls: FloatArray,
     length: int,

@@ -12,13 +12,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-import numpy.typing as npt
 
 from margin.experiments.panel import GeoPanel
+from margin.types import FloatArray
 
 __all__ = ["SimulatedTest", "simulate_geo_panel"]
-
-FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ def _ar1(rng: np.random.Generator, n: int, n_times: int, phi: float, sd: float) 
     return paths
 
 
-def simulate_geo_panel(
+def simulate_geo_panel(  # noqa: PLR0913 (see tests/test_architecture.py)
     n_geos: int,
     n_times: int,
     *,

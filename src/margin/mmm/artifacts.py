@@ -8,19 +8,22 @@ A run folder written by :func:`save_run` holds:
 - ``model.json`` and ``model.npz``: what re-loading the model for planning needs (model
   structure, scaling constants, labels, dates, the panel's spend, controls, KPI and value
   per KPI), format :data:`RUN_FORMAT_VERSION`, with a hash of the model structure;
-- ``curves.json``: response and adstock curves (:func:`margin.optimize.curves.response_curves`).
+- ``curves.json``: response and adstock curves (:func:`margin.optimize.curves.response_curves`),
+  written beside by whoever saves a fit for planning (:func:`margin.refresh.fit.save_fit`:
+  mmm never imports optimize) from at most :data:`CURVE_DRAWS` draws over
+  :data:`CURVE_WEEKS` weeks.
 
 :func:`load_run` reads them back and refuses a folder with missing files, another format
-version or a structure that does not match its hash.
+version or a structure that does not match its hash. The run folder format, its summary
+check and the ``runs`` row belong to :mod:`margin.data.runs` (re-exported here: ``RunRecord``,
+``record_run``, ``code_version``, ``RUN_FORMAT``, ``RUN_FORMAT_VERSION``).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import uuid
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,11 +31,24 @@ import numpy as np
 import numpy.typing as npt
 
 from margin.data.panel import MarketingData
+from margin.data.runs import (
+    RUN_FORMAT,
+    RUN_FORMAT_VERSION,
+    SUMMARY,
+    RunRecord,
+    check_model_meta,
+    code_version,
+    load_summary,
+    new_run_id,
+    record_run,
+    structure_hash,
+    utc_now,
+    write_summary,
+)
 from margin.data.spec import Spec
 from margin.errors import DataValidationError
 
 if TYPE_CHECKING:
-    from margin.data.workspace import Workspace
     from margin.mmm.estimator import MarketingMixModel
 
 __all__ = [
@@ -47,13 +63,9 @@ __all__ = [
     "load_run",
     "record_run",
     "save_run",
-    "write_curves",
 ]
 
-RUN_FORMAT = "margin-mmm-run"
-RUN_FORMAT_VERSION = 1
-"""Bumped whenever ``model.json``/``model.npz`` change meaning; older folders are refused."""
-RUN_FILES = ("summary.json", "posterior.npz", "model.json", "model.npz")
+RUN_FILES = (SUMMARY, "posterior.npz", "model.json", "model.npz")
 """Files :func:`load_run` needs (``curves.json`` is a derived view, not needed to load)."""
 _ARRAYS = (
     "spend",
@@ -66,24 +78,9 @@ _ARRAYS = (
     "control_sd",
 )
 CURVE_WEEKS = 13
-"""Horizon of the response curves written at fit time."""
+"""Horizon of the response curves written at fit time (:func:`margin.refresh.fit.save_fit`)."""
 CURVE_DRAWS = 1000
 """Posterior draws (evenly thinned) behind the curves written at fit time."""
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """What identifies a run: (data hash, spec hash, code version, seed) and where it lies."""
-
-    id: str
-    spec_hash: str
-    data_hash: str
-    code_version: str
-    seed: int
-    created: datetime
-    status: str
-    artifact_path: str
-    message: str
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,23 +115,11 @@ class SavedRun:
         return np.array(self.meta["dates"], dtype="datetime64[D]")
 
 
-def code_version() -> str:
-    """margin's installed version (``0+unknown`` when not installed)."""
-    import margin
-
-    return str(margin.__version__)
-
-
 def _status(result: dict[str, Any]) -> tuple[str, str]:
     warnings = result["diagnostics"]["warnings"]
     if result["method"] == "approximate":
         return "approximate", "approximate fit (Laplace); " + f"{len(warnings)} warning(s)"
     return ("warning" if warnings else "ok"), "; ".join(warnings)[:2000]
-
-
-def _structure_hash(config: dict[str, Any]) -> str:
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _model_files(
@@ -163,7 +148,7 @@ def _model_files(
         "format_version": RUN_FORMAT_VERSION,
         "run_id": record.id,
         "config": structure,
-        "config_hash": _structure_hash(structure),
+        "config_hash": structure_hash(structure),
         "method": model.draws_.method,
         "channels": list(data.channels),
         "geos": list(data.geos),
@@ -200,15 +185,15 @@ def save_run(
     """
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    result = model.result()
+    result = model.result().to_json()
     status, message = _status(result)
     record = RunRecord(
-        id=f"mmm-{uuid.uuid4().hex[:12]}",
+        id=new_run_id("mmm"),
         spec_hash=spec.hash(),
         data_hash=data.data_hash(),
         code_version=code_version(),
         seed=model.seed,
-        created=datetime.now(UTC).replace(tzinfo=None),
+        created=utc_now(),
         status=status,
         artifact_path=str(folder.resolve()),
         message=message,
@@ -222,24 +207,11 @@ def save_run(
         **result,
     }
     meta, arrays = _model_files(model, data, record)
-    (folder / "summary.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    write_summary(folder, payload)
     np.savez_compressed(folder / "posterior.npz", allow_pickle=False, **model.draws_.samples)
     np.savez_compressed(folder / "model.npz", allow_pickle=False, **arrays)
     (folder / "model.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    write_curves(folder)
     return record
-
-
-def write_curves(folder: str | Path, weeks: int = CURVE_WEEKS) -> Path:
-    """Write ``folder/curves.json`` from the run in ``folder`` (at most :data:`CURVE_DRAWS`
-    posterior draws) and return its path."""
-    from margin.mmm.response import load_response
-    from margin.optimize.curves import response_curves
-
-    path = Path(folder) / "curves.json"
-    curves = response_curves(load_response(folder, max_draws=CURVE_DRAWS), weeks=weeks)
-    path.write_text(json.dumps(curves, indent=2) + "\n", encoding="utf-8")
-    return path
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -264,21 +236,6 @@ def _read_npz(path: Path) -> dict[str, npt.NDArray[np.float64]]:
         ) from err
 
 
-def _check_meta(meta: dict[str, Any], folder: Path) -> None:
-    where = folder / "model.json"
-    if meta.get("format") != RUN_FORMAT or meta.get("format_version") != RUN_FORMAT_VERSION:
-        raise DataValidationError(
-            f"{where} has format {meta.get('format')!r} version {meta.get('format_version')!r}; "
-            f"this margin reads {RUN_FORMAT!r} version {RUN_FORMAT_VERSION}: refit the model with "
-            "this version (margin mmm fit)"
-        )
-    if _structure_hash(meta.get("config", {})) != meta.get("config_hash"):
-        raise DataValidationError(
-            f"{where}: the model structure does not match its hash (the file was edited); "
-            "refit the model with margin mmm fit"
-        )
-
-
 def load_run(run_dir: str | Path) -> SavedRun:
     """Read a run folder written by :func:`save_run`.
 
@@ -298,7 +255,7 @@ def load_run(run_dir: str | Path) -> SavedRun:
             "margin mmm fit (older runs cannot be planned with): refit the model"
         )
     meta = _read_json(folder / "model.json")
-    _check_meta(meta, folder)
+    check_model_meta(meta, folder, DataValidationError)
     arrays = _read_npz(folder / "model.npz")
     absent = [name for name in _ARRAYS if name not in arrays]
     if absent:
@@ -307,29 +264,8 @@ def load_run(run_dir: str | Path) -> SavedRun:
         )
     return SavedRun(
         path=folder,
-        summary=_read_json(folder / "summary.json"),
+        summary=load_summary(folder),
         meta=meta,
         arrays=arrays,
         samples=_read_npz(folder / "posterior.npz"),
     )
-
-
-def record_run(workspace: Workspace, record: RunRecord, *, kind: str = "mmm") -> None:
-    """Insert ``record`` as a row of the workspace ``runs`` table (``kind`` 'mmm' or 'plan')."""
-    with workspace.transaction():
-        workspace.con.execute(
-            "INSERT INTO runs (id, kind, spec_hash, data_hash, code_version, seed, created, "
-            "status, artifact_path, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                record.id,
-                kind,
-                record.spec_hash,
-                record.data_hash,
-                record.code_version,
-                record.seed,
-                record.created,
-                record.status,
-                record.artifact_path,
-                record.message,
-            ],
-        )

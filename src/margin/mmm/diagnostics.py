@@ -14,6 +14,7 @@ import numpy.typing as npt
 from margin.data.panel import MarketingData
 from margin.mmm.config import ModelConfig
 from margin.mmm.inference import Draws
+from margin.types import quantiles
 
 __all__ = [
     "MAX_RHAT",
@@ -123,7 +124,7 @@ def fit_quality(
         observed: ``(n_geos, n_times)``; predicted: ``(n_samples, n_geos, n_times)``.
     """
     mean = predicted.mean(axis=0)
-    low, high = np.quantile(predicted, [0.05, 0.95], axis=0)
+    low, high = quantiles(predicted, axis=0)
     nonzero = observed != 0
     mape = float(np.mean(np.abs(observed - mean)[nonzero] / np.abs(observed[nonzero])))
     total = float(((observed - observed.mean()) ** 2).sum())

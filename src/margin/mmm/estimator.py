@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import jax
 import jax.numpy as jnp
@@ -17,14 +17,32 @@ from margin.errors import ConfigError, NotFittedError
 from margin.mmm.calibration import LiftTest, lift_arrays
 from margin.mmm.config import ModelConfig
 from margin.mmm.diagnostics import convergence, data_checks, fit_quality, prior_shift
-from margin.mmm.inference import APPROXIMATE_STEPS, Method, run_laplace, run_nuts
+from margin.mmm.inference import run_inference
 from margin.mmm.inputs import ModelInputs, fit_scaling, model_inputs
 from margin.mmm.model import START, draw_geo_intercepts, level_offset, mmm_model, roi_latents
-from margin.mmm.summary import flat_params, predict_draws, summarize
+from margin.mmm.settings import PARAMETERS, Inference, Method, Nuts, inference_for
+from margin.mmm.summary import FitRecord, RunSummary, flat_params, predict_draws, summarize
+from margin.params import check_params
 
-__all__ = ["MarketingMixModel"]
+if TYPE_CHECKING:
+    import pandas as pd
 
-_METHODS = ("nuts", "approximate")
+__all__ = ["InferenceKnobs", "MarketingMixModel"]
+
+MIN_FIT_WEEKS = 26
+"""Weeks an MMM needs to fit at least (after the holdout)."""
+
+
+class InferenceKnobs(TypedDict, total=False):
+    """The flat inference keywords :class:`MarketingMixModel` still takes (each becomes
+    a field of :class:`~margin.mmm.settings.Nuts` or :class:`~margin.mmm.settings.Laplace`)."""
+
+    method: Method
+    chains: int
+    draws: int
+    warmup: int
+    approximate_steps: int
+    target_accept: float
 
 
 class MarketingMixModel:
@@ -32,63 +50,68 @@ class MarketingMixModel:
 
     Args:
         config: model structure and priors (default :class:`ModelConfig`).
-        method: ``"nuts"`` (default) or ``"approximate"`` (posterior mode + Laplace
-            approximation: seconds, labelled so, no convergence diagnostics).
-        chains, draws, warmup: NUTS settings (``chains × draws`` approximate draws too).
+        inference: how to draw from the posterior: :class:`~margin.mmm.settings.Nuts`
+            (default ``Nuts()``) or :class:`~margin.mmm.settings.Laplace` (posterior mode +
+            Laplace approximation: seconds, labelled so, no convergence diagnostics).
         seed: the only source of randomness; same data, config and seed give the same numbers.
         holdout_weeks: the last weeks are left out of fitting and predicted (MAPE, R²).
-        approximate_steps: most L-BFGS iterations of the approximate mode's search for
-            the posterior mode.
-        target_accept: NUTS target acceptance (raise towards 0.95-0.99 when a fit
-            reports divergences; smaller steps, slower).
         progress: show numpyro's progress bar (CLI only).
+        **knobs: instead of ``inference``, its flat form: ``method`` (``"nuts"`` or
+            ``"approximate"``), ``chains``, ``draws``, ``warmup``, ``approximate_steps``,
+            ``target_accept`` (see :func:`~margin.mmm.settings.inference_for`).
 
     Attributes (after :meth:`fit`):
         draws_: the :class:`Draws`; scaling_: the :class:`Scaling`;
-        summary_: channels, totals, baseline; diagnostics_: convergence, fit, warnings;
+        summary_: the :class:`~margin.mmm.summary.PosteriorSummary` (channels, totals,
+            baseline); diagnostics_: convergence, fit, warnings;
         fit_seconds_: wall time of sampling, compilation included; summary_seconds_: of
             the summaries and diagnostics computed from the draws afterwards.
+
+    Raises:
+        ConfigError: settings out of range (see :data:`~margin.mmm.settings.PARAMETERS`).
     """
 
     def __init__(
         self,
         config: ModelConfig | None = None,
         *,
-        method: Method = "nuts",
-        chains: int = 4,
-        draws: int = 500,
-        warmup: int = 1000,
+        inference: Inference | None = None,
         seed: int = 0,
         holdout_weeks: int = 0,
-        approximate_steps: int = APPROXIMATE_STEPS,
-        target_accept: float = 0.9,
         progress: bool = False,
+        **knobs: Unpack[InferenceKnobs],
     ) -> None:
+        if inference is not None and knobs:
+            raise ConfigError(
+                f"pass either inference= or the flat settings {sorted(knobs)}, not both"
+            )
         self.config = config
-        self.method = method
-        self.chains = chains
-        self.draws = draws
-        self.warmup = warmup
+        self.inference: Inference = inference or (inference_for(**knobs) if knobs else Nuts())
         self.seed = seed
         self.holdout_weeks = holdout_weeks
-        self.approximate_steps = approximate_steps
-        self.target_accept = target_accept
         self.progress = progress
+        check_params({"seed": seed, "holdout_weeks": holdout_weeks}, PARAMETERS)
+
+    @property
+    def method(self) -> Method:
+        """``"nuts"`` or ``"approximate"``: the inference settings' method."""
+        return self.inference.method
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "draws_"):
+            return f"<MarketingMixModel: not fitted, {self.inference!r}, seed={self.seed}>"
+        return (
+            f"<MarketingMixModel: fitted by {self.inference.describe()}, "
+            f"{len(self.summary_.channels)} channels, {self.fitted_shape_[0]} geos × "
+            f"{self.fitted_shape_[1]} weeks>"
+        )
 
     def _check(self, data: MarketingData) -> None:
-        if self.method not in _METHODS:
-            raise ConfigError(f"method {self.method!r} is not one of {list(_METHODS)}")
-        for name in ("chains", "draws", "warmup", "seed", "holdout_weeks", "approximate_steps"):
-            value = getattr(self, name)
-            low = 1 if name in ("chains", "draws", "approximate_steps") else 0
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(f"{name} must be an integer >= {low}; got {value!r}")
-        if not 0.5 <= self.target_accept < 1:
-            raise ConfigError(f"target_accept must be in [0.5, 1); got {self.target_accept!r}")
-        if data.n_times - self.holdout_weeks < 26:
+        if data.n_times - self.holdout_weeks < MIN_FIT_WEEKS:
             raise ConfigError(
                 f"holdout_weeks={self.holdout_weeks} leaves {data.n_times - self.holdout_weeks} "
-                "weeks to fit; an MMM needs at least 26: use fewer holdout weeks or more data"
+                f"weeks to fit; an MMM needs at least {MIN_FIT_WEEKS}: use fewer holdout weeks "
+                "or more data"
             )
 
     def fit(
@@ -126,15 +149,9 @@ class MarketingMixModel:
             init = {**init, **_level_init(init, inputs)}
         init = {**START, **(init or {})}  # the level and geo sd start near their priors
         start = time.perf_counter()
-        if self.method == "nuts":
-            draws = run_nuts(mmm_model, args, seed=self.seed, chains=self.chains,
-                             draws=self.draws, warmup=self.warmup, init=init,
-                             target_accept=self.target_accept, progress=self.progress)  # fmt: skip
-        else:
-            draws = run_laplace(
-                mmm_model, args, seed=self.seed, chains=self.chains, draws=self.draws,
-                steps=self.approximate_steps, init=init,
-            )  # fmt: skip
+        draws = run_inference(
+            mmm_model, args, self.inference, seed=self.seed, init=init, progress=self.progress
+        )
         draws = dataclasses.replace(draws, samples=draw_geo_intercepts(draws.samples, self.seed))
         self.fit_seconds_ = time.perf_counter() - start
         self.config_, self.scaling_, self.draws_, self.n_lift_tests_ = (
@@ -143,6 +160,7 @@ class MarketingMixModel:
             draws,
             len(lift_tests),
         )
+        self.fitted_shape_ = (fitted.n_geos, fitted.n_times)
         start = time.perf_counter()
         self.summary_ = summarize(draws.samples, fitted, inputs, scaling, config)
         self.diagnostics_ = self._diagnose(data, fitted, warnings)
@@ -200,26 +218,37 @@ class MarketingMixModel:
         mu = predict_draws(params, model_inputs(data, self.scaling_), self.config_)
         return np.asarray(mu, dtype=np.float64) * self.scaling_.kpi_scale
 
-    def result(self) -> dict[str, Any]:
-        """The ``summary.json`` body: channels, totals, baseline, diagnostics, fit, priors."""
+    def result(self) -> RunSummary:
+        """Channels, totals, baseline, method, diagnostics, fit and priors
+        (``result().to_json()`` is the ``summary.json`` body)."""
         if not hasattr(self, "summary_"):
             raise NotFittedError("this MarketingMixModel is not fitted yet; call fit(data) first")
-        return {
-            **self.summary_,
-            "method": self.draws_.method,
-            "diagnostics": self.diagnostics_,
-            "fit": {
-                "seconds": self.fit_seconds_,
-                "chains": self.chains,
-                "draws": self.draws,
-                "warmup": self.warmup if self.method == "nuts" else 0,
-                "seed": self.seed,
-                "method": self.draws_.method,
-                "holdout_weeks": self.holdout_weeks,
-                "lift_tests": self.n_lift_tests_,
-            },
-            "priors": self.config_.priors_json(tuple(self.summary_["channels"])),
-        }
+        fit = FitRecord(
+            seconds=self.fit_seconds_,
+            chains=self.inference.chains,
+            draws=self.inference.draws,
+            warmup=self.inference.warmup,
+            seed=self.seed,
+            method=self.draws_.method,
+            holdout_weeks=self.holdout_weeks,
+            lift_tests=self.n_lift_tests_,
+        )
+        priors = self.config_.priors_json(tuple(self.summary_.channels))
+        return RunSummary(self.summary_, self.draws_.method, self.diagnostics_, fit, priors)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per channel (index ``channel``): spend, then mean, p05 and p95 of ROI,
+        marginal ROI, contribution and contribution share (as lifetimes' ``summary``)."""
+        import pandas as pd
+
+        rows = []
+        for name, c in self.result().channels.items():
+            row: dict[str, Any] = {"channel": name, "spend": c.spend}
+            for key in ("roi", "mroi", "contribution", "contribution_share"):
+                stat = getattr(c, key)
+                row |= {f"{key}_mean": stat.mean, f"{key}_p05": stat.p05, f"{key}_p95": stat.p95}
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("channel")
 
 
 def _roi_init(value: npt.ArrayLike, spend_total: jnp.ndarray) -> dict[str, jnp.ndarray]:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import jax
 import numpy as np
 import numpy.typing as npt
+
+from margin.mmm.settings import Inference, Laplace, Method, Nuts
 
 __all__ = [
     "APPROXIMATE_STEPS",
@@ -27,14 +29,16 @@ __all__ = [
     "constrained_draws",
     "initial_points",
     "latent_sites",
+    "run_inference",
     "run_laplace",
     "run_nuts",
     "warm_start",
 ]
 
-Method = Literal["nuts", "approximate"]
-APPROXIMATE_STEPS = 2000
-"""Most L-BFGS iterations of the approximate mode's search for the posterior mode."""
+_NUTS, _LAPLACE = Nuts(), Laplace()
+APPROXIMATE_STEPS = _LAPLACE.steps
+"""Most L-BFGS iterations of the approximate mode's search for the posterior mode
+(:attr:`Laplace.steps`'s default)."""
 START_STREAM = 0x1417
 """numpy stream (with the seed) of the starting points and the approximate mode's draws."""
 CHAIN_STREAM = 0xC4A1
@@ -76,9 +80,9 @@ def run_nuts(
     chains: int,
     draws: int,
     warmup: int,
-    target_accept: float = 0.85,
-    max_tree_depth: int = 8,
-    dense_mass: bool = True,
+    target_accept: float = _NUTS.target_accept,
+    max_tree_depth: int = _NUTS.max_tree_depth,
+    dense_mass: bool = _NUTS.dense_mass,
     init: Mapping[str, npt.ArrayLike] | None = None,
     progress: bool = False,
 ) -> Draws:
@@ -141,6 +145,26 @@ def run_nuts(
         max_tree_depth=max_tree_depth,
         extra={"chain_method": "parallel" if parallel else "vectorized"},
     )
+
+
+def run_inference(
+    model: Callable[..., None],
+    args: tuple[Any, ...],
+    settings: Inference,
+    *,
+    seed: int,
+    init: Mapping[str, npt.ArrayLike] | None = None,
+    progress: bool = False,
+) -> Draws:
+    """Draw from the posterior as ``settings`` say: :func:`run_nuts` for :class:`Nuts`,
+    :func:`run_laplace` for :class:`Laplace`."""
+    if isinstance(settings, Nuts):
+        return run_nuts(model, args, seed=seed, chains=settings.chains, draws=settings.draws,
+                        warmup=settings.warmup, target_accept=settings.target_accept,
+                        max_tree_depth=settings.max_tree_depth, dense_mass=settings.dense_mass,
+                        init=init, progress=progress)  # fmt: skip
+    return run_laplace(model, args, seed=seed, chains=settings.chains, draws=settings.draws,
+                       steps=settings.steps, init=init, starts=settings.starts)  # fmt: skip
 
 
 CONSTRAIN_BATCH = 100
@@ -328,7 +352,7 @@ def run_laplace(
     draws: int,
     steps: int = APPROXIMATE_STEPS,
     init: Mapping[str, npt.ArrayLike] | None = None,
-    starts: int = 2,
+    starts: int = _LAPLACE.starts,
 ) -> Draws:
     """The approximate mode: the posterior mode (MAP) and a Laplace approximation around it.
 

@@ -26,10 +26,10 @@ from jax import Array
 
 from margin.data.panel import MarketingData
 from margin.errors import DataValidationError
+from margin.types import FloatArray
 
 __all__ = ["ModelInputs", "Scaling", "fit_scaling", "model_inputs"]
 
-FloatArray = npt.NDArray[np.float64]
 WEEKS_PER_YEAR = 365.25 / 7
 
 

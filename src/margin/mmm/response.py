@@ -1,4 +1,5 @@
-"""A fitted MMM run as a :class:`~margin.optimize.protocol.ResponseModel`, for planning.
+"""A fitted MMM run as a :class:`~margin.protocols.ResponseModel` (and a
+:class:`~margin.protocols.FittedResponse`), for planning.
 
 :func:`load_response` reads a run folder (:func:`margin.mmm.artifacts.load_run`) and returns
 an :class:`MMMResponse`. It predicts with the model's own code: scaled media
@@ -33,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import Array
 
+from margin.checks import check_known
 from margin.data.panel import MarketingData
 from margin.errors import ConfigError, DataValidationError
 from margin.mmm.artifacts import SavedRun, load_run
@@ -41,7 +43,7 @@ from margin.mmm.inputs import Scaling, model_inputs
 from margin.mmm.model import media_response
 from margin.mmm.summary import flat_params, predict_draws
 from margin.mmm.transforms import geometric_weights, weibull_weights
-from margin.optimize.protocol import FloatArray
+from margin.types import FloatArray
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,7 +103,7 @@ class MMMResponse:
     """A fitted MMM's response to spend plans (see the module docstring).
 
     Build it with :func:`load_response`. Implements
-    :class:`~margin.optimize.protocol.ResponseModel`.
+    :class:`~margin.protocols.ResponseModel` and :class:`~margin.protocols.FittedResponse`.
 
     Attributes:
         channels, geos: axis names, the model's order.
@@ -443,8 +445,6 @@ def future_controls(
         DataValidationError: naming the row, column, control, geo or week at fault.
     """
     import pandas as pd
-
-    from margin.optimize.scenario import check_known
 
     names = response.control_names
     if not names:

@@ -7,6 +7,7 @@ draws), computed in float64 from the model's own predictions (:func:`mean_kpi`).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import jax
@@ -19,8 +20,21 @@ from margin.data.panel import MarketingData
 from margin.mmm.config import ModelConfig
 from margin.mmm.inputs import ModelInputs, Scaling
 from margin.mmm.model import mean_kpi
+from margin.types import FloatArray, Interval, quantiles
 
-__all__ = ["DRAW_BATCH", "MROI_STEP", "interval", "predict_draws", "summarize"]
+__all__ = [
+    "DRAW_BATCH",
+    "MROI_STEP",
+    "Baseline",
+    "ChannelSummary",
+    "FitRecord",
+    "PosteriorSummary",
+    "RunSummary",
+    "Totals",
+    "WeeklySeries",
+    "predict_draws",
+    "summarize",
+]
 
 MROI_STEP = 0.01
 """Marginal ROI is the revenue from a 1% spend increase over the cost of that 1%."""
@@ -28,14 +42,181 @@ _PARAM_SITES = ("roi", "decay", "adstock_shape", "adstock_scale", "half_saturati
 _OTHER_SITES = ("rate", "intercept_geo", "trend", "fourier", "gamma", "beta")
 
 
-def interval(values: npt.ArrayLike) -> dict[str, float]:
-    """``{"mean", "p05", "p95"}`` of a 1-d sample."""
-    x = np.asarray(values, dtype=np.float64).reshape(-1)
-    return {
-        "mean": float(x.mean()),
-        "p05": float(np.quantile(x, 0.05)),
-        "p95": float(np.quantile(x, 0.95)),
-    }
+@dataclass(frozen=True)
+class WeeklySeries:
+    """A weekly series' posterior: mean, p05 and p95 per week (fitted weeks, in order)."""
+
+    mean: tuple[float, ...]
+    p05: tuple[float, ...]
+    p95: tuple[float, ...]
+
+    @classmethod
+    def of(cls, series: FloatArray) -> WeeklySeries:
+        """Summarise draws ``(n_samples, n_times)`` week by week."""
+        low, high = quantiles(series, axis=0)
+        return cls(tuple(series.mean(axis=0).tolist()), tuple(low.tolist()), tuple(high.tolist()))
+
+    def to_json(self) -> dict[str, list[float]]:
+        """``{"mean": [...], "p05": [...], "p95": [...]}``."""
+        return {"mean": list(self.mean), "p05": list(self.p05), "p95": list(self.p95)}
+
+
+@dataclass(frozen=True)
+class ChannelSummary:
+    """One channel over the fitted window, in user units.
+
+    Attributes:
+        roi: revenue per unit of spend; mroi: the marginal ROI of a 1% increase.
+        contribution: KPI caused by the channel; contribution_share: of the predicted KPI;
+            media_share: of all media's contribution.
+        spend: the channel's spend; weekly_contribution: its contribution week by week.
+        cpa: spend per KPI unit (conversion KPIs only, else ``None``).
+    """
+
+    roi: Interval
+    mroi: Interval
+    contribution: Interval
+    contribution_share: Interval
+    media_share: Interval
+    spend: float
+    weekly_contribution: WeeklySeries
+    cpa: Interval | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The channel's ``summary.json`` entry."""
+        out: dict[str, Any] = {
+            "roi": self.roi.to_json(),
+            "mroi": self.mroi.to_json(),
+            "contribution": self.contribution.to_json(),
+            "contribution_share": self.contribution_share.to_json(),
+            "media_share": self.media_share.to_json(),
+            "spend": self.spend,
+            "weekly_contribution": self.weekly_contribution.to_json(),
+        }
+        if self.cpa is not None:
+            out["cpa"] = self.cpa.to_json()
+        return out
+
+
+@dataclass(frozen=True)
+class Totals:
+    """All channels together: spend, media contribution, ROI, predicted and observed KPI,
+    and media's share of the predicted KPI."""
+
+    spend: float
+    contribution: Interval
+    roi: Interval
+    kpi_predicted: Interval
+    kpi_observed: float
+    media_share: Interval
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``totals`` of ``summary.json``."""
+        return {
+            "spend": self.spend,
+            "contribution": self.contribution.to_json(),
+            "roi": self.roi.to_json(),
+            "kpi_predicted": self.kpi_predicted.to_json(),
+            "kpi_observed": self.kpi_observed,
+            "media_share": self.media_share.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The KPI without media: its total and its share of the predicted KPI."""
+
+    kpi: Interval
+    share: Interval
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``baseline`` of ``summary.json``."""
+        return {"kpi": self.kpi.to_json(), "share": self.share.to_json()}
+
+
+@dataclass(frozen=True)
+class PosteriorSummary:
+    """Channels (in the panel's order), totals and baseline of the fitted window."""
+
+    channels: dict[str, ChannelSummary]
+    totals: Totals
+    baseline: Baseline
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"channels", "totals", "baseline"}`` as in ``summary.json``."""
+        return {
+            "channels": {name: c.to_json() for name, c in self.channels.items()},
+            "totals": self.totals.to_json(),
+            "baseline": self.baseline.to_json(),
+        }
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """How a run was fitted (``warmup`` is 0 for the approximate mode)."""
+
+    seconds: float
+    chains: int
+    draws: int
+    warmup: int
+    seed: int
+    method: str
+    holdout_weeks: int
+    lift_tests: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``fit`` of ``summary.json``."""
+        return {
+            "seconds": self.seconds,
+            "chains": self.chains,
+            "draws": self.draws,
+            "warmup": self.warmup,
+            "seed": self.seed,
+            "method": self.method,
+            "holdout_weeks": self.holdout_weeks,
+            "lift_tests": self.lift_tests,
+        }
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A fitted model's result: the posterior summary, method, diagnostics, fit and priors.
+
+    ``diagnostics`` (convergence, fit quality, warnings) and ``priors`` (per channel) are
+    the JSON objects :mod:`margin.mmm.diagnostics` and :meth:`ModelConfig.priors_json`
+    build. :meth:`to_json` is the ``summary.json`` body.
+    """
+
+    posterior: PosteriorSummary
+    method: str
+    diagnostics: dict[str, Any]
+    fit: FitRecord
+    priors: dict[str, Any]
+
+    @property
+    def channels(self) -> dict[str, ChannelSummary]:
+        """Per channel, in the panel's order."""
+        return self.posterior.channels
+
+    @property
+    def totals(self) -> Totals:
+        """All channels together."""
+        return self.posterior.totals
+
+    @property
+    def baseline(self) -> Baseline:
+        """The KPI without media."""
+        return self.posterior.baseline
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``summary.json`` body (keys in its order)."""
+        return {
+            **self.posterior.to_json(),
+            "method": self.method,
+            "diagnostics": self.diagnostics,
+            "fit": self.fit.to_json(),
+            "priors": self.priors,
+        }
 
 
 def flat_params(samples: dict[str, npt.NDArray[np.float64]]) -> dict[str, npt.NDArray[np.float32]]:
@@ -171,48 +352,37 @@ def summarize(
     inputs: ModelInputs,
     scaling: Scaling,
     config: ModelConfig,
-) -> dict[str, Any]:
-    """Channels, totals and baseline of the fitted window (the ``summary.json`` body)."""
+) -> PosteriorSummary:
+    """Channels, totals and baseline of the fitted window."""
     params = flat_params(samples)
     totals_ = _totals(params, inputs, config, scaling.kpi_scale)
     per_channel, revenue, total_kpi = totals_.contribution, totals_.revenue, totals_.kpi
     total_media = per_channel.sum(axis=1)
     mroi = np.asarray(_mroi(params, inputs, config), dtype=np.float64)
     spend = data.spend.sum(axis=(0, 1))
-    channels: dict[str, Any] = {}
+    channels = {}
     for c, name in enumerate(data.channels):
-        entry = {
-            "roi": interval(revenue[:, c] / spend[c]),
-            "mroi": interval(mroi[:, c]),
-            "contribution": interval(per_channel[:, c]),
-            "contribution_share": interval(per_channel[:, c] / total_kpi),
-            "media_share": interval(per_channel[:, c] / total_media),
-            "spend": float(spend[c]),
-            "weekly_contribution": _weekly(totals_.weekly[:, :, c]),
-        }
+        cpa = None
         if data.kpi_type == "conversions":
-            entry["cpa"] = interval(spend[c] / np.maximum(per_channel[:, c], 1e-12))
-        channels[name] = entry
-    totals = {
-        "spend": float(spend.sum()),
-        "contribution": interval(total_media),
-        "roi": interval(revenue.sum(axis=1) / spend.sum()),
-        "kpi_predicted": interval(total_kpi),
-        "kpi_observed": float(data.kpi.sum()),
-        "media_share": interval(total_media / total_kpi),
-    }
-    return {"channels": channels, "totals": totals, "baseline": _baseline(total_kpi, total_media)}
-
-
-def _weekly(series: npt.NDArray[np.float64]) -> dict[str, list[float]]:
-    """``(n_samples, n_times)`` → mean, p05, p95 per week."""
-    return {
-        "mean": series.mean(axis=0).tolist(),
-        "p05": np.quantile(series, 0.05, axis=0).tolist(),
-        "p95": np.quantile(series, 0.95, axis=0).tolist(),
-    }
-
-
-def _baseline(total_kpi: npt.NDArray[np.float64], media: npt.NDArray[np.float64]) -> dict[str, Any]:
-    base = total_kpi - media
-    return {"kpi": interval(base), "share": interval(base / total_kpi)}
+            cpa = Interval.of(spend[c] / np.maximum(per_channel[:, c], 1e-12))
+        channels[name] = ChannelSummary(
+            roi=Interval.of(revenue[:, c] / spend[c]),
+            mroi=Interval.of(mroi[:, c]),
+            contribution=Interval.of(per_channel[:, c]),
+            contribution_share=Interval.of(per_channel[:, c] / total_kpi),
+            media_share=Interval.of(per_channel[:, c] / total_media),
+            spend=float(spend[c]),
+            weekly_contribution=WeeklySeries.of(totals_.weekly[:, :, c]),
+            cpa=cpa,
+        )
+    totals = Totals(
+        spend=float(spend.sum()),
+        contribution=Interval.of(total_media),
+        roi=Interval.of(revenue.sum(axis=1) / spend.sum()),
+        kpi_predicted=Interval.of(total_kpi),
+        kpi_observed=float(data.kpi.sum()),
+        media_share=Interval.of(total_media / total_kpi),
+    )
+    base = total_kpi - total_media
+    baseline = Baseline(kpi=Interval.of(base), share=Interval.of(base / total_kpi))
+    return PosteriorSummary(channels, totals, baseline)

@@ -1,6 +1,6 @@
 """Deciding: budget allocation, frontiers, scenarios and forecasts on any ResponseModel.
 
-The optimizer sees only a :class:`ResponseModel` (see :mod:`margin.optimize.protocol`);
+The optimizer sees only a :class:`ResponseModel` (see :mod:`margin.protocols`);
 :class:`ParametricResponse` is a reference implementation from known parameters.
 """
 
@@ -9,9 +9,8 @@ from margin.optimize.curves import response_curves
 from margin.optimize.forecast import Backtest, Forecast, backtest, forecast
 from margin.optimize.frontier import Frontier, FrontierPoint, efficient_frontier
 from margin.optimize.objective import Objective
-from margin.optimize.parametric import ParametricResponse, parametric_from_world
+from margin.optimize.parametric import ParametricResponse
 from margin.optimize.problem import Constraints, current_plan
-from margin.optimize.protocol import ResponseModel
 from margin.optimize.request import PlanRequest, parse_bounds, plan, plan_document, scenario_request
 from margin.optimize.results import (
     AllocationResult,
@@ -21,6 +20,7 @@ from margin.optimize.results import (
     write_plan_csv,
 )
 from margin.optimize.scenario import ScenarioResult, parse_changes, plan_from_frame, scenario
+from margin.protocols import ResponseModel
 
 __all__ = [
     "AllocationResult",
@@ -43,7 +43,6 @@ __all__ = [
     "current_plan",
     "efficient_frontier",
     "forecast",
-    "parametric_from_world",
     "parse_bounds",
     "parse_changes",
     "plan",

@@ -25,10 +25,11 @@ from margin.limits import check_amount
 from margin.optimize.objective import Objective
 from margin.optimize.problem import Constraints, Problem, build_problem
 from margin.optimize.proof import POSITION_RTOL
-from margin.optimize.protocol import FloatArray, ResponseModel
 from margin.optimize.report import build_result
 from margin.optimize.results import AllocationResult
 from margin.optimize.solver import Solution, solve
+from margin.protocols import ResponseModel
+from margin.types import FloatArray
 
 __all__ = ["MAX_SWITCHES", "allocate", "allocate_target"]
 
@@ -174,7 +175,7 @@ def allocate(
     """The best plan for ``budget`` over ``weeks`` weeks, with its proof.
 
     Args:
-        model: any :class:`~margin.optimize.protocol.ResponseModel`.
+        model: any :class:`~margin.protocols.ResponseModel`.
         budget: total spend over the horizon (spent in full for ``kind="kpi"``, a cap for
             ``kind="profit"``).
         weeks: horizon length N.

@@ -39,8 +39,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from margin.optimize.protocol import FloatArray, ResponseModel
 from margin.optimize.results import Interval
+from margin.protocols import FittedResponse, ResponseModel
+from margin.types import FloatArray
 
 __all__ = ["MOVED", "OUTSIDE_HISTORY", "plan_caveats", "stopped_early_caveat"]
 
@@ -86,11 +87,16 @@ def plan_caveats(
     history = np.asarray(model.history, dtype=np.float64).sum(axis=0)  # (weeks, channels)
     weekly = np.asarray(plan, dtype=np.float64).sum(axis=0)
     n_weeks = history.shape[0]
-    out = [str(c) for c in getattr(model, "fit_caveats", ())]
+    caveats, dominated = (
+        (model.fit_caveats, model.prior_dominated)
+        if isinstance(model, FittedResponse)
+        else ((), ())
+    )
+    out = [str(c) for c in caveats]
     if current is not None:
         before = np.asarray(current, dtype=np.float64).sum(axis=(0, 1))
         after = weekly.sum(axis=0)
-        for name in getattr(model, "prior_dominated", ()):
+        for name in dominated:
             c = model.channels.index(name)
             change = after[c] - before[c]
             if abs(change) > MOVED * before[c] and change != 0:

@@ -18,15 +18,25 @@ channels), e.g. :class:`margin.mmm.response.MMMResponse`.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from margin.errors import ConfigError
 from margin.optimize.problem import current_plan
-from margin.optimize.protocol import FloatArray, ResponseModel
+from margin.protocols import ResponseModel
+from margin.types import FloatArray, quantiles
 
-__all__ = ["CURVE_LEVELS", "CURVE_MAX_MULTIPLE", "MROI_STEP", "AdstockModel", "response_curves"]
+__all__ = [
+    "CURVE_LEVELS",
+    "CURVE_MAX_MULTIPLE",
+    "MROI_STEP",
+    "AdstockModel",
+    "response_curves",
+    "write_curves",
+]
 
 CURVE_LEVELS = 25
 """Spend levels per curve, evenly spaced from 0."""
@@ -47,11 +57,8 @@ class AdstockModel(Protocol):
 
 def _summary(draws: FloatArray) -> dict[str, list[float]]:
     """``(n_draws, n)`` → mean, p05, p95 lists of length n."""
-    return {
-        "mean": draws.mean(axis=0).tolist(),
-        "p05": np.percentile(draws, 5.0, axis=0).tolist(),
-        "p95": np.percentile(draws, 95.0, axis=0).tolist(),
-    }
+    low, high = quantiles(draws, axis=0)
+    return {"mean": draws.mean(axis=0).tolist(), "p05": low.tolist(), "p95": high.tolist()}
 
 
 def _total(model: ResponseModel, plan: FloatArray) -> FloatArray:
@@ -119,3 +126,12 @@ def response_curves(response: ResponseModel, weeks: int = 13) -> dict[str, Any]:
             for c, name in enumerate(response.channels)
         }
     return out
+
+
+def write_curves(response: ResponseModel, folder: str | Path, weeks: int = 13) -> Path:
+    """Write ``folder/curves.json`` (:func:`response_curves` of ``response``) and return
+    its path."""
+    path = Path(folder) / "curves.json"
+    body = response_curves(response, weeks=weeks)
+    path.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -14,11 +14,10 @@ from typing import Any
 import numpy as np
 
 from margin.errors import ConfigError, DataValidationError
-from margin.optimize.protocol import FloatArray, ResponseModel
+from margin.protocols import ResponseModel
+from margin.types import FloatArray, quantiles
 
 __all__ = ["Backtest", "Forecast", "backtest", "forecast"]
-
-_LEVELS = (5.0, 95.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -50,7 +49,7 @@ class Forecast:
     horizon_low: float
     horizon_high: float
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "geos": list(self.geos),
             "total": {
@@ -97,10 +96,10 @@ def forecast(model: ResponseModel, plan: FloatArray, *, seed: int) -> Forecast:
     rng = np.random.default_rng(seed)
     noise = model.observation_sd()[:, :, None] * rng.standard_normal(expected.shape)
     predicted = expected + noise
-    e_low, e_high = np.percentile(expected, _LEVELS, axis=0)
-    p_low, p_high = np.percentile(predicted, _LEVELS, axis=0)
-    t_low, t_high = np.percentile(predicted.sum(axis=1), _LEVELS, axis=0)
-    h_low, h_high = np.percentile(predicted.sum(axis=(1, 2)), _LEVELS)
+    e_low, e_high = quantiles(expected, axis=0)
+    p_low, p_high = quantiles(predicted, axis=0)
+    t_low, t_high = quantiles(predicted.sum(axis=1), axis=0)
+    h_low, h_high = quantiles(predicted.sum(axis=(1, 2)), axis=None)
     return Forecast(
         geos=model.geos,
         mean=expected.mean(axis=0),
@@ -137,13 +136,13 @@ class Backtest:
     mape: float
     bias: float
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "coverage": self.coverage,
             "mape": self.mape,
             "bias": self.bias,
             "actual": self.actual.sum(axis=0).tolist(),
-            "forecast": self.forecast.to_dict(),
+            "forecast": self.forecast.to_json(),
         }
 
 

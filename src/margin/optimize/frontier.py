@@ -19,10 +19,11 @@ from margin.limits import MAX_FRONTIER_POINTS, check_amount
 from margin.optimize.caveats import stopped_early_caveat
 from margin.optimize.objective import Objective
 from margin.optimize.problem import Constraints, build_problem
-from margin.optimize.protocol import FloatArray, ResponseModel
 from margin.optimize.report import kpi_draws_with_baseline
 from margin.optimize.results import Interval
 from margin.optimize.solver import solve
+from margin.protocols import ResponseModel
+from margin.types import FloatArray
 
 __all__ = ["Frontier", "FrontierPoint", "efficient_frontier"]
 
@@ -48,12 +49,12 @@ class FrontierPoint:
     spend: dict[str, float]
     stopped_early: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "budget": self.budget,
-            "kpi": self.kpi.to_dict(),
-            "roi": self.roi.to_dict(),
-            "profit": self.profit.to_dict(),
+            "kpi": self.kpi.to_json(),
+            "roi": self.roi.to_json(),
+            "profit": self.profit.to_json(),
             "spend": dict(self.spend),
             "stopped_early": self.stopped_early,
         }
@@ -70,12 +71,12 @@ class Frontier:
     recommended: int
     caveats: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "weeks": self.weeks,
             "margin": self.margin,
             "recommended": self.recommended,
-            "points": [p.to_dict() for p in self.points],
+            "points": [p.to_json() for p in self.points],
             "caveats": list(self.caveats),
         }
 
@@ -97,7 +98,7 @@ def _budgets(start: float, stop: float, n_points: int) -> FloatArray:
     return np.linspace(start, stop, n_points)
 
 
-def efficient_frontier(
+def efficient_frontier(  # noqa: PLR0913 (see tests/test_architecture.py)
     model: ResponseModel,
     weeks: int,
     start: float,

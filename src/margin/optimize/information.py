@@ -73,10 +73,11 @@ from margin.optimize.objective import Objective
 from margin.optimize.planned_test import PlannedTest, check_planned_test, reads_per_draw
 from margin.optimize.problem import Problem, build_problem
 from margin.optimize.proof import channel_mroi
-from margin.optimize.protocol import FloatArray, ResponseModel
 from margin.optimize.request import PlanRequest
 from margin.optimize.results import AllocationResult, Interval
 from margin.optimize.solver import plan_values
+from margin.protocols import ResponseModel
+from margin.types import FloatArray, quantiles
 
 __all__ = [
     "BOOTSTRAP",
@@ -156,17 +157,17 @@ class ChannelInformation:
             f"plan (knowing {t.channel}'s return exactly: {self.value.mean:,.0f})"
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
-            "value": self.value.to_dict(),
+            "value": self.value.to_json(),
             "above_floor": self.above_floor,
             "group_mroi": list(self.group_mroi),
             "group_spend": list(self.group_spend),
             "test_se": self.test_se,
-            "test_value": None if self.test_value is None else self.test_value.to_dict(),
+            "test_value": None if self.test_value is None else self.test_value.to_json(),
             "test_above_floor": self.test_above_floor,
-            "test_design": None if self.test is None else self.test.to_dict(),
-            "test_read": None if self.test_read is None else self.test_read.to_dict(),
+            "test_design": None if self.test is None else self.test.to_json(),
+            "test_read": None if self.test_read is None else self.test_read.to_json(),
             "test_note": self.test_note,
         }
 
@@ -188,11 +189,11 @@ class InformationValue:
         above = [c for c in self.channels if c.above_floor]
         return above[0] if above else None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         best = self.best
         return {
-            "channels": {c.channel: c.to_dict() for c in self.channels},
-            "noise_floor": self.noise_floor.to_dict(),
+            "channels": {c.channel: c.to_json() for c in self.channels},
+            "noise_floor": self.noise_floor.to_json(),
             "best": None if best is None else best.channel,
             "groups": self.groups,
             "draws": self.draws,
@@ -265,7 +266,7 @@ def _order(mroi: FloatArray) -> np.ndarray[Any, Any]:
 def _bootstrap(gain: FloatArray, rng: np.random.Generator) -> Interval:
     picks = rng.integers(0, gain.size, size=(BOOTSTRAP, gain.size))
     means = gain[picks].mean(axis=1)
-    low, high = np.percentile(means, [5.0, 95.0])
+    low, high = quantiles(means, axis=None)
     return Interval(float(gain.mean()), float(low), float(high))
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from margin.errors import ConfigError
 from margin.limits import MAX_RISK_AVERSION
-from margin.optimize.protocol import FloatArray
+from margin.types import FloatArray
 
 __all__ = ["Objective", "risk_value", "risk_weights"]
 

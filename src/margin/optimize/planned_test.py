@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from margin.errors import ConfigError
-from margin.optimize.protocol import FloatArray, ResponseModel
+from margin.protocols import ResponseModel
+from margin.types import FloatArray
 
 __all__ = ["KINDS", "PlannedTest", "check_planned_test", "read_design", "reads_per_draw"]
 
@@ -108,7 +109,7 @@ class PlannedTest:
             kind=kind, spend=budget, design_id=design.get("design_id"),
         )  # fmt: skip
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "design_id": self.design_id, "channel": self.channel, "kind": self.kind,
             "geos": list(self.geos), "weeks": self.weeks, "spend": self.spend, "se": self.se,

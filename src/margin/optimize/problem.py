@@ -8,7 +8,7 @@ recent average weekly spend). A unit the reference never spends on is spread eve
 
 The plan is evaluated over the horizon plus ``carryover_weeks`` weeks of zero spend, so
 spend late in the horizon gets the KPI it earns after it (see
-:mod:`margin.optimize.protocol`).
+:mod:`margin.protocols`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,11 @@ import numpy.typing as npt
 
 from margin.errors import ConfigError
 from margin.limits import check_weeks
-from margin.optimize.protocol import FloatArray, ResponseModel
+from margin.protocols import ResponseModel
+from margin.types import FloatArray
 
-IntArray = npt.NDArray[np.intp]
+IndexArray = npt.NDArray[np.intp]
+"""Positions into another array (``np.intp``, NumPy's index type; not :data:`margin.types.IntArray`)."""
 
 __all__ = [
     "DEFAULT_LOOKBACK",
@@ -135,7 +137,7 @@ class Problem:
     n_weeks: int
     by_geo: bool
     shape: FloatArray
-    channel_of: IntArray
+    channel_of: IndexArray
     low: FloatArray
     high: FloatArray
     channel_low: FloatArray

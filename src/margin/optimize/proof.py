@@ -26,9 +26,9 @@ import numpy as np
 
 from margin.optimize.objective import Objective
 from margin.optimize.problem import Problem
-from margin.optimize.protocol import FloatArray
 from margin.optimize.results import Interval, OptimalityChecks
 from margin.optimize.solver import Solution, value_and_gradient
+from margin.types import FloatArray
 
 __all__ = [
     "BOUND_RTOL",

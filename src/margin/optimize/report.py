@@ -15,9 +15,9 @@ from margin.optimize.caveats import plan_caveats, stopped_early_caveat
 from margin.optimize.objective import Objective
 from margin.optimize.problem import DEFAULT_LOOKBACK, Problem
 from margin.optimize.proof import MARGINAL_RTOL, channel_mroi, check_optimality, summarise_mroi
-from margin.optimize.protocol import FloatArray
 from margin.optimize.results import AllocationResult, ChannelAllocation, Interval
 from margin.optimize.solver import Solution
+from margin.types import FloatArray
 
 __all__ = ["build_result", "kpi_draws_with_baseline"]
 
@@ -77,7 +77,7 @@ def _gain_by_channel(
     return out
 
 
-def _allocations(
+def _allocations(  # noqa: PLR0913 (see tests/test_architecture.py)
     problem: Problem,
     totals: FloatArray,
     budget: float,

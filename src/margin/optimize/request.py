@@ -2,7 +2,7 @@
 
 A :class:`PlanRequest` (budget, horizon, bounds, objective, target) is validated when it is
 built; :func:`plan` turns it into an :class:`~margin.optimize.results.AllocationResult` on
-any :class:`~margin.optimize.protocol.ResponseModel`, and :func:`plan_document` into the
+any :class:`~margin.protocols.ResponseModel`, and :func:`plan_document` into the
 ``plan.json`` body::
 
     {"budget", "weeks", "start": "YYYY-MM-DD", "run_id",
@@ -35,9 +35,10 @@ from margin.limits import MAX_AMOUNT, check_amount, check_change, check_weeks
 from margin.optimize.allocate import allocate, allocate_target
 from margin.optimize.objective import Objective
 from margin.optimize.problem import DEFAULT_LOOKBACK, Constraints, current_plan
-from margin.optimize.protocol import ResponseModel
 from margin.optimize.results import AllocationResult
 from margin.optimize.scenario import ScenarioResult, scenario
+from margin.protocols import FittedResponse, ResponseModel
+from margin.types import quantiles
 
 __all__ = [
     "CURRENT_PLAN_NOTE",
@@ -170,7 +171,7 @@ class PlanRequest:
             return Constraints(relative_bounds=bounds, locked=tuple(self.locked))
         return Constraints(bounds=bounds, locked=tuple(self.locked))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "budget": self.budget,
             "weeks": self.weeks,
@@ -240,12 +241,14 @@ def _weekly_kpi(response: ResponseModel, result: AllocationResult) -> dict[str, 
     noise_sd = np.sqrt((response.observation_sd() ** 2).sum(axis=1))  # (n_draws,), geos summed
     rng = np.random.default_rng(PREDICTIVE_SEED)
     predictive = total + noise_sd[:, None] * rng.standard_normal(total.shape)
+    low, high = quantiles(predictive, axis=0)
+    expected_low, expected_high = quantiles(total, axis=0)
     return {
         "mean": total.mean(axis=0).tolist(),
-        "p05": np.percentile(predictive, 5.0, axis=0).tolist(),
-        "p95": np.percentile(predictive, 95.0, axis=0).tolist(),
-        "expected_p05": np.percentile(total, 5.0, axis=0).tolist(),
-        "expected_p95": np.percentile(total, 95.0, axis=0).tolist(),
+        "p05": low.tolist(),
+        "p95": high.tolist(),
+        "expected_p05": expected_low.tolist(),
+        "expected_p95": expected_high.tolist(),
     }
 
 
@@ -256,8 +259,15 @@ PREDICTIVE_SEED = 0
 def _start_of(response: ResponseModel, start: date | None) -> date | None:
     if start is not None:
         return start
-    found = getattr(response, "start", None)
-    return found if isinstance(found, date) else None
+    return response.start if isinstance(response, FittedResponse) else None
+
+
+def _run_id_of(response: ResponseModel) -> str | None:
+    return response.run_id if isinstance(response, FittedResponse) else None
+
+
+def _baseline_note_of(response: ResponseModel) -> str | None:
+    return response.baseline_note if isinstance(response, FittedResponse) else None
 
 
 def plan_document(
@@ -268,7 +278,7 @@ def plan_document(
     run_id: str | None = None,
     start: date | None = None,
 ) -> dict[str, Any]:
-    """The ``plan.json`` body: ``result.to_dict()`` plus start, weekly KPI, run and request.
+    """The ``plan.json`` body: ``result.to_json()`` plus start, weekly KPI, run and request.
 
     Args:
         result: the plan (from :func:`plan`).
@@ -284,11 +294,11 @@ def plan_document(
         if first is not None
         else []
     )
-    document = result.to_dict()
+    document = result.to_json()
     document.update(
         {
             "start": None if first is None else first.isoformat(),
-            "run_id": run_id if run_id is not None else getattr(response, "run_id", None),
+            "run_id": run_id if run_id is not None else _run_id_of(response),
             "kpi_value": response.kpi_value,
             "weekly_kpi": {"dates": dates, **weekly},
             "budget_note": (
@@ -296,8 +306,8 @@ def plan_document(
                 if request.budget is None and request.mode == "budget"
                 else "given"
             ),
-            "baseline_note": getattr(response, "baseline_note", None),
-            "request": request.to_dict(),
+            "baseline_note": _baseline_note_of(response),
+            "request": request.to_json(),
         }
     )
     return document
@@ -376,7 +386,7 @@ def forecast_request(
         "spend_plan": source,
         "caveats": caveats,
         "seed": seed,
-        **result.to_dict(),
+        **result.to_json(),
     }
 
 
@@ -397,7 +407,7 @@ def backtest_document(
         "spend_plan": "the spend that actually ran in the held-out weeks",
         "caveats": [],
         "seed": seed,
-        **scored.forecast.to_dict(),
+        **scored.forecast.to_json(),
         "actual": scored.actual.sum(axis=0).tolist(),
         "coverage": scored.coverage,
         "mape": scored.mape,
@@ -410,12 +420,12 @@ def _forecast_header(response: ResponseModel, spend: Any) -> dict[str, Any]:
     first = _start_of(response, None)
     totals = spend.sum(axis=(0, 1))
     return {
-        "run_id": getattr(response, "run_id", None),
+        "run_id": _run_id_of(response),
         "start": None if first is None else first.isoformat(),
         "weeks": weeks,
         "dates": []
         if first is None
         else [(first + timedelta(weeks=k)).isoformat() for k in range(weeks)],
         "spend": {name: float(totals[c]) for c, name in enumerate(response.channels)},
-        "baseline_note": getattr(response, "baseline_note", None),
+        "baseline_note": _baseline_note_of(response),
     }

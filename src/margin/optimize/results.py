@@ -1,6 +1,6 @@
-"""Results of planning, as frozen dataclasses with a JSON-ready ``to_dict()``.
+"""Results of planning, as frozen dataclasses with a JSON-ready ``to_json()``.
 
-:class:`AllocationResult.to_dict` is the ``plan.json`` contract::
+:class:`AllocationResult.to_json` is the ``plan.json`` contract::
 
     {"budget": B, "weeks": N,
      "allocation": {"<channel>": {"spend", "current_spend", "mroi": {"mean", "p05", "p95"}, ...}},
@@ -21,8 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from margin.optimize.protocol import FloatArray
-from margin.types import Interval
+from margin.types import FloatArray, Interval
 
 __all__ = [
     "AllocationResult",
@@ -65,18 +64,18 @@ class ChannelAllocation:
     spend_by_geo: dict[str, float]
     gain: Interval
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "spend": self.spend,
             "current_spend": self.current_spend,
             "change": self.spend - self.current_spend,
             "bounds": [self.low, self.high],
-            "mroi": self.mroi.to_dict(),
-            "current_mroi": self.current_mroi.to_dict(),
+            "mroi": self.mroi.to_json(),
+            "current_mroi": self.current_mroi.to_json(),
             "status": self.status,
             "explanation": self.explanation,
             "spend_by_geo": dict(self.spend_by_geo),
-            "gain": self.gain.to_dict(),
+            "gain": self.gain.to_json(),
         }
 
 
@@ -130,7 +129,7 @@ class OptimalityChecks:
             and self.not_worse
         )
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         def finite(value: float) -> float | None:
             return None if np.isnan(value) else value
 
@@ -198,7 +197,7 @@ class AllocationResult:
         """The plan's total spend over the horizon."""
         return float(self.plan.sum())
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """The ``plan.json`` contract (see the module docstring)."""
         return {
             "mode": self.mode,
@@ -207,13 +206,13 @@ class AllocationResult:
             "spend": self.spend,
             "objective": self.objective,
             "current_plan": self.current_plan_note,
-            "allocation": {a.channel: a.to_dict() for a in self.allocation},
-            "expected_kpi": self.expected_kpi.to_dict(),
-            "current_kpi": self.current_kpi.to_dict(),
-            "expected_gain": self.expected_gain.to_dict(),
-            "roi": self.roi.to_dict(),
+            "allocation": {a.channel: a.to_json() for a in self.allocation},
+            "expected_kpi": self.expected_kpi.to_json(),
+            "current_kpi": self.current_kpi.to_json(),
+            "expected_gain": self.expected_gain.to_json(),
+            "roi": self.roi.to_json(),
             "p_beats_current": self.p_beats_current,
-            "checks": self.checks.to_dict(),
+            "checks": self.checks.to_json(),
             "caveats": list(self.caveats),
         }
 

@@ -19,12 +19,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from margin.checks import check_known
 from margin.errors import ConfigError, DataValidationError
 from margin.limits import check_change
 from margin.optimize.caveats import plan_caveats
 from margin.optimize.problem import Constraints, build_problem
-from margin.optimize.protocol import FloatArray, ResponseModel
 from margin.optimize.results import Interval
+from margin.protocols import ResponseModel
+from margin.types import FloatArray
 
 __all__ = ["ScenarioResult", "parse_changes", "plan_from_frame", "scenario"]
 
@@ -86,29 +88,6 @@ def parse_changes(changes: str | Iterable[str], channels: tuple[str, ...]) -> di
             raise ConfigError(f"channel {channel!r} is changed twice; give one change per channel.")
         out[channel] = change
     return out
-
-
-def check_known(
-    frame: pd.DataFrame,
-    column: str,
-    allowed: Iterable[str],
-    *,
-    table: str,
-    what: str | None = None,
-) -> None:
-    """Refuse a table whose ``column`` names values outside ``allowed`` (channels, geos),
-    listing the unknown ones and the known ones (``what`` names them; default: ``column``).
-
-    Raises:
-        DataValidationError: e.g. "plan table names unknown channel(s) ['radio']; channels
-            are [...]".
-    """
-    known, kind = list(allowed), what or column
-    unknown = sorted(set(frame[column].astype(str)) - set(known))
-    if unknown:
-        raise DataValidationError(
-            f"{table} names unknown {kind}(s) {unknown}; {kind}s are {known}."
-        )
 
 
 def _cells(frame: pd.DataFrame, model: ResponseModel) -> tuple[list[Any], bool]:
@@ -197,15 +176,15 @@ class ScenarioResult:
     plan: FloatArray
     caveats: tuple[str, ...] = ()
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "spend": dict(self.spend),
             "current_spend": dict(self.current_spend),
-            "kpi": self.kpi.to_dict(),
-            "current_kpi": self.current_kpi.to_dict(),
-            "gain": self.gain.to_dict(),
-            "roi": self.roi.to_dict(),
-            "current_roi": self.current_roi.to_dict(),
+            "kpi": self.kpi.to_json(),
+            "current_kpi": self.current_kpi.to_json(),
+            "gain": self.gain.to_json(),
+            "roi": self.roi.to_json(),
+            "current_roi": self.current_roi.to_json(),
             "p_beats_current": self.p_beats_current,
             "caveats": list(self.caveats),
         }

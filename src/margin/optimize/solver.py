@@ -35,7 +35,7 @@ from margin.cancellation import checkpoint
 from margin.errors import ConfigError
 from margin.optimize.objective import Objective, risk_value, risk_weights
 from margin.optimize.problem import Problem
-from margin.optimize.protocol import FloatArray
+from margin.types import FloatArray
 
 __all__ = [
     "MAX_EVALUATIONS", "Solution", "plan_values", "project_to_budget", "solve",

@@ -9,11 +9,11 @@ is unsure. Contribution is compared per week, because a refreshed run covers mor
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from margin.data.runs import RunRow, load_summary
 from margin.errors import ConfigError
 
 __all__ = [
@@ -160,18 +160,9 @@ def compare_summaries(previous: dict[str, Any], new: dict[str, Any]) -> Comparis
     )
 
 
-def read_summary(run_dir: str | Path) -> dict[str, Any]:
-    """``run_dir/summary.json`` as a dict, with a clear error when missing or damaged."""
-    path = Path(run_dir) / "summary.json"
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
-        raise ConfigError(f"run summary {path} does not exist; was the run folder moved?") from err
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"run summary {path} is not valid JSON ({err}); refit the run") from err
-    if not isinstance(body, dict):
-        raise ConfigError(f"run summary {path} is not a JSON object; refit the run")
-    return body
+def read_summary(run: str | Path | RunRow) -> dict[str, Any]:
+    """A run's ``summary.json``, checked (:func:`margin.data.runs.load_summary`)."""
+    return load_summary(run)
 
 
 def compare_runs(previous_dir: str | Path, new_dir: str | Path) -> Comparison:

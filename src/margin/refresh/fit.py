@@ -15,23 +15,23 @@ never when the CLI starts.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from margin.data.runs import RunRecord, RunRow, latest_run, load_summary, publish_run_folder
+from margin.errors import MarginError
 from margin.refresh.ledger import note_run_folder, partial_folder
 
 if TYPE_CHECKING:
     from margin.data.panel import MarketingData
     from margin.data.spec import Spec
     from margin.data.workspace import Workspace
-    from margin.mmm.artifacts import RunRecord
     from margin.refresh.settings import RefreshSettings
 
-__all__ = ["FittedRun", "PreviousRun", "fit_run", "last_good_run"]
+__all__ = ["FittedRun", "PreviousRun", "fit_run", "last_good_run", "save_fit"]
 
 Progress = Callable[[str], AbstractContextManager[None]]
 
@@ -45,6 +45,18 @@ class PreviousRun:
     spec_hash: str
     data_hash: str
     status: str
+
+    def row(self) -> RunRow:
+        """This run as the ``runs`` row it was read from (the columns it keeps)."""
+        return RunRow(
+            id=self.id, kind="mmm", spec_hash=self.spec_hash, data_hash=self.data_hash,
+            code_version=None, seed=None, created=None, status=self.status,
+            artifact_path=str(self.path), message=None,
+        )  # fmt: skip
+
+    def summary(self) -> dict[str, Any]:
+        """Its ``summary.json``, checked against its row (:func:`margin.data.runs.load_summary`)."""
+        return load_summary(self.row())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,15 +81,30 @@ class FittedRun:
         return Path(self.record.artifact_path)
 
 
+def save_fit(model: Any, data: MarketingData, spec: Spec, out: str | Path) -> RunRecord:
+    """Save a fitted MMM for planning: its run folder (:func:`margin.mmm.save_run`) and
+    the run's response and adstock curves, ``curves.json``
+    (:func:`margin.optimize.curves.write_curves`, from at most
+    :data:`margin.mmm.artifacts.CURVE_DRAWS` draws over ``CURVE_WEEKS`` weeks).
+
+    ``data`` is the panel given to ``model.fit`` (held-out weeks included).
+    """
+    from margin.mmm import save_run
+    from margin.mmm.artifacts import CURVE_DRAWS, CURVE_WEEKS
+    from margin.mmm.response import load_response
+    from margin.optimize.curves import write_curves
+
+    record = save_run(model, data, spec, out)
+    write_curves(load_response(out, max_draws=CURVE_DRAWS), out, weeks=CURVE_WEEKS)
+    return record
+
+
 def last_good_run(workspace: Workspace) -> PreviousRun | None:
     """The newest ``runs`` row with ``kind='mmm'`` that did not fail, or ``None``."""
-    row = workspace.con.execute(
-        "SELECT id, artifact_path, spec_hash, data_hash, status FROM runs "
-        "WHERE kind = 'mmm' AND status <> 'failed' ORDER BY created DESC, id DESC LIMIT 1"
-    ).fetchone()
+    row = latest_run(workspace, kind="mmm")
     if row is None:
         return None
-    return PreviousRun(str(row[0]), Path(str(row[1])), str(row[2]), str(row[3]), str(row[4]))
+    return PreviousRun(row.id, row.path, str(row.spec_hash), str(row.data_hash), row.status)
 
 
 def _warm_start(previous: PreviousRun | None, spec: Spec, panel: MarketingData) -> dict[str, Any]:
@@ -87,8 +114,8 @@ def _warm_start(previous: PreviousRun | None, spec: Spec, panel: MarketingData) 
     if previous.spec_hash != spec.hash():
         return {"used": False, "reason": f"the spec changed since run {previous.id}"}
     try:
-        summary = json.loads((previous.path / "summary.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+        summary = previous.summary()
+    except MarginError as err:
         return {"used": False, "reason": f"run {previous.id} cannot be read: {err}"}
     if list(summary.get("channels_order", [])) != list(panel.channels):
         return {"used": False, "reason": f"the channels changed since run {previous.id}"}
@@ -145,14 +172,13 @@ def fit_run(
     progress: Progress,
 ) -> FittedRun:
     """Fit the MMM on ``panel`` and write its folder ``<runs folder>/<run id>``."""
-    from margin.mmm import MarketingMixModel, model_config, read_lift_tests_workspace, save_run
+    from margin.mmm import MarketingMixModel, model_config, read_lift_tests_workspace
 
     config = model_config(spec.raw, panel.channels)
     tests = read_lift_tests_workspace(workspace, kpi=panel.kpi_name) if settings.calibrate else []
     model = MarketingMixModel(
-        config, method="approximate" if settings.method == "approximate" else "nuts",
-        chains=settings.chains, draws=settings.draws, warmup=settings.warmup,
-        seed=settings.seed, holdout_weeks=settings.holdout_weeks, approximate_steps=settings.approximate_steps,
+        config, inference=settings.inference, seed=settings.seed,
+        holdout_weeks=settings.holdout_weeks,
     )  # fmt: skip
     warm = _warm_start(previous, spec, panel)
     label = (
@@ -164,13 +190,9 @@ def fit_run(
     runs = settings.runs_folder(workspace)
     partial = partial_folder(runs, refresh_id) / "run"
     with progress("writing the run"):
-        record = save_run(model, panel, spec, partial)
+        record = save_fit(model, panel, spec, partial)
         final = runs / record.id
         note_run_folder(runs, refresh_id, final)
-        partial.rename(final)
-        record = replace(record, artifact_path=str(final.resolve()))
-        summary_path = final / "summary.json"
-        summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        summary["run"]["artifact_path"] = record.artifact_path
-        summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        record = publish_run_folder(partial, final, record)
+        summary = load_summary(final)
     return FittedRun(record, summary, warm)

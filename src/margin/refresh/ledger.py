@@ -191,8 +191,9 @@ def recover_abandoned(ws: Workspace, runs: Path) -> list[str]:
 
 
 def _has_row(ws: Workspace, run_id: str) -> bool:
-    row = ws.con.execute("SELECT count(*) FROM runs WHERE id = ?", [run_id]).fetchone()
-    return bool(row and row[0])
+    from margin.data.runs import has_run
+
+    return has_run(ws, run_id)
 
 
 def insert_refresh_row(
@@ -208,15 +209,13 @@ def insert_refresh_row(
     artifact: Path | None = None,
 ) -> None:
     """Insert a refresh's ``kind='refresh'`` row in ``runs``, in a transaction of its own."""
-    from margin.mmm.artifacts import code_version
+    from margin.data.runs import RunRow, code_version, record_run
 
-    with ws.transaction() as con:
-        con.execute(
-            "INSERT INTO runs (id, kind, spec_hash, data_hash, code_version, seed, created, "
-            "status, artifact_path, message) VALUES (?, 'refresh', ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                refresh_id, spec_hash, data_hash, code_version(), seed, created,
-                "failed" if failed else "ok", None if artifact is None else str(artifact),
-                message[:_MESSAGE_CHARS],
-            ],
-        )  # fmt: skip
+    row = RunRow(
+        id=refresh_id, kind="refresh", spec_hash=spec_hash, data_hash=data_hash,
+        code_version=code_version(), seed=seed, created=created,
+        status="failed" if failed else "ok",
+        artifact_path=None if artifact is None else str(artifact),
+        message=message[:_MESSAGE_CHARS],
+    )  # fmt: skip
+    record_run(ws, row)

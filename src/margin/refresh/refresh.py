@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from margin.errors import ConfigError, DataValidationError, MarginError
-from margin.refresh.compare import Comparison, compare_summaries, read_summary
+from margin.refresh.compare import Comparison, compare_summaries
 from margin.refresh.drop import DropFile, DropScan, scan_drop
 from margin.refresh.fit import FittedRun, PreviousRun, fit_run, last_good_run
 from margin.refresh.ledger import begin, discard_partial, insert_refresh_row, recover_abandoned
@@ -301,7 +301,7 @@ def _steps(ws: Workspace, state: _State, progress: Progress) -> RefreshResult:
 def _same_fit(previous: PreviousRun, settings: RefreshSettings) -> bool:
     """Whether ``previous`` was fitted as ``settings`` would fit (a damaged run: no)."""
     try:
-        fit = read_summary(previous.path).get("fit", {})
+        fit = previous.summary().get("fit", {})
     except MarginError:
         return False
     wanted = {
@@ -355,7 +355,7 @@ def _compare(state: _State) -> None:
     if state.fitted is None:  # pragma: no cover - called after a fit
         return
     try:
-        previous = read_summary(state.previous.path)
+        previous = state.previous.summary()
         state.comparison = compare_summaries(previous, state.fitted.summary)
     except MarginError as err:
         state.notes.append(f"not compared with run {state.previous.id}: {err}")
@@ -397,7 +397,7 @@ def _insert_refresh_row(ws: Workspace, result: RefreshResult) -> None:
 
 def _record(ws: Workspace, state: _State, status: str) -> RefreshResult:
     """Write ``refresh.json``, then record the new run and the refresh in ``runs``."""
-    from margin.mmm import record_run
+    from margin.data.runs import record_run
 
     artifact = state.runs / state.id / "refresh.json"
     result = state.result(status, _summary_line(state, status), artifact.resolve())
@@ -425,10 +425,9 @@ def _undo(ws: Workspace, state: _State) -> None:
     if state.fitted is not None:
         import shutil
 
-        recorded = ws.con.execute(
-            "SELECT count(*) FROM runs WHERE id = ?", [state.fitted.record.id]
-        ).fetchone()
-        if not recorded or recorded[0] == 0:
+        from margin.data.runs import has_run
+
+        if not has_run(ws, state.fitted.record.id):
             shutil.rmtree(state.fitted.path, ignore_errors=True)
             state.fitted = None
 

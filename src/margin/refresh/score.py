@@ -200,14 +200,12 @@ def latest_plan(workspace: Workspace) -> PlanForecast | None:
     optimize`` without ``--out`` records the run folder instead) cannot be scored and is
     passed over.
     """
-    rows = workspace.con.execute(
-        "SELECT id, artifact_path FROM runs WHERE kind = 'plan' AND status <> 'failed' "
-        "ORDER BY created DESC, id DESC"
-    ).fetchall()
-    for plan_id, artifact in rows:
-        path = Path(str(artifact))
+    from margin.data.runs import list_runs
+
+    for row in list_runs(workspace, kind="plan", exclude_failed=True):
+        path = Path(str(row.artifact_path))
         if not path.is_dir():
-            return read_plan(path, str(plan_id))
+            return read_plan(path, row.id)
     return None
 
 

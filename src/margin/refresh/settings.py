@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from margin.errors import ConfigError, WorkspaceError
+from margin.mmm.settings import METHODS, PARAMETERS, Inference, Laplace, Nuts, inference_for
+from margin.params import check_params
 
 if TYPE_CHECKING:
     from margin.data.workspace import Workspace
@@ -20,20 +22,16 @@ if TYPE_CHECKING:
 __all__ = ["META_KEY", "METHODS", "RefreshSettings", "load_settings", "save_settings"]
 
 META_KEY = "refresh_settings"
-METHODS = ("nuts", "approximate")
-_INTEGERS = {
-    "chains": 1,
-    "draws": 1,
-    "warmup": 0,
-    "seed": 0,
-    "approximate_steps": 1,
-    "holdout_weeks": 0,
-}
+_NUTS, _LAPLACE = Nuts(), Laplace()
 
 
 @dataclass(frozen=True)
 class RefreshSettings:
     """What a refresh reads and how it fits.
+
+    The fit's settings are stored flat (the workspace's stored JSON and ``margin refresh``'s
+    flags name them so); :attr:`inference` is them as a :class:`~margin.mmm.settings.Nuts`
+    or :class:`~margin.mmm.settings.Laplace`, whose defaults they share.
 
     Attributes:
         drop: the drop folder new files arrive in (see :mod:`margin.refresh.drop`).
@@ -50,31 +48,29 @@ class RefreshSettings:
     drop: Path
     spec: Path
     runs: Path | None = None
-    method: str = "nuts"
-    chains: int = 4
-    draws: int = 500
-    warmup: int = 1000
+    method: str = _NUTS.method
+    chains: int = _NUTS.chains
+    draws: int = _NUTS.draws
+    warmup: int = _NUTS.warmup
     seed: int = 0
-    approximate_steps: int = 3000
+    approximate_steps: int = _LAPLACE.steps
     holdout_weeks: int = 0
     calibrate: bool = True
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(
-                f"refresh method {self.method!r} is not one of {list(METHODS)}; "
-                "pass --method nuts or --method approximate"
-            )
-        for name, low in _INTEGERS.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ConfigError(
-                    f"refresh setting {name} must be an integer >= {low}; got {value!r}"
-                )
-        if not isinstance(self.calibrate, bool):
-            raise ConfigError(
-                f"refresh setting calibrate must be true or false; got {self.calibrate!r}"
-            )
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        check_params(values, PARAMETERS, owner="refresh setting ")
+
+    @property
+    def inference(self) -> Inference:
+        """The fit's inference settings."""
+        return inference_for(
+            self.method,
+            chains=self.chains,
+            draws=self.draws,
+            warmup=self.warmup,
+            approximate_steps=self.approximate_steps,
+        )
 
     def runs_folder(self, workspace: Workspace) -> Path:
         """Where runs go: ``runs``, or ``runs/`` beside the workspace file."""

@@ -127,51 +127,29 @@ def _plan_body(plan: str | Path | dict[str, Any] | None) -> dict[str, Any] | Non
     return body
 
 
-def _data_quality(workspace: str | Path | None) -> tuple[dict[str, Any] | None, str | None]:
-    """``(Report.to_dict(), currency)`` of the workspace, or ``(None, None)`` without one."""
-    if workspace is None:
-        return None, None
-    from margin.data.validation import check_workspace
-    from margin.data.workspace import Workspace
-
-    path = Path(workspace)
-    if not path.is_file():
-        raise ConfigError(
-            f"workspace {path} does not exist; pass the workspace file the run was fitted from"
-        )
-    import duckdb
-
-    try:
-        with Workspace(path, read_only=True) as ws:
-            return check_workspace(ws).to_dict(), ws.settings.currency
-    except duckdb.Error as err:
-        raise ConfigError(
-            f"cannot read workspace {path} (opened read-only): {err}. If an older margin made "
-            f"it, open it once with write access to upgrade it (margin init -w {path})"
-        ) from err
-
-
 def build_report(
     run_dir: str | Path,
     *,
     plan: str | Path | dict[str, Any] | None = None,
-    workspace: str | Path | None = None,
+    data_quality: dict[str, Any] | None = None,
+    currency: str | None = None,
 ) -> str:
     """The report of an MMM run as one self-contained HTML document.
 
     Args:
         run_dir: the run folder (``summary.json``; ``curves.json`` when present).
         plan: a ``plan.json`` path or body made from this run (adds the reallocation).
-        workspace: the workspace file; adds its data-quality findings and currency.
+        data_quality: ``Report.to_dict()`` of the workspace's data-quality check (the
+            caller gathers it: :func:`margin.data.quality.workspace_quality`).
+        currency: the workspace's currency (default: the summary's ``currency``, else none).
 
     Raises:
-        ConfigError: a missing or invalid run folder, plan or workspace.
+        ConfigError: a missing or invalid run folder or plan.
     """
     summary, curves = read_run(run_dir)
     plan_body = _plan_body(plan)
-    findings, currency = _data_quality(workspace)
     view = build_view(
-        summary, curves=curves, plan=plan_body, data_quality=findings, currency=currency
+        summary, curves=curves, plan=plan_body, data_quality=data_quality, currency=currency
     )
     scripts = {name: _script(name) for name in _SCRIPTS}
     import markupsafe

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from margin.errors import ConfigError
+from margin.types import Interval
 
 __all__ = [
     "build_view",
@@ -36,9 +37,7 @@ __all__ = [
     "waterfall_view",
 ]
 
-Interval = dict[str, float]
 _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "CNY": "¥"}
-_REQUIRED = ("run", "kpi", "channels_order", "channels", "totals", "baseline", "diagnostics")
 
 
 def load_json(path: Path, what: str) -> dict[str, Any]:
@@ -64,32 +63,19 @@ def read_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None
         ConfigError: the folder or its ``summary.json`` is missing, unreadable or lacks
             the keys a report needs.
     """
+    from margin.data.runs import load_summary
+
     folder = Path(run_dir)
-    if not folder.is_dir():
-        raise ConfigError(
-            f"run folder {folder} does not exist or is not a folder; pass the --out folder "
-            "of `margin mmm fit`"
-        )
-    path = folder / "summary.json"
-    if not path.is_file():
-        raise ConfigError(
-            f"run folder {folder} has no summary.json; pass the --out folder of `margin mmm fit`"
-        )
-    summary = load_json(path, "run summary")
-    missing = [key for key in _REQUIRED if key not in summary]
-    if missing:
-        raise ConfigError(
-            f"run summary {path} lacks {missing}; it was not written by `margin mmm fit` "
-            "(or by an older margin): fit the model again"
-        )
+    summary = load_summary(folder)
     curves_path = folder / "curves.json"
     curves = load_json(curves_path, "response curves") if curves_path.is_file() else None
     return summary, curves
 
 
-def scale(stat: Interval, factor: float) -> Interval:
-    """An interval times a positive number (quantiles commute with it)."""
-    return {key: float(stat[key]) * factor for key in ("mean", "p05", "p95")}
+def scale(stat: dict[str, float], factor: float) -> dict[str, float]:
+    """An interval's JSON (``{"mean", "p05", "p95"}``) times a positive number (quantiles
+    commute with it), as JSON."""
+    return Interval.from_json(stat).scaled(factor).to_json()
 
 
 def _money(value: float, symbol: str) -> str:
@@ -100,30 +86,34 @@ def _money(value: float, symbol: str) -> str:
     return f"{'-' if value < 0 else ''}{symbol}{size:,.2f}"
 
 
-def _span(stat: Interval, symbol: str) -> str:
-    """``"$1.20M [$1.00M, $1.40M]"``."""
-    m, lo, hi = (_money(stat[k], symbol) for k in ("mean", "p05", "p95"))
+def _span(stat: dict[str, float], symbol: str) -> str:
+    """``"$1.20M [$1.00M, $1.40M]"`` of an interval's JSON."""
+    one = Interval.from_json(stat)
+    m, lo, hi = (_money(x, symbol) for x in (one.mean, one.p05, one.p95))
     return f"{m} [{lo}, {hi}]"
 
 
-def _ratio(stat: Interval) -> str:
-    return f"{stat['mean']:.2f}× [{stat['p05']:.2f}, {stat['p95']:.2f}]"
+def _ratio(stat: dict[str, float]) -> str:
+    one = Interval.from_json(stat)
+    return f"{one.mean:.2f}× [{one.p05:.2f}, {one.p95:.2f}]"
 
 
-def _roi_verdict(name: str, roi: Interval, symbol: str) -> str:
-    each = f"each {symbol or ''}1 returned {symbol or ''}{roi['mean']:.2f}"
-    if roi["p05"] > 1:
-        return f"{name} paid back {_ratio(roi)}: {each}."
-    if roi["p95"] < 1:
-        return f"{name} did not pay back: {_ratio(roi)}; {each}."
-    return f"{name} may or may not have paid back: {_ratio(roi)}; {each}."
+def _roi_verdict(name: str, stat: dict[str, float], symbol: str) -> str:
+    roi = Interval.from_json(stat)
+    each = f"each {symbol or ''}1 returned {symbol or ''}{roi.mean:.2f}"
+    if roi.p05 > 1:
+        return f"{name} paid back {_ratio(stat)}: {each}."
+    if roi.p95 < 1:
+        return f"{name} did not pay back: {_ratio(stat)}; {each}."
+    return f"{name} may or may not have paid back: {_ratio(stat)}; {each}."
 
 
-def _mroi_verdict(name: str, mroi: Interval, symbol: str) -> str:
-    text = f"the next {symbol or ''}1 on {name} returns {_ratio(mroi)}"
-    if mroi["p05"] > 1:
+def _mroi_verdict(name: str, stat: dict[str, float], symbol: str) -> str:
+    mroi = Interval.from_json(stat)
+    text = f"the next {symbol or ''}1 on {name} returns {_ratio(stat)}"
+    if mroi.p05 > 1:
         return f"{text[0].upper()}{text[1:]}: worth spending more."
-    if mroi["p95"] < 1:
+    if mroi.p95 < 1:
         return f"{text[0].upper()}{text[1:]}: spending less loses little."
     return f"{text[0].upper()}{text[1:]}: about break-even at the margin."
 

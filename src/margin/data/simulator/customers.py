@@ -13,17 +13,15 @@ events, not reconciled with this ledger.
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
 from margin.data.simulator.journeys import ORGANIC, Conversions, UserSample
-from margin.data.simulator.media import FloatArray
 from margin.data.simulator.params import LtvParams, WorldParams
 from margin.errors import ConfigError
+from margin.types import FloatArray, IntArray
 
 __all__ = ["simulate_repeat_purchases", "simulate_transactions"]
 
-IntArray = npt.NDArray[np.int64]
 _WEEK_US = 7 * 24 * 3600 * 1_000_000
 _MIN_RATE = 1e-300
 

@@ -6,9 +6,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from margin.data.simulator.media import FloatArray
 from margin.data.simulator.params import WorldParams
 from margin.data.simulator.plan import week_starts
+from margin.types import FloatArray
 
 __all__ = [
     "CONTROL_NAMES",

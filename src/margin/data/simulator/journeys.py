@@ -26,8 +26,9 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from margin.data.simulator.media import FloatArray, adstock_weights
+from margin.data.simulator.media import adstock_weights
 from margin.data.simulator.params import WorldParams
+from margin.types import FloatArray, IntArray
 
 __all__ = [
     "ORGANIC",
@@ -44,7 +45,6 @@ __all__ = [
 ORGANIC = "organic"
 """The cause (and acquisition channel) of a conversion no channel caused."""
 
-IntArray = npt.NDArray[np.int64]
 _WEEK_US = 7 * 24 * 3600 * 1_000_000
 _CREATIVES = ("a", "b", "c")
 

@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from margin.data.simulator.media import FloatArray
 from margin.data.simulator.outcomes import noise_sd, true_lift
 from margin.data.simulator.params import WorldParams
 from margin.data.simulator.plan import apply_lift_tests, lift_test_mask
 from margin.errors import ConfigError
+from margin.types import FloatArray
 
 __all__ = ["METHOD", "LiftOutcome", "evaluate_lift_tests", "experiments_frame"]
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import numpy.typing as npt
 
 from margin.data.simulator.params import WorldParams
 from margin.errors import ConfigError
+from margin.types import FloatArray
 
 __all__ = ["FloatArray", "adstock_weights", "geometric_adstock", "hill", "media_effects"]
-
-FloatArray = npt.NDArray[np.float64]
 
 
 def adstock_weights(

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from margin.data.simulator.media import FloatArray, media_effects
+from margin.data.simulator.media import media_effects
 from margin.data.simulator.params import WorldParams
 from margin.data.simulator.plan import seasonality, years_elapsed
 from margin.errors import ConfigError
+from margin.types import FloatArray
 
 __all__ = [
     "MROI_STEP",

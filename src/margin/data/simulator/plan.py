@@ -18,8 +18,8 @@ from datetime import date, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from margin.data.simulator.media import FloatArray
 from margin.data.simulator.params import ChannelParams, WorldParams
+from margin.types import FloatArray
 
 __all__ = [
     "DAYS_PER_YEAR",

@@ -9,7 +9,6 @@ import numpy as np
 
 from margin.data.simulator.journeys import ORGANIC
 from margin.data.simulator.lift import LiftOutcome
-from margin.data.simulator.media import FloatArray
 from margin.data.simulator.outcomes import (
     MROI_STEP,
     baseline,
@@ -19,6 +18,7 @@ from margin.data.simulator.outcomes import (
 )
 from margin.data.simulator.params import WorldParams
 from margin.data.simulator.plan import week_starts
+from margin.types import FloatArray
 
 __all__ = ["DEFINITIONS", "EventTruth", "build_truth"]
 

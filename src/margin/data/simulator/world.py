@@ -29,7 +29,7 @@ from margin.data.simulator.journeys import (
     simulate_touches,
 )
 from margin.data.simulator.lift import evaluate_lift_tests, experiments_frame
-from margin.data.simulator.media import FloatArray, media_effects
+from margin.data.simulator.media import media_effects
 from margin.data.simulator.outcomes import expected_kpi, observe_kpi
 from margin.data.simulator.params import WorldParams
 from margin.data.simulator.plan import (
@@ -42,6 +42,7 @@ from margin.data.simulator.plan import (
 )
 from margin.data.simulator.truth import EventTruth, build_truth
 from margin.errors import ConfigError
+from margin.types import FloatArray
 
 __all__ = ["World", "WorldArrays", "simulate_world"]
 
