@@ -38,8 +38,8 @@ def _mape(forecast: np.ndarray, actual: np.ndarray) -> float:
 
 
 def run_world(kind: str, seed: int, args: argparse.Namespace, folder: Path) -> dict[str, Any]:
+    from margin.data.panel.spec import DataSpec, Spec
     from margin.data.simulator import WorldParams, simulate_world
-    from margin.data.spec import DataSpec, Spec
     from margin.mmm import MarketingMixModel, ModelConfig, save_run
     from margin.mmm.response import holdout_response
     from margin.optimize.request import backtest_document

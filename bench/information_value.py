@@ -43,7 +43,7 @@ from typing import Any
 
 from scipy.stats import spearmanr  # type: ignore[import-untyped]
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.data.simulator import World, WorldParams, simulate_world
 from margin.data.simulator.params import LiftTestParams
 from margin.optimize import allocate, scenario
@@ -80,7 +80,7 @@ def fit_and_score(
     _, response, fit_s, _ = fit_saved(
         world, seed, settings, folder, tag, calibrate=calibrate, max_draws=args.max_draws
     )
-    request = PlanRequest(weeks=WEEKS)
+    request = PlanRequest(weeks=WEEKS, max_change=None)  # unbounded, as docs/benchmarks.md measured
     result = plan(response, request)
     truth = true_response(world)
     optimum = allocate(truth, result.budget, WEEKS).expected_gain.mean

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.data.simulator import World, WorldParams, simulate_world
 from margin.mmm import MarketingMixModel, ModelConfig, ShapePrior
 

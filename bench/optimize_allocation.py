@@ -32,6 +32,7 @@ import scipy
 
 from margin.data.simulator import WorldParams
 from margin.data.simulator.params import DEFAULT_CHANNELS
+from margin.data.simulator.response import parametric_from_world
 from margin.optimize import (
     AllocationResult,
     Frontier,
@@ -39,7 +40,6 @@ from margin.optimize import (
     allocate,
     current_plan,
     efficient_frontier,
-    parametric_from_world,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -34,8 +34,9 @@ from typing import Any
 import numpy as np
 
 from margin.data.simulator import WorldParams, simulate_world
+from margin.data.simulator.response import parametric_from_world
 from margin.optimize import allocate, scenario
-from margin.optimize.parametric import ParametricResponse, parametric_from_world
+from margin.optimize.parametric import ParametricResponse
 from margin.optimize.request import current_budget
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

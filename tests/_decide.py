@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
+from margin.data.panel.spec import DataSpec, Spec
 from margin.data.simulator import World, WorldParams, simulate_world
-from margin.data.spec import DataSpec, Spec
 from margin.mmm import MarketingMixModel
 from margin.refresh.fit import save_fit
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from margin.data.workspace import Workspace
+from margin.data.workspace.store import Workspace
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -35,7 +35,7 @@ def private_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture
 def ws(tmp_path: Path) -> Iterator[Workspace]:
     """A new, empty workspace in a temporary folder, with its hashing key (as ``margin init``)."""
-    from margin.data.hashing import create_key
+    from margin.data.workspace.hashing import create_key
 
     with Workspace(tmp_path / "ws.duckdb") as workspace:
         create_key(workspace)
@@ -77,12 +77,12 @@ def fitted_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     recorded in ``runs``. The files of the world are in ``fitted_run_dir.parent / "world"``.
     Tests that write to the workspace or the folder must work on copies (it is shared).
     """
-    from margin.data.hashing import create_key
-    from margin.data.ingest import ingest_file
-    from margin.data.panel import load_panel
+    from margin.data.ingest.pipeline import ingest_file
+    from margin.data.panel.marketing_data import load_panel
+    from margin.data.panel.spec import load_spec
     from margin.data.simulator import WorldParams, simulate_world, write_world
     from margin.data.simulator.params import DEFAULT_CHANNELS
-    from margin.data.spec import load_spec
+    from margin.data.workspace.hashing import create_key
     from margin.mmm import MarketingMixModel, record_run
     from margin.refresh.fit import save_fit
 

@@ -25,7 +25,7 @@ from margin.api.app import create_app
 from margin.api.keys import ROLES, create_key, key_id_of, revoke_key
 from margin.api.routes_pages import PAGES
 from margin.api.throttle import FailureThrottle
-from margin.data.workspace import Workspace
+from margin.data.workspace.store import Workspace
 
 FIXTURE_HOLDOUT_WEEKS = 8
 """Weeks the shared fitted run (``conftest.fitted_run_dir``) holds out."""

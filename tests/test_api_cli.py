@@ -10,8 +10,8 @@ import pytest
 from _cli import margin
 from margin.api.keys import authenticate, create_key, hash_key, list_keys
 from margin.cli.api_commands import bind_check, is_loopback
-from margin.data.schema import MIGRATIONS, SCHEMA_VERSION
-from margin.data.workspace import Workspace
+from margin.data.workspace.schema import MIGRATIONS, SCHEMA_VERSION
+from margin.data.workspace.store import Workspace
 from margin.errors import ConfigError
 
 
@@ -113,7 +113,7 @@ def test_serve_binds_elsewhere_only_with_keys() -> None:
 def test_access_migration_upgrades_a_v1_workspace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import margin.data.workspace as workspace_module
+    import margin.data.workspace.store as workspace_module
 
     path = tmp_path / "old.duckdb"
     with monkeypatch.context() as patch:

@@ -34,9 +34,9 @@ from margin.api.audit import AuditEntry, bounded_detail, record, verify
 from margin.api.keys import create_key
 from margin.api.middleware import MAX_BODY_BYTES
 from margin.api.throttle import FAILURE_BURST, REFILL_SECONDS, FailureThrottle
-from margin.data.locking import _margin_command, describe_holder
-from margin.data.schema import AUDIT_LIMITS
-from margin.data.workspace import Workspace
+from margin.data.workspace.locking import _margin_command, describe_holder
+from margin.data.workspace.schema import AUDIT_LIMITS
+from margin.data.workspace.store import Workspace
 
 HOLD = (
     "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('holding', flush=True); "
@@ -364,8 +364,8 @@ def test_keys_created_and_revoked_with_the_cli_are_audited(small: Small) -> None
 def test_the_migration_bounds_and_chains_existing_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import margin.data.workspace as workspace_module
-    from margin.data.schema import MIGRATIONS, SCHEMA_VERSION
+    import margin.data.workspace.store as workspace_module
+    from margin.data.workspace.schema import MIGRATIONS, SCHEMA_VERSION
 
     path = tmp_path / "old.duckdb"
     with monkeypatch.context() as patch:

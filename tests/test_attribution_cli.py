@@ -10,9 +10,9 @@ import pytest
 
 from _cli import margin, words
 from margin.attribution import MODELS
-from margin.data.hashing import create_key
-from margin.data.ingest import ingest_file
-from margin.data.workspace import Workspace
+from margin.data.ingest.pipeline import ingest_file
+from margin.data.workspace.hashing import create_key
+from margin.data.workspace.store import Workspace
 
 WriteFile = Callable[[str, str | bytes], Path]
 EVENTS = (

@@ -42,9 +42,9 @@ def _snapshot(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 @pytest.fixture(scope="module")
 def good_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """A workspace holding :data:`badinputs.GOOD` (every table), and its snapshot."""
-    from margin.data.hashing import create_key
-    from margin.data.ingest import ingest_file
-    from margin.data.workspace import Workspace
+    from margin.data.ingest.pipeline import ingest_file
+    from margin.data.workspace.hashing import create_key
+    from margin.data.workspace.store import Workspace
 
     folder = tmp_path_factory.mktemp("good")
     path = folder / "ws.duckdb"

@@ -68,7 +68,7 @@ def serve(ws_path: Path) -> Iterator[dict[str, Any]]:
 
     from margin.api.app import create_app
     from margin.api.keys import create_key
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
     with Workspace(ws_path) as ws:
         keys = {role: create_key(ws, role) for role in ("viewer", "analyst")}
@@ -105,12 +105,12 @@ def site(
 def geo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The app on a workspace with a run fitted on geos (4 geos × 104 weeks × 3 channels,
     seed 5, the approximate fit), where a designed geo test can be valued."""
-    from margin.data.ingest import ingest_file
-    from margin.data.panel import load_panel
+    from margin.data.ingest.pipeline import ingest_file
+    from margin.data.panel.marketing_data import load_panel
+    from margin.data.panel.spec import load_spec
     from margin.data.simulator import WorldParams, simulate_world, write_world
     from margin.data.simulator.params import DEFAULT_CHANNELS
-    from margin.data.spec import load_spec
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
     from margin.mmm import MarketingMixModel, record_run, save_run
 
     base = tmp_path_factory.mktemp("geo-site")
@@ -133,7 +133,7 @@ def report_file(
     fitted_run_dir: Path, fitted_plan: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     """The static report of the fitted run with its plan, written to a file."""
-    from margin.data.quality import workspace_quality
+    from margin.data.rules.quality import workspace_quality
     from margin.report import build_report
 
     path = tmp_path_factory.mktemp("report") / "report.html"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from _cli import margin, words
-from margin.data.workspace import Workspace
+from margin.data.workspace.store import Workspace
 
 WriteFile = Callable[[str, str | bytes], Path]
 
@@ -210,8 +210,8 @@ def test_demo_runs_the_loop_and_keeps_a_named_workspace(tmp_path: Path) -> None:
 def test_import_peer_file_twice_is_idempotent_and_spec_loads_a_panel(
     tmp_path: Path, shared_data: Path
 ) -> None:
-    from margin.data.panel import load_panel
-    from margin.data.spec import load_spec
+    from margin.data.panel.marketing_data import load_panel
+    from margin.data.panel.spec import load_spec
 
     ws = tmp_path / "w.duckdb"
     spec = tmp_path / "spec.toml"
@@ -232,8 +232,8 @@ def test_import_peer_file_twice_is_idempotent_and_spec_loads_a_panel(
 def test_imported_pymc_frame_gives_the_same_panel_as_the_file(
     tmp_path: Path, shared_data: Path
 ) -> None:
-    from margin.data.panel import load_panel
-    from margin.data.spec import load_spec
+    from margin.data.panel.marketing_data import load_panel
+    from margin.data.panel.spec import load_spec
 
     ws, spec = tmp_path / "w.duckdb", tmp_path / "spec.toml"
     source = shared_data / "pymc-marketing" / "mmm_example.csv"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from margin.data.workspace import Workspace
+from margin.data.workspace.store import Workspace
 from margin.errors import ConfigError, DataValidationError
 from margin.experiments import (
     analyze,
@@ -100,7 +100,7 @@ def test_panel_errors_name_the_problem(write_file: WriteFile) -> None:
 
 
 def test_workspace_panel_reads_geo_outcomes_and_spend(ws: Workspace) -> None:
-    from margin.data.ingest import ingest_frames
+    from margin.data.ingest.pipeline import ingest_frames
 
     days = pd.date_range("2024-01-01", periods=20, freq="D").date
     outcomes = pd.DataFrame(

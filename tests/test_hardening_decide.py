@@ -19,7 +19,7 @@ from _cli import words
 from _decide import SmallRun, small_run
 from margin.api.app import create_app
 from margin.api.keys import create_key
-from margin.data.workspace import Workspace
+from margin.data.workspace.store import Workspace
 from margin.errors import ConfigError
 from margin.limits import MAX_AMOUNT, check_amount, check_change
 from margin.optimize import solver

@@ -9,12 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from margin.data.importers import COLUMNS, Imported, import_meridian, import_pymc, import_robyn
-from margin.data.panel import MarketingData
-from margin.data.panel_workspace import load_panel_workspace
-from margin.data.schema import NATIONAL
-from margin.data.spec import parse_spec
-from margin.data.workspace import Workspace
+from margin.data.ingest.importers import (
+    COLUMNS,
+    Imported,
+    import_meridian,
+    import_pymc,
+    import_robyn,
+)
+from margin.data.panel.from_workspace import load_panel_workspace
+from margin.data.panel.marketing_data import MarketingData
+from margin.data.panel.spec import parse_spec
+from margin.data.workspace.schema import NATIONAL
+from margin.data.workspace.store import Workspace
 from margin.errors import ConfigError, DataValidationError, InputFileError
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from margin.data.ingest import ingest_file
-from margin.data.readers import ReadOptions
-from margin.data.sniff import excerpt
-from margin.data.taxonomy import load_taxonomy
-from margin.data.workspace import Workspace, WorkspaceSettings
+from margin.data.ingest.pipeline import ingest_file
+from margin.data.ingest.readers import ReadOptions
+from margin.data.ingest.sniff import excerpt
+from margin.data.ingest.taxonomy import load_taxonomy
+from margin.data.workspace.store import Workspace, WorkspaceSettings
 from margin.errors import ConfigError, DataValidationError, LoadRejectedError, WorkspaceError
 
 EXACT = 1e-9
@@ -222,7 +222,7 @@ def test_failure_inside_the_write_rolls_back(
 ) -> None:
     ingest_file(ws, "spend", write_file("a.csv", GENERIC))
     before = _snapshot(ws)
-    import margin.data.ingest as ingest_module
+    import margin.data.ingest.pipeline as ingest_module
 
     def broken(kind: str, relation: str, load_id: int) -> str:
         raise RuntimeError("disk full")
@@ -345,7 +345,7 @@ def test_runs_cannot_be_ingested(ws: Workspace, write_file: WriteFile) -> None:
 def test_check_warns_when_two_sources_hold_the_same_spend(
     ws: Workspace, write_file: WriteFile
 ) -> None:
-    from margin.data.validation import check_workspace
+    from margin.data.rules.validation import check_workspace
 
     ingest_file(ws, "spend", write_file("g.csv", GOOGLE_API))
     assert not [f for f in check_workspace(ws).findings if f.rule == "spend_from_several_sources"]
@@ -384,7 +384,7 @@ def test_an_io_error_while_writing_is_said_and_nothing_is_written(
     ws: Workspace, write_file: WriteFile, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A disk-full write inside the transaction: the I/O error is said, not masked."""
-    import margin.data.ingest as ingest_module
+    import margin.data.ingest.pipeline as ingest_module
 
     ingest_file(ws, "spend", write_file("a.csv", GENERIC))
     before = _snapshot(ws)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from margin.data.findings import Finding
-from margin.data.ingest import ingest_file
-from margin.data.readers import ReadOptions
-from margin.data.workspace import Workspace
+from margin.data.ingest.pipeline import ingest_file
+from margin.data.ingest.readers import ReadOptions
+from margin.data.rules.findings import Finding
+from margin.data.workspace.store import Workspace
 from margin.errors import DataValidationError, LoadRejectedError
 
 WriteFile = Callable[[str, str | bytes], Path]

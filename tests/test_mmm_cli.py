@@ -10,7 +10,7 @@ import pytest
 from _cli import margin
 from margin.data.simulator import WorldParams, simulate_world, write_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
-from margin.data.workspace import Workspace
+from margin.data.workspace.store import Workspace
 
 WORLD_SEED = 5
 

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.data.simulator import WorldParams, simulate_world
 from margin.mmm.diagnostics import MAX_CORRELATION, MIN_SPEND_CV, data_checks
 

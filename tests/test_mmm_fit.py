@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.data.simulator import World, WorldParams, simulate_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
 from margin.errors import ConfigError, NotFittedError
@@ -167,7 +167,7 @@ def test_a_multiplicative_seasonality_run_keeps_its_structure_when_planned(
     baseline the fitted model does (the weeks after ``end`` with their own controls)."""
     import dataclasses
 
-    from margin.data.spec import DataSpec, Spec
+    from margin.data.panel.spec import DataSpec, Spec
     from margin.mmm import ModelConfig, save_run
     from margin.mmm.response import load_response
 

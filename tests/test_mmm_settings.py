@@ -14,7 +14,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.data.simulator import WorldParams, simulate_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
 from margin.errors import ConfigError

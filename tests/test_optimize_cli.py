@@ -18,7 +18,7 @@ import pytest
 
 from _cli import margin, words
 from _decide import SmallRun, small_run
-from margin.data.workspace import Workspace
+from margin.data.workspace.store import Workspace
 
 CSV_CENT = 0.005
 """The CSV plan rounds each cell to cents."""
@@ -273,3 +273,45 @@ def test_known_future_controls_move_the_kpi_level_not_the_plan_or_the_gain(
 
 HOLIDAY_LIFT = 0.005
 """Two holiday weeks in six lift the horizon's KPI visibly on this world (fitted effect > 0)."""
+
+
+def test_default_bounds_are_said_and_can_be_widened_or_lifted(
+    run: SmallRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plans = {}
+    for name, extra in (
+        ("default", ()),
+        ("wide", ("--max-change", "100%")),
+        ("unbounded", ("--unbounded",)),
+    ):
+        out = tmp_path / f"{name}.json"
+        code, stdout, err = in_process(
+            capsys, "optimize", "--run", str(run.path), "--weeks", "8", *extra,
+            "--out", str(out), "--workspace", str(tmp_path / "ws.duckdb"),
+        )  # fmt: skip
+        assert code == 0, err
+        plans[name] = (json.loads(out.read_text(encoding="utf-8")), words(stdout))
+    default, said = plans["default"]
+    assert default["request"]["max_change"] == 0.5
+    assert default["headline"], "the plan says its bounds in a headline"
+    assert words(default["headline"][0]) in said  # printed as a sentence, not in a table
+    assert "--max-change" in said
+    for a in default["allocation"].values():
+        if a["current_spend"] > 0:
+            assert (
+                0.5 * a["current_spend"] * 0.999 <= a["spend"] <= 1.5 * a["current_spend"] * 1.001
+            )
+    assert plans["wide"][0]["request"]["max_change"] == 1.0
+    assert plans["unbounded"][0]["request"]["max_change"] is None
+
+
+def test_unbounded_and_max_change_together_are_refused(
+    run: SmallRun, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = in_process(
+        capsys, "optimize", "--run", str(run.path), "--unbounded", "--max-change", "80%",
+        "--workspace", str(tmp_path / "ws.duckdb"),
+    )  # fmt: skip
+    assert code == 2
+    assert "contradict" in err
+    assert "Traceback" not in err

@@ -10,9 +10,9 @@ import pytest
 
 from _cli import margin, words
 from _decide import small_run
+from margin.data.panel.spec import DataSpec, Spec
 from margin.data.simulator import WorldParams, simulate_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
-from margin.data.spec import DataSpec, Spec
 from margin.mmm import MarketingMixModel, save_run
 
 WORLD_SEED = 12

@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from margin.data.panel import MarketingData, load_panel
-from margin.data.panel_csv import load_panel_csv
-from margin.data.panel_workspace import load_panel_workspace
-from margin.data.schema import NATIONAL
-from margin.data.spec import Spec, parse_spec
-from margin.data.workspace import Workspace
+from margin.data.panel.from_csv import load_panel_csv
+from margin.data.panel.from_workspace import load_panel_workspace
+from margin.data.panel.marketing_data import MarketingData, load_panel
+from margin.data.panel.spec import Spec, parse_spec
+from margin.data.workspace.schema import NATIONAL
+from margin.data.workspace.store import Workspace
 from margin.errors import ConfigError, DataValidationError, InputFileError
 
 FLOAT64 = 1e-12

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from _cli import margin, words
-from margin.data.hashing import (
+from margin.data.ingest.pipeline import ingest_file, ingest_frames
+from margin.data.workspace.hashing import (
     KEY_ENV,
     LEGACY_SHA256,
     HashKey,
@@ -26,8 +27,7 @@ from margin.data.hashing import (
     load_key,
     rotate_key,
 )
-from margin.data.ingest import ingest_file, ingest_frames
-from margin.data.workspace import Workspace
+from margin.data.workspace.store import Workspace
 from margin.errors import ConfigError, DataValidationError, WorkspaceError
 
 WriteFile = Callable[[str, str | bytes], Path]
@@ -299,7 +299,10 @@ def test_legacy_secret_moves_out_once_and_ids_stay_valid(
     _legacy_workspace(path, secret)
     assert secret.encode() in _file_bytes(path)
     path.chmod(0o600)  # the rewritten file keeps who may read it
-    with caplog.at_level(logging.WARNING, logger="margin.data.hashing"), Workspace(path) as ws:
+    with (
+        caplog.at_level(logging.WARNING, logger="margin.data.workspace.hashing"),
+        Workspace(path) as ws,
+    ):
         assert ws.fetch("SELECT count(*) FROM meta WHERE key = 'user_key_secret'") == [(0,)]
         file = key_path(str(ws.workspace_id))
         version = load_key(ws).versions
@@ -308,7 +311,7 @@ def test_legacy_secret_moves_out_once_and_ids_stay_valid(
         assert _ids(ws)[1] == legacy  # the raw id stored by the old bug is hashed now
         ingest_file(ws, "events", write_file("e.csv", EVENTS.replace("2024-01-0", "2024-03-0")))
         assert ws.fetch("SELECT count(DISTINCT user_key) FROM events") == [(2,)]
-    [record] = [r for r in caplog.records if r.name == "margin.data.hashing"]
+    [record] = [r for r in caplog.records if r.name == "margin.data.workspace.hashing"]
     assert str(file) in record.getMessage()
     assert "1 ids" in record.getMessage()
     assert stat.S_IMODE(file.stat().st_mode) == 0o600
@@ -317,9 +320,9 @@ def test_legacy_secret_moves_out_once_and_ids_stay_valid(
     assert secret.encode() not in content
     assert b"CUST-00000" not in content
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="margin.data.hashing"), Workspace(path):
+    with caplog.at_level(logging.WARNING, logger="margin.data.workspace.hashing"), Workspace(path):
         pass
-    assert not [r for r in caplog.records if r.name == "margin.data.hashing"]  # once
+    assert not [r for r in caplog.records if r.name == "margin.data.workspace.hashing"]  # once
 
 
 def test_legacy_workspace_read_only_is_not_touched(tmp_path: Path, config: Path) -> None:
@@ -369,14 +372,14 @@ def test_cli_ingest_into_a_keyless_workspace_says_how(
 
 
 def test_demo_key_of_a_temporary_workspace_is_removed(tmp_path: Path) -> None:
-    from margin.cli.demo_command import _demo_key
+    from margin.workflows.demo import demo_key
 
     with Workspace(tmp_path / "demo.duckdb") as ws:
-        with _demo_key(ws, keep=False):
+        with demo_key(ws, keep=False):
             file = key_path(str(ws.workspace_id))
             assert file.exists()
         assert not file.exists()
     with Workspace(tmp_path / "kept.duckdb") as ws:
-        with _demo_key(ws, keep=True):  # a kept workspace keeps its key
+        with demo_key(ws, keep=True):  # a kept workspace keeps its key
             pass
         assert key_path(str(ws.workspace_id)).exists()

@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 
 from _cli import margin, words
-from margin.data.hashing import ensure_key
-from margin.data.ingest import ingest_file
+from margin.data.ingest.pipeline import ingest_file
 from margin.data.simulator import World, WorldParams, simulate_world
 from margin.data.simulator.params import DEFAULT_CHANNELS
-from margin.data.workspace import Workspace
+from margin.data.workspace.hashing import ensure_key
+from margin.data.workspace.store import Workspace
 from margin.errors import ConfigError
 from margin.refresh import (
     ChannelShift,
@@ -378,8 +378,8 @@ def test_files_outside_the_model_load_without_a_refit(story: Story, tmp_path: Pa
 def test_warm_start_from_the_previous_run_where_sound(story: Story) -> None:
     import tomllib
 
-    from margin.data.panel import load_panel
-    from margin.data.spec import load_spec, parse_spec
+    from margin.data.panel.marketing_data import load_panel
+    from margin.data.panel.spec import load_spec, parse_spec
     from margin.refresh.fit import _warm_start
 
     assert story.first.warm_start == {"used": False, "reason": "no previous run"}
@@ -456,8 +456,8 @@ def test_a_refresh_is_one_transaction(
 ) -> None:
     """Mid-refresh, the loaded file is visible to the refresh and to no other connection
     (so a killed process leaves nothing); a failure rolls it back."""
-    from margin.data import validation
-    from margin.data.findings import Finding, Report
+    from margin.data.rules import validation
+    from margin.data.rules.findings import Finding, Report
 
     drop = tmp_path / "drop"
     (drop / "spend").mkdir(parents=True)
@@ -593,8 +593,8 @@ def test_a_change_of_fit_settings_means_a_refit(tmp_path: Path) -> None:
 def test_a_check_error_takes_the_loaded_files_out_again(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from margin.data import validation
-    from margin.data.findings import Finding, Report
+    from margin.data.rules import validation
+    from margin.data.rules.findings import Finding, Report
 
     drop = tmp_path / "drop"
     (drop / "spend").mkdir(parents=True)

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from margin.data.workspace import Workspace
+from margin.data.workspace.store import Workspace
 from margin.errors import InputFileError
 from margin.refresh import RefreshError, RefreshSettings, refresh, save_settings
 from margin.refresh.ledger import MARKER, begin, note_run_folder, partial_folder
@@ -33,8 +33,8 @@ SPEC = '[data]\nkpi = "revenue"\nmedia = ["tv"]\n'
 
 KILL_DURING_INGEST = """
 import os, signal, sys
-from margin.data import ingest
-from margin.data.workspace import Workspace
+from margin.data.ingest import pipeline as ingest
+from margin.data.workspace.store import Workspace
 from margin.refresh import refresh
 
 real = ingest.ingest_file
@@ -59,8 +59,8 @@ def _settings(tmp_path: Path) -> RefreshSettings:
 
 def _failing_check(monkeypatch: pytest.MonkeyPatch, error: BaseException | None = None) -> None:
     """``margin check`` finds an error (or raises ``error``): a refresh that stops cheaply."""
-    from margin.data import validation
-    from margin.data.findings import Finding, Report
+    from margin.data.rules import validation
+    from margin.data.rules.findings import Finding, Report
 
     def check(*_: Any, **__: Any) -> Report:
         if error is not None:
@@ -168,7 +168,7 @@ def test_the_first_error_is_reported_not_the_aborted_transaction(
     """A load fails with a clear error after a DuckDB error aborted the transaction, and a
     clean-up statement in its ``finally`` then fails with "Current transaction is aborted"
     (what item 9 of issue 19 saw): the refresh reports the clear error."""
-    from margin.data import ingest
+    from margin.data.ingest import pipeline as ingest
 
     def ingest_file(workspace: Workspace, kind: str, path: Path, **_: Any) -> Any:
         try:

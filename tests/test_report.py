@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from _cli import margin
-from margin.data.quality import workspace_quality
+from margin.data.rules.quality import workspace_quality
 from margin.errors import ConfigError
 from margin.report import build_report, build_view
 from margin.report.html import CHART_JS, json_for_script, static_text

@@ -1,4 +1,4 @@
-"""The one owner of runs (:mod:`margin.data.runs`): the ``runs`` table, run folders, the
+"""The one owner of runs (:mod:`margin.data.workspace.runs`): the ``runs`` table, run folders, the
 summary check, and plan recording (one rule for the CLI and the API)."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from margin.data.runs import (
+from margin.data.workspace.runs import (
     SUMMARY_KEYS,
     RunRecord,
     RunRow,
@@ -32,11 +32,11 @@ from margin.data.runs import (
     structure_hash,
     write_summary,
 )
-from margin.data.workspace import Workspace
+from margin.data.workspace.store import Workspace
 from margin.errors import ConfigError
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "margin"
-OWNER = SRC / "data" / "runs.py"
+OWNER = SRC / "data" / "workspace" / "runs.py"
 T0 = datetime(2024, 1, 1, 12, 0, 0)
 
 
@@ -309,4 +309,4 @@ def test_only_the_owner_touches_runs_and_summaries() -> None:
         for path in sorted(SRC.rglob("*.py"))
         if path != OWNER and (hits := trespasses(path.read_text(encoding="utf-8")))
     }
-    assert found == {}, f"go through margin.data.runs instead: {found}"
+    assert found == {}, f"go through margin.data.workspace.runs instead: {found}"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from margin.data.spec import DataSpec, Spec, load_spec, parse_spec
+from margin.data.panel.spec import DataSpec, Spec, load_spec, parse_spec
 from margin.errors import ConfigError
 
 FULL = """

@@ -18,11 +18,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from margin.data.findings import MAX_ROWS_LISTED, Finding
-from margin.data.rules_weekly import MAD_SCALE, OUTLIER_Z, robust_z_sql
-from margin.data.schema import TABLES
-from margin.data.validation import WORKSPACE_RULES, check_workspace, validate_load
-from margin.data.workspace import Workspace
+from margin.data.rules.findings import MAX_ROWS_LISTED, Finding
+from margin.data.rules.validation import WORKSPACE_RULES, check_workspace, validate_load
+from margin.data.rules.weekly import MAD_SCALE, OUTLIER_Z, robust_z_sql
+from margin.data.workspace.schema import TABLES
+from margin.data.workspace.store import Workspace
 from margin.errors import ConfigError
 
 TODAY = date(2024, 6, 1)

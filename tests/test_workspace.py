@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from margin.data.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
-from margin.data.workspace import Workspace, WorkspaceSettings, resolve_path
+from margin.data.workspace.schema import MIGRATIONS, SCHEMA_VERSION, TABLES
+from margin.data.workspace.store import Workspace, WorkspaceSettings, resolve_path
 from margin.errors import ConfigError, WorkspaceError
 
 
@@ -81,7 +81,7 @@ def test_migration_path_upgrades_an_older_schema(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A workspace at version 1 gains version 2's change when margin has a second migration."""
-    import margin.data.workspace as workspace_module
+    import margin.data.workspace.store as workspace_module
 
     path = tmp_path / "w.duckdb"
     Workspace(path).close()
@@ -97,7 +97,7 @@ def test_migration_path_upgrades_an_older_schema(
 def test_read_only_open_of_an_older_schema_says_how_to_upgrade(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import margin.data.workspace as workspace_module
+    import margin.data.workspace.store as workspace_module
 
     path = tmp_path / "w.duckdb"
     Workspace(path).close()

@@ -32,7 +32,7 @@ from margin.cli.main import configure_jax
 os.environ.setdefault("MARGIN_JAX_CACHE", "0")  # cold compile, as every peer runs
 configure_jax()  # the XLA settings `margin mmm fit` runs with, before JAX starts
 
-from margin.data.panel import MarketingData  # noqa: E402
+from margin.data.panel.marketing_data import MarketingData  # noqa: E402
 from margin.mmm import MarketingMixModel  # noqa: E402
 
 MEDIA_SITES = ("roi", "decay", "adstock_shape", "adstock_scale", "half_saturation", "slope", "rate")

@@ -19,12 +19,12 @@ from margin.errors import (
 )
 
 if TYPE_CHECKING:
-    from margin.data.ingest import ingest_file
-    from margin.data.panel import MarketingData, load_panel
+    from margin.data.ingest.pipeline import ingest_file
+    from margin.data.panel.marketing_data import MarketingData, load_panel
+    from margin.data.panel.spec import Spec, load_spec
+    from margin.data.rules.validation import check_workspace
     from margin.data.simulator import simulate_world
-    from margin.data.spec import Spec, load_spec
-    from margin.data.validation import check_workspace
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = [
     "ConfigError",
@@ -51,13 +51,13 @@ except metadata.PackageNotFoundError:  # pragma: no cover - running from a sourc
     __version__ = "0+unknown"
 
 _LAZY = {
-    "MarketingData": "margin.data.panel",
-    "Spec": "margin.data.spec",
-    "Workspace": "margin.data.workspace",
-    "check_workspace": "margin.data.validation",
-    "ingest_file": "margin.data.ingest",
-    "load_panel": "margin.data.panel",
-    "load_spec": "margin.data.spec",
+    "MarketingData": "margin.data.panel.marketing_data",
+    "Spec": "margin.data.panel.spec",
+    "Workspace": "margin.data.workspace.store",
+    "check_workspace": "margin.data.rules.validation",
+    "ingest_file": "margin.data.ingest.pipeline",
+    "load_panel": "margin.data.panel.marketing_data",
+    "load_spec": "margin.data.panel.spec",
     "simulate_world": "margin.data.simulator",
 }
 

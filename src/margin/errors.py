@@ -70,7 +70,7 @@ class NotFittedError(MarginError, AttributeError):
 class LoadRejectedError(DataValidationError):
     """A load broke one or more validation rules; nothing was written.
 
-    ``findings`` holds the :class:`margin.data.findings.Finding` objects, errors first.
+    ``findings`` holds the :class:`margin.data.rules.findings.Finding` objects, errors first.
     """
 
     def __init__(self, message: str, findings: tuple[object, ...] = ()) -> None:

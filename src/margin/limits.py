@@ -18,6 +18,7 @@ import math
 from margin.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_MAX_CHANGE",
     "MAX_AMOUNT",
     "MAX_CHANGE",
     "MAX_FRONTIER_POINTS",
@@ -29,6 +30,10 @@ __all__ = [
     "check_weeks",
     "percent",
 ]
+
+DEFAULT_MAX_CHANGE = 0.5
+"""By default a budget plan keeps each channel within ±this share of its current spend,
+scaled to the budget (:mod:`margin.optimize.request`)."""
 
 MAX_WEEKS = 104
 """Longest horizon (weeks) a plan, scenario or forecast looks ahead: two years."""

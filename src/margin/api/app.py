@@ -182,7 +182,7 @@ def create_app(
         routes_pages,
         routes_runs,
     )
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
     path = Path(workspace)
     Workspace(path, read_only=not path.exists()).close()  # fail early, migrate if needed

@@ -5,12 +5,12 @@ revocation, optimizations, scenarios, refreshes, refused ones included) and ever
 created or revoked with the CLI (``source = 'cli'``, the OS user as ``client``) is
 appended to the workspace's ``audit`` table.
 
-- **Bounded**: no field keeps more than :data:`~margin.data.schema.AUDIT_LIMITS`
+- **Bounded**: no field keeps more than :data:`~margin.data.workspace.schema.AUDIT_LIMITS`
   characters; a longer value is cut with a marker holding its length and the SHA-256 of
   the whole value (:func:`bounded_text`, :func:`bounded_detail`).
 - **Hash chain**: each row stores ``prev_hash`` (the previous row's hash) and
   ``row_hash`` = SHA-256 of ``prev_hash`` and the row's fields
-  (:func:`~margin.data.schema.audit_hash_sql`). :func:`verify` recomputes the chain
+  (:func:`~margin.data.workspace.schema.audit_hash_sql`). :func:`verify` recomputes the chain
   and names the first row that was changed, deleted or inserted out of turn
   (``margin audit verify``). Whoever can rewrite the file can also rewrite the whole
   chain, so keep the head hash ``verify`` prints somewhere else to compare later.
@@ -37,11 +37,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from margin.api.keys import utc_now
-from margin.data.schema import AUDIT_GENESIS, AUDIT_LIMITS, audit_hash_sql
+from margin.data.workspace.schema import AUDIT_GENESIS, AUDIT_LIMITS, audit_hash_sql
 from margin.errors import ConfigError
 
 if TYPE_CHECKING:
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = [
     "AuditEntry",

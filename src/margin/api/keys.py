@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from margin.errors import ConfigError
 
 if TYPE_CHECKING:
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = [
     "KEY_PREFIX",

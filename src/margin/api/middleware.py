@@ -38,7 +38,7 @@ from margin.api.audit import AuditEntry
 from margin.api.keys import Principal
 from margin.api.state import RETRY_AFTER_SECONDS, SERVER_LOCK_WAIT, AppState
 from margin.cancellation import cancel_when
-from margin.data.locking import wait_at_most
+from margin.data.workspace.locking import wait_at_most
 from margin.errors import WorkspaceBusyError
 
 __all__ = [

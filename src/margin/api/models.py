@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from margin.limits import MAX_TEST_SE, MAX_WEEKS, check_amount, check_change
+from margin.limits import DEFAULT_MAX_CHANGE, MAX_TEST_SE, MAX_WEEKS, check_amount, check_change
 
 __all__ = [
     "AuditList",
@@ -123,6 +123,13 @@ class OptimizeRequest(_Request):
         "or currency amounts over the horizon.",
     )
     bounds_relative: bool = True
+    max_change: float | None = Field(
+        DEFAULT_MAX_CHANGE,
+        gt=0,
+        description="Budget plans keep each channel without bounds of its own within "
+        "±max_change of its current spend, scaled to the budget (0.5 = ±50%, 1 = from 0 "
+        "to double); null = no default bounds (the unbounded optimum).",
+    )
     objective: Literal["kpi", "profit"] = "kpi"
     margin: float = Field(1.0, gt=0, le=1, description="Profit share of KPI value ('profit').")
     target_kpi: float | None = Field(None, gt=0, description="Least spend reaching this KPI.")
@@ -163,7 +170,7 @@ class OptimizeRequest(_Request):
         },
     )
 
-    @field_validator("budget", "target_kpi", "min_roi")
+    @field_validator("budget", "target_kpi", "min_roi", "max_change")
     @classmethod
     def _finite(cls, value: float | None, info: ValidationInfo) -> float | None:
         if value is not None:  # not a number, or too large (margin.limits says which)
@@ -207,7 +214,18 @@ class PlanResponse(Document):
         default_factory=list,
         description="What the plan's intervals cannot show, in words: the fit's own "
         "warnings, moves resting on the prior, spend outside the data's weekly range, the "
-        "optimizer's curse, the channel carrying most of the doubt.",
+        "optimizer's curse, the channel carrying most of the doubt, the default bounds, "
+        "and whether spending less would pay.",
+    )
+    headline: list[str] = Field(
+        default_factory=list,
+        description="The plan's headline sentences: the default bounds, each move that "
+        "rests on the prior, and whether spending less would pay.",
+    )
+    bounds: Document | None = Field(
+        None,
+        description="Which default bounds applied: max_change (null: none), the channels "
+        "they bound, and a note on how to widen them.",
     )
     run_id: str | None = None
     value_of_information: Document | None = Field(

@@ -75,7 +75,7 @@ def data_quality(request: Request, _: Viewer) -> dict[str, Any]:
     state = app_state(request)
 
     def build() -> dict[str, Any]:
-        from margin.data.validation import check_workspace
+        from margin.data.rules.validation import check_workspace
 
         with state.open() as ws:
             return dict(check_workspace(ws).to_dict())

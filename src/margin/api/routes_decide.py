@@ -2,7 +2,7 @@
 
 The maths is :mod:`margin.optimize` on the run's response model
 (:func:`margin.mmm.response.load_response`, loaded once per run and cached). Each plan
-made through the API is recorded in ``runs`` by :func:`margin.data.runs.record_plan` (the
+made through the API is recorded in ``runs`` by :func:`margin.data.workspace.runs.record_plan` (the
 CLI's rule: kind ``plan``, id from the run and the request, status from the plan's
 checks, ``artifact_path`` = its ``plan.json`` under ``<run folder>/plans/<12 hex>/``) so a
 later refresh can score it.
@@ -87,9 +87,9 @@ def _infeasible(err: ConfigError) -> HTTPException:
 
 
 def _record_plan(request: Request, folder: Path, document: dict[str, Any]) -> dict[str, Any]:
-    """Record the plan by :func:`margin.data.runs.record_plan`'s rule and write its
+    """Record the plan by :func:`margin.data.workspace.runs.record_plan`'s rule and write its
     ``plan.json``; returns the document with its ``plan_id``."""
-    from margin.data.runs import plan_id, plan_path, record_plan
+    from margin.data.workspace.runs import plan_id, plan_path, record_plan
 
     identifier = plan_id(document)
     document = {**document, "plan_id": identifier}
@@ -126,6 +126,7 @@ def optimize(request: Request, _: Analyst, run_id: RunId, body: OptimizeRequest)
             weeks=body.weeks,
             bounds=dict(body.bounds),
             bounds_relative=body.bounds_relative,
+            max_change=body.max_change,
             objective=body.objective,
             margin=body.margin,
             target_kpi=body.target_kpi,

@@ -1,6 +1,6 @@
 """Finding runs in the workspace and reading their folders (no maths).
 
-The ``runs`` table and run folders belong to :mod:`margin.data.runs`; this module turns
+The ``runs`` table and run folders belong to :mod:`margin.data.workspace.runs`; this module turns
 its answers into API responses (404s that name the fix).
 
 ``latest`` names the newest ``mmm`` run whose status is usable (ok, warning or
@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 from fastapi import HTTPException
 
 from margin.api.state import AppState
-from margin.data import runs as owner
-from margin.data.runs import SUMMARY, USABLE, RunRow
+from margin.data.workspace import runs as owner
+from margin.data.workspace.runs import SUMMARY, USABLE, RunRow
 
 if TYPE_CHECKING:
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = [
     "USABLE", "Run", "curves", "find_run", "list_runs", "public", "read_summary", "response",
@@ -102,7 +102,7 @@ def run_folder(run: Run, *, needs: str = SUMMARY) -> Path:
 
 
 def read_summary(folder: Path) -> dict[str, Any]:
-    """``summary.json`` of a run folder, checked (:func:`margin.data.runs.load_summary`):
+    """``summary.json`` of a run folder, checked (:func:`margin.data.workspace.runs.load_summary`):
     a damaged file is a 400 that names the run folder and the fix."""
     return owner.load_summary(folder)
 

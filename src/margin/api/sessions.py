@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from margin.api.keys import Principal, hash_key, utc_now
-from margin.data.workspace import Workspace
+from margin.data.workspace.store import Workspace
 
 __all__ = [
     "SESSION_COOKIE",

@@ -30,8 +30,8 @@ from typing import Any
 
 from margin.api.audit import AuditEntry, PendingAudit, record
 from margin.api.throttle import FailureThrottle
-from margin.data.locking import wait_at_most
-from margin.data.workspace import Workspace
+from margin.data.workspace.locking import wait_at_most
+from margin.data.workspace.store import Workspace
 from margin.errors import WorkspaceBusyError
 
 __all__ = ["RETRY_AFTER_SECONDS", "SERVER_LOCK_WAIT", "AppState", "WorkspaceBusyError"]

@@ -20,7 +20,7 @@ from margin.attribution.markov import TransitionCounts, decode_state
 from margin.attribution.paths import PathTable
 from margin.attribution.settings import JourneySettings
 from margin.attribution.shapley import MAX_CHANNELS, CoalitionCounts
-from margin.data.readers import quote_identifier, quote_literal
+from margin.data.ingest.readers import quote_identifier, quote_literal
 from margin.errors import DataValidationError
 from margin.types import FloatArray
 
@@ -483,7 +483,7 @@ def journeys_from_workspace(
 
     DuckDB reads the workspace in place; Spark reads a Parquet copy of the table.
     """
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
     from margin.engines import DuckDBEngine
 
     with Workspace(workspace, read_only=True) as ws:

@@ -229,7 +229,7 @@ def read_paths(path: str | Path) -> PathTable:
     """
     import duckdb
 
-    from margin.data.readers import parse_number_column, stage_file
+    from margin.data.ingest.readers import parse_number_column, stage_file
 
     con = duckdb.connect()
     try:

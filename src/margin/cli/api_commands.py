@@ -15,8 +15,8 @@ from margin.cli.console import console
 from margin.cli.options import WorkspaceOption
 
 __all__ = [
-    "DEFAULT_HOST", "DEFAULT_PORT", "SHUTDOWN_GRACE_SECONDS", "bind_check", "is_loopback",
-    "register", "server",
+    "DEFAULT_HOST", "DEFAULT_PORT", "SHUTDOWN_GRACE_SECONDS", "audit", "bind_check",
+    "is_loopback", "keys", "serve", "server",
 ]  # fmt: skip
 
 DEFAULT_HOST = "127.0.0.1"
@@ -65,7 +65,7 @@ def bind_check(host: str, active_keys: int) -> list[str]:
 
 
 def _workspace_path(workspace: Path | None) -> Path:
-    from margin.data.workspace import resolve_path
+    from margin.data.workspace.store import resolve_path
     from margin.errors import WorkspaceError
 
     path = resolve_path(workspace)
@@ -97,120 +97,113 @@ def server(app: Any, host: str, port: int) -> Any:
     return Server(config)
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``serve`` and the ``keys`` and ``audit`` groups to ``app``."""
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to listen on (loopback unless keys exist).")
+    ] = DEFAULT_HOST,
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = (
+        DEFAULT_PORT
+    ),
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Serve the dashboard and the REST API (OpenAPI at /openapi.json, reference at /docs)."""
+    from margin.api.app import create_app
+    from margin.api.keys import active_key_count
+    from margin.data.workspace.store import Workspace
 
-    @app.command()
-    def serve(
-        host: Annotated[
-            str, typer.Option(help="Address to listen on (loopback unless keys exist).")
-        ] = DEFAULT_HOST,
-        port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = (
-            DEFAULT_PORT
-        ),
-        workspace: WorkspaceOption = None,
-    ) -> None:
-        """Serve the dashboard and the REST API (OpenAPI at /openapi.json, reference at /docs)."""
-        from margin.api.app import create_app
-        from margin.api.keys import active_key_count
-        from margin.data.workspace import Workspace
-
-        path = _workspace_path(workspace)
-        with Workspace(path) as ws:
-            notes = bind_check(host, active_key_count(ws))
-        app_ = create_app(path)
-        for note in notes:
-            console.print(f"note: {note}")
-        shown = f"[{host}]" if ":" in host else host
-        console.print(f"margin dashboard: http://{shown}:{port}/  (API reference: /docs)")
-        server(app_, host, port).run()
-
-    _register_keys(app)
-    _register_audit(app)
+    path = _workspace_path(workspace)
+    with Workspace(path) as ws:
+        notes = bind_check(host, active_key_count(ws))
+    app_ = create_app(path)
+    for note in notes:
+        console.print(f"note: {note}")
+    shown = f"[{host}]" if ":" in host else host
+    console.print(f"margin dashboard: http://{shown}:{port}/  (API reference: /docs)")
+    server(app_, host, port).run()
 
 
-def _register_keys(app: typer.Typer) -> None:
-    keys = typer.Typer(
-        help="API keys for 'margin serve': create, list, revoke.", no_args_is_help=True
+keys = typer.Typer(help="API keys for 'margin serve': create, list, revoke.", no_args_is_help=True)
+"""``margin keys …``."""
+
+
+@keys.command("create")
+def create(
+    role: Annotated[str, typer.Option(help="viewer, analyst or admin.")],
+    name: Annotated[str | None, typer.Option(help="Who holds the key.")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='Print only {"key": ..., "role": ...}.')
+    ] = False,
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Create a key. It is shown once and stored only as a hash: keep it now.
+
+    Recorded in the audit trail (source cli, your OS user)."""
+    from margin.api.audit import cli_entry, record
+    from margin.api.keys import create_key, key_id_of, list_keys
+    from margin.data.workspace.store import Workspace
+
+    with Workspace(_workspace_path(workspace)) as ws, ws.transaction():
+        key = create_key(ws, role, name=name)
+        info = next(k for k in list_keys(ws) if k.id == key_id_of(key))
+        entry = cli_entry("key.create", "margin keys create", target=info.id, status=201,
+                          detail={"role": info.role, "name": info.name})  # fmt: skip
+        record(ws, entry)
+    if as_json:
+        typer.echo(json.dumps({"key": key, "role": info.role}))
+        return
+    typer.echo(key)
+    console.print(
+        f"created {info.role} key {info.id}: copy it now, it cannot be shown again. "
+        "Send it as 'Authorization: Bearer KEY' or paste it at /login."
     )
-    app.add_typer(keys, name="keys")
 
-    @keys.command("create")
-    def create(
-        role: Annotated[str, typer.Option(help="viewer, analyst or admin.")],
-        name: Annotated[str | None, typer.Option(help="Who holds the key.")] = None,
-        as_json: Annotated[
-            bool, typer.Option("--json", help='Print only {"key": ..., "role": ...}.')
-        ] = False,
-        workspace: WorkspaceOption = None,
-    ) -> None:
-        """Create a key. It is shown once and stored only as a hash: keep it now.
 
-        Recorded in the audit trail (source cli, your OS user)."""
-        from margin.api.audit import cli_entry, record
-        from margin.api.keys import create_key, key_id_of, list_keys
-        from margin.data.workspace import Workspace
+@keys.command("list")
+def list_(
+    workspace: WorkspaceOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option("--json", help="Print a JSON list of {id, name, role, created, revoked}."),
+    ] = False,
+) -> None:
+    """List keys (id, name, role, created, revoked); never the keys themselves."""
+    from rich.table import Table
 
-        with Workspace(_workspace_path(workspace)) as ws, ws.transaction():
-            key = create_key(ws, role, name=name)
-            info = next(k for k in list_keys(ws) if k.id == key_id_of(key))
-            entry = cli_entry("key.create", "margin keys create", target=info.id, status=201,
-                              detail={"role": info.role, "name": info.name})  # fmt: skip
-            record(ws, entry)
-        if as_json:
-            typer.echo(json.dumps({"key": key, "role": info.role}))
-            return
-        typer.echo(key)
-        console.print(
-            f"created {info.role} key {info.id}: copy it now, it cannot be shown again. "
-            "Send it as 'Authorization: Bearer KEY' or paste it at /login."
-        )
+    from margin.api.keys import list_keys
+    from margin.data.workspace.store import Workspace
 
-    @keys.command("list")
-    def list_(
-        workspace: WorkspaceOption = None,
-        as_json: Annotated[
-            bool,
-            typer.Option("--json", help="Print a JSON list of {id, name, role, created, revoked}."),
-        ] = False,
-    ) -> None:
-        """List keys (id, name, role, created, revoked); never the keys themselves."""
-        from rich.table import Table
+    with Workspace(_workspace_path(workspace)) as ws:
+        found = list_keys(ws)
+    if as_json:
+        typer.echo(json.dumps([k.to_dict() for k in found]))
+        return
+    if not found:
+        console.print("no API keys; create one with 'margin keys create --role admin'")
+        return
+    table = Table("id", "name", "role", "created (UTC)", "revoked (UTC)")
+    for k in found:
+        revoked = "" if k.revoked is None else f"{k.revoked:%Y-%m-%d %H:%M}"
+        table.add_row(k.id, k.name, k.role, f"{k.created:%Y-%m-%d %H:%M}", revoked)
+    console.print(table)
 
-        from margin.api.keys import list_keys
-        from margin.data.workspace import Workspace
 
-        with Workspace(_workspace_path(workspace)) as ws:
-            found = list_keys(ws)
-        if as_json:
-            typer.echo(json.dumps([k.to_dict() for k in found]))
-            return
-        if not found:
-            console.print("no API keys; create one with 'margin keys create --role admin'")
-            return
-        table = Table("id", "name", "role", "created (UTC)", "revoked (UTC)")
-        for k in found:
-            revoked = "" if k.revoked is None else f"{k.revoked:%Y-%m-%d %H:%M}"
-            table.add_row(k.id, k.name, k.role, f"{k.created:%Y-%m-%d %H:%M}", revoked)
-        console.print(table)
+@keys.command("revoke")
+def revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (margin keys list).")],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Revoke a key: it stops working at once and its browser sessions end.
 
-    @keys.command("revoke")
-    def revoke(
-        key_id: Annotated[str, typer.Argument(help="The key's id (margin keys list).")],
-        workspace: WorkspaceOption = None,
-    ) -> None:
-        """Revoke a key: it stops working at once and its browser sessions end.
+    Recorded in the audit trail (source cli, your OS user)."""
+    from margin.api.audit import cli_entry, record
+    from margin.api.keys import revoke_key
+    from margin.data.workspace.store import Workspace
 
-        Recorded in the audit trail (source cli, your OS user)."""
-        from margin.api.audit import cli_entry, record
-        from margin.api.keys import revoke_key
-        from margin.data.workspace import Workspace
-
-        with Workspace(_workspace_path(workspace)) as ws, ws.transaction():
-            info = revoke_key(ws, key_id)
-            record(ws, cli_entry("key.revoke", "margin keys revoke", target=info.id,
-                                 detail={"role": info.role, "name": info.name}))  # fmt: skip
-        console.print(f"revoked {info.role} key {info.id} ({info.name})")
+    with Workspace(_workspace_path(workspace)) as ws, ws.transaction():
+        info = revoke_key(ws, key_id)
+        record(ws, cli_entry("key.revoke", "margin keys revoke", target=info.id,
+                             detail={"role": info.role, "name": info.name}))  # fmt: skip
+    console.print(f"revoked {info.role} key {info.id} ({info.name})")
 
 
 def _parse_day(text: str) -> datetime:
@@ -224,58 +217,59 @@ def _parse_day(text: str) -> datetime:
         ) from err
 
 
-def _register_audit(app: typer.Typer) -> None:
-    audit = typer.Typer(
-        help="The audit trail of 'margin serve' and 'margin keys': verify, prune.",
-        no_args_is_help=True,
-    )
-    app.add_typer(audit, name="audit")
+audit = typer.Typer(
+    help="The audit trail of 'margin serve' and 'margin keys': verify, prune.",
+    no_args_is_help=True,
+)
+"""``margin audit …``."""
 
-    @audit.command("verify")
-    def verify(workspace: WorkspaceOption = None) -> None:
-        """Check the audit trail's hash chain: exit 0 when intact, 2 naming the first broken row."""
-        from margin.api.audit import PendingAudit
-        from margin.api.audit import verify as verify_chain
-        from margin.data.workspace import Workspace
-        from margin.errors import WorkspaceError
 
-        path = _workspace_path(workspace)
-        with Workspace(path, read_only=True) as ws:
-            report = verify_chain(ws)
-        if not report.intact:
-            raise WorkspaceError(
-                f"audit chain broken at row {report.broken_id} of {report.rows}: {report.problem}. "
-                "Keep a copy of the workspace as evidence; rows after it cannot be trusted either"
-            )
-        span = "" if report.first_id is None else f" (ids {report.first_id} to {report.last_id})"
-        console.print(f"{report.rows} rows, chain intact{span}; head {report.head}", soft_wrap=True)
-        waiting = len(PendingAudit(path))
-        if waiting:
-            console.print(
-                f"note: {waiting} rows wait in {PendingAudit(path).path.name} (written when the "
-                "workspace was busy); 'margin serve' adds them at its next start"
-            )
+@audit.command("verify")
+def verify(workspace: WorkspaceOption = None) -> None:
+    """Check the audit trail's hash chain: exit 0 when intact, 2 naming the first broken row."""
+    from margin.api.audit import PendingAudit
+    from margin.api.audit import verify as verify_chain
+    from margin.data.workspace.store import Workspace
+    from margin.errors import WorkspaceError
 
-    @audit.command("prune")
-    def prune(
-        before: Annotated[
-            str, typer.Option(help="Delete rows dated before this day (YYYY-MM-DD, UTC).")
-        ],
-        workspace: WorkspaceOption = None,
-    ) -> None:
-        """Delete the oldest rows (retention). The chain stays verifiable; the prune is audited."""
-        from margin.api.audit import PendingAudit, cli_entry
-        from margin.api.audit import prune as prune_trail
-        from margin.data.workspace import Workspace
-
-        day = _parse_day(before)
-        path = _workspace_path(workspace)
-        with Workspace(path) as ws:
-            pending = PendingAudit(path)
-            if pending.waiting():
-                pending.flush(ws)
-            done = prune_trail(ws, day, cli_entry("audit.prune", "margin audit prune"))
-        console.print(
-            f"pruned {done.deleted} audit rows dated before {day:%Y-%m-%d}; the chain now "
-            f"starts from anchor {done.anchor[:16]}… (recorded as row {done.audit_id})"
+    path = _workspace_path(workspace)
+    with Workspace(path, read_only=True) as ws:
+        report = verify_chain(ws)
+    if not report.intact:
+        raise WorkspaceError(
+            f"audit chain broken at row {report.broken_id} of {report.rows}: {report.problem}. "
+            "Keep a copy of the workspace as evidence; rows after it cannot be trusted either"
         )
+    span = "" if report.first_id is None else f" (ids {report.first_id} to {report.last_id})"
+    console.print(f"{report.rows} rows, chain intact{span}; head {report.head}", soft_wrap=True)
+    waiting = len(PendingAudit(path))
+    if waiting:
+        console.print(
+            f"note: {waiting} rows wait in {PendingAudit(path).path.name} (written when the "
+            "workspace was busy); 'margin serve' adds them at its next start"
+        )
+
+
+@audit.command("prune")
+def prune(
+    before: Annotated[
+        str, typer.Option(help="Delete rows dated before this day (YYYY-MM-DD, UTC).")
+    ],
+    workspace: WorkspaceOption = None,
+) -> None:
+    """Delete the oldest rows (retention). The chain stays verifiable; the prune is audited."""
+    from margin.api.audit import PendingAudit, cli_entry
+    from margin.api.audit import prune as prune_trail
+    from margin.data.workspace.store import Workspace
+
+    day = _parse_day(before)
+    path = _workspace_path(workspace)
+    with Workspace(path) as ws:
+        pending = PendingAudit(path)
+        if pending.waiting():
+            pending.flush(ws)
+        done = prune_trail(ws, day, cli_entry("audit.prune", "margin audit prune"))
+    console.print(
+        f"pruned {done.deleted} audit rows dated before {day:%Y-%m-%d}; the chain now "
+        f"starts from anchor {done.anchor[:16]}… (recorded as row {done.audit_id})"
+    )

@@ -13,97 +13,93 @@ from margin.cli.options import OutOption
 if TYPE_CHECKING:
     from margin.attribution import AttributionResult
 
-__all__ = ["print_credits", "register"]
+__all__ = ["attribute", "print_credits"]
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``attribute`` to ``app``."""
+def attribute(
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Events file (CSV or Parquet).")
+    ] = None,
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Read the workspace events table (PATH; '' or '.' for $MARGIN_WORKSPACE or ./margin.duckdb).",
+            show_default=False,
+        ),
+    ] = None,
+    paths: Annotated[
+        Path | None,
+        typer.Option(
+            "--paths",
+            help="Aggregated paths in ChannelAttribution's layout (path 'a > b', total_conversions, total_conversion_value, total_null).",
+        ),
+    ] = None,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="first_touch, last_touch, last_non_direct, linear, time_decay, position_based, markov, shapley, or all (comma-separate several)."
+        ),
+    ] = "all",
+    order: Annotated[int, typer.Option(help="Markov chain order (1 to 6).")] = 1,
+    engine: Annotated[str, typer.Option(help="duckdb (in-process) or spark.")] = "duckdb",
+    lookback_days: Annotated[
+        float, typer.Option(help="How long before a conversion a touch can earn credit.")
+    ] = 30.0,
+    collapse_repeats: Annotated[
+        bool, typer.Option(help="Merge consecutive touches of the same channel.")
+    ] = False,
+    drop_direct: Annotated[
+        bool, typer.Option(help="Remove direct touches from every journey.")
+    ] = False,
+    direct: Annotated[
+        str, typer.Option(help="Channel names counted as direct (comma-separated).")
+    ] = "direct",
+    level: Annotated[str, typer.Option(help="Credit 'channel' or 'campaign'.")] = "channel",
+    half_life_days: Annotated[float, typer.Option(help="Time-decay half-life in days.")] = 7.0,
+    position_weights: Annotated[
+        str, typer.Option(help="Position-based shares first,middle,last.")
+    ] = "0.4,0.2,0.4",
+    bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap replicates for p05/p95 (0: none).")
+    ] = 200,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    out: OutOption = None,
+) -> None:
+    """Credit conversions to channels under rule-based, Markov and Shapley models.
 
-    @app.command()
-    def attribute(
-        events: Annotated[
-            Path | None, typer.Option("--events", help="Events file (CSV or Parquet).")
-        ] = None,
-        workspace: Annotated[
-            str | None,
-            typer.Option(
-                "--workspace",
-                "-w",
-                help="Read the workspace events table (PATH; '' or '.' for $MARGIN_WORKSPACE or ./margin.duckdb).",
-                show_default=False,
-            ),
-        ] = None,
-        paths: Annotated[
-            Path | None,
-            typer.Option(
-                "--paths",
-                help="Aggregated paths in ChannelAttribution's layout (path 'a > b', total_conversions, total_conversion_value, total_null).",
-            ),
-        ] = None,
-        model: Annotated[
-            str,
-            typer.Option(
-                help="first_touch, last_touch, last_non_direct, linear, time_decay, position_based, markov, shapley, or all (comma-separate several)."
-            ),
-        ] = "all",
-        order: Annotated[int, typer.Option(help="Markov chain order (1 to 6).")] = 1,
-        engine: Annotated[str, typer.Option(help="duckdb (in-process) or spark.")] = "duckdb",
-        lookback_days: Annotated[
-            float, typer.Option(help="How long before a conversion a touch can earn credit.")
-        ] = 30.0,
-        collapse_repeats: Annotated[
-            bool, typer.Option(help="Merge consecutive touches of the same channel.")
-        ] = False,
-        drop_direct: Annotated[
-            bool, typer.Option(help="Remove direct touches from every journey.")
-        ] = False,
-        direct: Annotated[
-            str, typer.Option(help="Channel names counted as direct (comma-separated).")
-        ] = "direct",
-        level: Annotated[str, typer.Option(help="Credit 'channel' or 'campaign'.")] = "channel",
-        half_life_days: Annotated[float, typer.Option(help="Time-decay half-life in days.")] = 7.0,
-        position_weights: Annotated[
-            str, typer.Option(help="Position-based shares first,middle,last.")
-        ] = "0.4,0.2,0.4",
-        bootstrap: Annotated[
-            int, typer.Option(help="Bootstrap replicates for p05/p95 (0: none).")
-        ] = 200,
-        seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
-        out: OutOption = None,
-    ) -> None:
-        """Credit conversions to channels under rule-based, Markov and Shapley models.
+    Attribution is correlational credit along observed paths, not causal effect.
+    """
+    from margin.errors import ConfigError
 
-        Attribution is correlational credit along observed paths, not causal effect.
-        """
-        from margin.errors import ConfigError
-
-        sources = [s for s in (events, workspace, paths) if s is not None]
-        if len(sources) != 1:
-            raise ConfigError(
-                "give exactly one input: --events FILE, --workspace [PATH] or --paths FILE"
-            )
-        from margin.attribution import MODELS, JourneySettings, ModelSettings
-
-        names = MODELS if model.strip().lower() == "all" else _models(model)
-        journey = JourneySettings(
-            lookback_days=lookback_days,
-            collapse_repeats=collapse_repeats,
-            drop_direct=drop_direct,
-            direct_channels=tuple(d for d in direct.split(",") if d.strip()),
-            level=level.lower(),
+    sources = [s for s in (events, workspace, paths) if s is not None]
+    if len(sources) != 1:
+        raise ConfigError(
+            "give exactly one input: --events FILE, --workspace [PATH] or --paths FILE"
         )
-        settings = ModelSettings(
-            half_life_days=half_life_days,
-            position_weights=_weights(position_weights),
-            order=order,
-            n_bootstrap=bootstrap,
-            seed=seed,
-        )
-        result = _run(events, workspace, paths, engine, journey, settings, names)
-        print_credits(result)
-        if out:
-            write_json(out, result.to_dict())
-            console.print(f"wrote {out}")
+    from margin.attribution import MODELS, JourneySettings, ModelSettings
+
+    names = MODELS if model.strip().lower() == "all" else _models(model)
+    journey = JourneySettings(
+        lookback_days=lookback_days,
+        collapse_repeats=collapse_repeats,
+        drop_direct=drop_direct,
+        direct_channels=tuple(d for d in direct.split(",") if d.strip()),
+        level=level.lower(),
+    )
+    settings = ModelSettings(
+        half_life_days=half_life_days,
+        position_weights=_weights(position_weights),
+        order=order,
+        n_bootstrap=bootstrap,
+        seed=seed,
+    )
+    result = _run(events, workspace, paths, engine, journey, settings, names)
+    print_credits(result)
+    if out:
+        write_json(out, result.to_dict())
+        console.print(f"wrote {out}")
 
 
 def _models(text: str) -> tuple[str, ...]:

@@ -53,7 +53,7 @@ class BusyWorkspaceNotice:
 
     One line when the wait starts (who holds it, for how long margin waits), then a
     progress line: a live counter on a terminal, a line every 10 seconds otherwise. All
-    on stderr, so ``--json`` output stays clean. See :mod:`margin.data.locking`.
+    on stderr, so ``--json`` output stays clean. See :mod:`margin.data.workspace.locking`.
     """
 
     def __init__(self, out: Console | None = None) -> None:
@@ -63,7 +63,7 @@ class BusyWorkspaceNotice:
 
     def waiting(self, path: Path, holder: str, waited: float, timeout: float) -> None:
         """Called when the wait starts and then about once a second."""
-        from margin.data.locking import LOCK_TIMEOUT_ENV
+        from margin.data.workspace.locking import LOCK_TIMEOUT_ENV
 
         line = f"waiting for workspace {path.name}: {waited:.0f} s of {timeout:g} s"
         if self._last_line < 0:
@@ -95,7 +95,7 @@ class BusyWorkspaceNotice:
 
 def install_wait_notice() -> None:
     """Report waits for a busy workspace on stderr (:class:`BusyWorkspaceNotice`)."""
-    from margin.data.locking import set_reporter
+    from margin.data.workspace.locking import set_reporter
 
     set_reporter(BusyWorkspaceNotice())
 

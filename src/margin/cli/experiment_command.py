@@ -16,7 +16,7 @@ from margin.errors import ConfigError
 if TYPE_CHECKING:
     from margin.experiments.panel import GeoPanel
 
-__all__ = ["register"]
+__all__ = ["ab", "analyze", "design", "experiment", "list_"]
 
 PanelOption = Annotated[
     Path | None,
@@ -30,7 +30,12 @@ DateFormatOption = Annotated[
 ]
 GeoColumnOption = Annotated[str, typer.Option("--geo-column", help="Geo column of the panel CSV.")]
 LevelOption = Annotated[float, typer.Option("--level", help="Interval level (0.9 = 90%).")]
-MethodOption = Annotated[str, typer.Option("--method", help="ascm (synthetic control) or tbr.")]
+MethodOption = Annotated[
+    str,
+    typer.Option(
+        "--method", help="ascm (synthetic control, default), geolift (GeoLift's estimator) or tbr."
+    ),
+]
 InferenceOption = Annotated[
     str | None,
     typer.Option(help="placebo_t (default), conformal, or analytic_t (tbr only)."),
@@ -68,7 +73,7 @@ def _panel(
 
     if panel is not None:
         return load_panel_csv(panel, date_format=date_format, geo_column=geo_column, kpi_column=kpi)
-    from margin.data.workspace import Workspace, resolve_path
+    from margin.data.workspace.store import Workspace, resolve_path
 
     with Workspace(resolve_path(workspace), read_only=True) as ws:
         return load_panel_workspace(ws, kpi, channel=channel)
@@ -92,169 +97,155 @@ def _print_estimate(name: str, payload: dict[str, Any], unit: str = "") -> None:
     console.print(text, markup=False)
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``margin experiment …`` to ``app``."""
-    sub = typer.Typer(
-        help="Geo experiments: design with power, analyse lift, keep the lift registry.",
-        no_args_is_help=True,
+experiment = typer.Typer(
+    help="Geo experiments: design with power, analyse lift, keep the lift registry.",
+    no_args_is_help=True,
+)
+"""``margin experiment …``."""
+
+
+@experiment.command("design")
+def design(
+    channel: Annotated[str, typer.Option("--channel", help="Channel to test, e.g. tv.")],
+    panel: PanelOption = None,
+    workspace: WorkspaceOption = None,
+    kpi: KpiOption = "kpi",
+    budget: Annotated[float | None, typer.Option(help="Spend available for the test.")] = None,
+    roi: Annotated[
+        float | None, typer.Option(help="Assumed incremental KPI per unit of spend.")
+    ] = None,
+    weeks: Annotated[str, typer.Option(help="Test length range in weeks, LOW:HIGH.")] = "4:8",
+    n_treated: Annotated[
+        str, typer.Option("--n-treated", help="Number of treated geos, N or LOW:HIGH.")
+    ] = "2",
+    must_treat: Annotated[str | None, typer.Option(help="Geos that must be treated (a,b).")] = None,
+    never_treat: Annotated[str | None, typer.Option(help="Geos never treated (a,b).")] = None,
+    kind: Annotated[str, typer.Option(help="heavy_up, go_dark or holdout.")] = "heavy_up",
+    method: MethodOption = "ascm",
+    inference: InferenceOption = None,
+    level: LevelOption = 0.9,
+    power: Annotated[float, typer.Option(help="Target power.")] = 0.8,
+    candidates: Annotated[int, typer.Option(help="Candidate treated sets per size.")] = 20,
+    seed: Annotated[int, typer.Option(help="Seed of the candidate draw.")] = 0,
+    date_format: DateFormatOption = None,
+    geo_column: GeoColumnOption = "geo",
+    out: OutOption = None,
+) -> None:
+    """Choose treated geos and a test length, with power and minimum detectable lift."""
+    from margin.experiments.design import DesignSpec, design_test
+
+    geo_panel = _panel(panel, workspace, kpi, date_format, geo_column, channel)
+    per_week = 7 // geo_panel.grain_days
+    spec = DesignSpec(
+        channel=channel,
+        lengths=tuple(w * per_week for w in _range(weeks, "--weeks")),
+        n_treated=_range(n_treated, "--n-treated"),
+        must_treat=tuple(_split(must_treat)),
+        never_treat=tuple(_split(never_treat)),
+        budget=budget,
+        roi=roi,
+        kind=kind,
+        method=method,
+        inference=inference or "placebo_t",
+        level=level,
+        target_power=power,
+        n_candidates=candidates,
+        seed=seed,
     )
-    _register_design(sub)
-    _register_analyze(sub)
-    _register_list(sub)
-    _register_ab(sub)
-    app.add_typer(sub, name="experiment")
-
-
-def _register_design(sub: typer.Typer) -> None:
-    @sub.command("design")
-    def design(
-        channel: Annotated[str, typer.Option("--channel", help="Channel to test, e.g. tv.")],
-        panel: PanelOption = None,
-        workspace: WorkspaceOption = None,
-        kpi: KpiOption = "kpi",
-        budget: Annotated[float | None, typer.Option(help="Spend available for the test.")] = None,
-        roi: Annotated[
-            float | None, typer.Option(help="Assumed incremental KPI per unit of spend.")
-        ] = None,
-        weeks: Annotated[str, typer.Option(help="Test length range in weeks, LOW:HIGH.")] = "4:8",
-        n_treated: Annotated[
-            str, typer.Option("--n-treated", help="Number of treated geos, N or LOW:HIGH.")
-        ] = "2",
-        must_treat: Annotated[
-            str | None, typer.Option(help="Geos that must be treated (a,b).")
-        ] = None,
-        never_treat: Annotated[str | None, typer.Option(help="Geos never treated (a,b).")] = None,
-        kind: Annotated[str, typer.Option(help="heavy_up, go_dark or holdout.")] = "heavy_up",
-        method: MethodOption = "ascm",
-        inference: InferenceOption = None,
-        level: LevelOption = 0.9,
-        power: Annotated[float, typer.Option(help="Target power.")] = 0.8,
-        candidates: Annotated[int, typer.Option(help="Candidate treated sets per size.")] = 20,
-        seed: Annotated[int, typer.Option(help="Seed of the candidate draw.")] = 0,
-        date_format: DateFormatOption = None,
-        geo_column: GeoColumnOption = "geo",
-        out: OutOption = None,
-    ) -> None:
-        """Choose treated geos and a test length, with power and minimum detectable lift."""
-        from margin.experiments.design import DesignSpec, design_test
-
-        geo_panel = _panel(panel, workspace, kpi, date_format, geo_column, channel)
-        per_week = 7 // geo_panel.grain_days
-        spec = DesignSpec(
-            channel=channel,
-            lengths=tuple(w * per_week for w in _range(weeks, "--weeks")),
-            n_treated=_range(n_treated, "--n-treated"),
-            must_treat=tuple(_split(must_treat)),
-            never_treat=tuple(_split(never_treat)),
-            budget=budget,
-            roi=roi,
-            kind=kind,
-            method=method,
-            inference=inference or "placebo_t",
-            level=level,
-            target_power=power,
-            n_candidates=candidates,
-            seed=seed,
-        )
-        with status("simulating power on the history…"):
-            result = design_test(geo_panel, spec)
-        payload = result.to_json()
-        power_json = payload["power"]
+    with status("simulating power on the history…"):
+        result = design_test(geo_panel, spec)
+    payload = result.to_json()
+    power_json = payload["power"]
+    console.print(
+        f"design {result.design_id}: treat {', '.join(result.treated)} for "
+        f"{result.length} period(s) ({result.length * result.grain_days} days), "
+        f"{len(result.controls)} control geos, method {spec.method}"
+    )
+    _print_estimate("min detectable lift", power_json["mde_percent"], "%")
+    _print_estimate("false-positive rate", power_json["false_positive_rate"])
+    if payload["spend_needed"] is not None:
+        _print_estimate(f"spend for MDE @ROI {roi}", payload["spend_needed"])
+    if payload["min_detectable_roi"] is not None:
+        _print_estimate("min detectable ROI", payload["min_detectable_roi"])
+        how = f"--test-se {channel}={payload['roi_se']:.3g}"
+        if out is not None:
+            how = f"--test-design {out} (this test in its geos and weeks) or {how}"
         console.print(
-            f"design {result.design_id}: treat {', '.join(result.treated)} for "
-            f"{result.length} period(s) ({result.length * result.grain_days} days), "
-            f"{len(result.controls)} control geos, method {spec.method}"
+            f"the test would read {channel}'s return with a standard error of about "
+            f"{payload['roi_se']:.3g} (ROI units); what that is worth to a plan: margin "
+            f"optimize --run RUN {how}"
         )
-        _print_estimate("min detectable lift", power_json["mde_percent"], "%")
-        _print_estimate("false-positive rate", power_json["false_positive_rate"])
-        if payload["spend_needed"] is not None:
-            _print_estimate(f"spend for MDE @ROI {roi}", payload["spend_needed"])
-        if payload["min_detectable_roi"] is not None:
-            _print_estimate("min detectable ROI", payload["min_detectable_roi"])
-            how = f"--test-se {channel}={payload['roi_se']:.3g}"
-            if out is not None:
-                how = f"--test-design {out} (this test in its geos and weeks) or {how}"
-            console.print(
-                f"the test would read {channel}'s return with a standard error of about "
-                f"{payload['roi_se']:.3g} (ROI units); what that is worth to a plan: margin "
-                f"optimize --run RUN {how}"
-            )
-        if payload["power_at_budget"] is not None:
-            _print_estimate("power at the budget", payload["power_at_budget"])
-        if out is not None:
-            write_json(out, payload)
-            console.print(f"wrote {out}")
+    if payload["power_at_budget"] is not None:
+        _print_estimate("power at the budget", payload["power_at_budget"])
+    if out is not None:
+        write_json(out, payload)
+        console.print(f"wrote {out}")
 
 
-def _register_analyze(sub: typer.Typer) -> None:
-    @sub.command("analyze")
-    def analyze(
-        panel: PanelOption = None,
-        workspace: WorkspaceOption = None,
-        kpi: KpiOption = "kpi",
-        design: Annotated[
-            Path | None, typer.Option(help="design.json from 'experiment design'.")
-        ] = None,
-        treated: Annotated[
-            str | None, typer.Option(help="Treated geos (a,b), without --design.")
-        ] = None,
-        start: Annotated[
-            str | None, typer.Option(help="First day of the test (YYYY-MM-DD).")
-        ] = None,
-        end: Annotated[
-            str | None, typer.Option(help="Last day of the test (default: design's length).")
-        ] = None,
-        channel: Annotated[
-            str | None, typer.Option(help="Channel tested (for the registry).")
-        ] = None,
-        spend_delta: Annotated[
-            float | None, typer.Option(help="Extra spend of the test (negative: go-dark).")
-        ] = None,
-        method: Annotated[
-            str | None,
-            typer.Option("--method", help="ascm or tbr (default: the design's, else ascm)."),
-        ] = None,
-        inference: InferenceOption = None,
-        level: LevelOption = 0.9,
-        record: Annotated[
-            bool, typer.Option(help="Store the result in the workspace's lift registry.")
-        ] = True,
-        date_format: DateFormatOption = None,
-        geo_column: GeoColumnOption = "geo",
-        out: OutOption = None,
-    ) -> None:
-        """Measure a test's lift with an interval and a p-value (and record it)."""
-        from margin.experiments.analysis import analyze as run_analysis
+@experiment.command("analyze")
+def analyze(
+    panel: PanelOption = None,
+    workspace: WorkspaceOption = None,
+    kpi: KpiOption = "kpi",
+    design: Annotated[
+        Path | None, typer.Option(help="design.json from 'experiment design'.")
+    ] = None,
+    treated: Annotated[
+        str | None, typer.Option(help="Treated geos (a,b), without --design.")
+    ] = None,
+    start: Annotated[str | None, typer.Option(help="First day of the test (YYYY-MM-DD).")] = None,
+    end: Annotated[
+        str | None, typer.Option(help="Last day of the test (default: design's length).")
+    ] = None,
+    channel: Annotated[str | None, typer.Option(help="Channel tested (for the registry).")] = None,
+    spend_delta: Annotated[
+        float | None, typer.Option(help="Extra spend of the test (negative: go-dark).")
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option("--method", help="ascm, geolift or tbr (default: the design's, else ascm)."),
+    ] = None,
+    inference: InferenceOption = None,
+    level: LevelOption = 0.9,
+    record: Annotated[
+        bool, typer.Option(help="Store the result in the workspace's lift registry.")
+    ] = True,
+    date_format: DateFormatOption = None,
+    geo_column: GeoColumnOption = "geo",
+    out: OutOption = None,
+) -> None:
+    """Measure a test's lift with an interval and a p-value (and record it)."""
+    from margin.experiments.analysis import analyze as run_analysis
 
-        plan = _read_design(design) if design else {}
-        geos = _split(treated) or plan.get("treatment_geos", [])
-        if not geos:
-            raise ConfigError("name the treated geos: --design design.json or --treated G1,G2")
-        channel = channel or plan.get("channel")
-        geo_panel = _panel(
-            panel, workspace, kpi, date_format, geo_column, channel if panel is None else None
+    plan = _read_design(design) if design else {}
+    geos = _split(treated) or plan.get("treatment_geos", [])
+    if not geos:
+        raise ConfigError("name the treated geos: --design design.json or --treated G1,G2")
+    channel = channel or plan.get("channel")
+    geo_panel = _panel(
+        panel, workspace, kpi, date_format, geo_column, channel if panel is None else None
+    )
+    first, last = _test_window(plan, start, end, geo_panel.grain_days)
+    controls = [g for g in plan.get("control_geos", []) if g not in geos] or None
+    with status("analysing…"):
+        result = run_analysis(
+            geo_panel,
+            geos,
+            first,
+            last,
+            method=method or plan.get("method", "ascm"),
+            inference=inference or plan.get("inference", "placebo_t"),
+            level=level,
+            controls=controls,
+            spend_delta=spend_delta,
         )
-        first, last = _test_window(plan, start, end, geo_panel.grain_days)
-        controls = [g for g in plan.get("control_geos", []) if g not in geos] or None
-        with status("analysing…"):
-            result = run_analysis(
-                geo_panel,
-                geos,
-                first,
-                last,
-                method=method or plan.get("method", "ascm"),
-                inference=inference or plan.get("inference", "placebo_t"),
-                level=level,
-                controls=controls,
-                spend_delta=spend_delta,
-            )
-        payload = result.to_json()
-        _print_lift(payload)
-        if record:
-            payload["registry"] = _record(workspace, result, channel, kpi, plan.get("design_id"))
-        if out is not None:
-            write_json(out, payload)
-            console.print(f"wrote {out}")
+    payload = result.to_json()
+    _print_lift(payload)
+    if record:
+        payload["registry"] = _record(workspace, result, channel, kpi, plan.get("design_id"))
+    if out is not None:
+        write_json(out, payload)
+        console.print(f"wrote {out}")
 
 
 def _test_window(
@@ -303,7 +294,7 @@ def _print_lift(payload: dict[str, Any]) -> None:
 def _record(
     workspace: Path | None, result: Any, channel: str | None, kpi: str, design_id: str | None
 ) -> dict[str, Any]:
-    from margin.data.workspace import Workspace, resolve_path
+    from margin.data.workspace.store import Workspace, resolve_path
     from margin.experiments.registry import record_experiment
 
     if channel is None:
@@ -314,80 +305,78 @@ def _record(
     return row
 
 
-def _register_list(sub: typer.Typer) -> None:
-    @sub.command("list")
-    def list_(
-        workspace: WorkspaceOption = None,
-        export: Annotated[
-            str | None, typer.Option(help="Also export as meridian, pymc_marketing or robyn.")
-        ] = None,
-        out: OutOption = None,
-    ) -> None:
-        """Print the lift registry (and export it in another tool's calibration format)."""
-        from rich.table import Table
+@experiment.command("list")
+def list_(
+    workspace: WorkspaceOption = None,
+    export: Annotated[
+        str | None, typer.Option(help="Also export as meridian, pymc_marketing or robyn.")
+    ] = None,
+    out: OutOption = None,
+) -> None:
+    """Print the lift registry (and export it in another tool's calibration format)."""
+    from rich.table import Table
 
-        from margin.data.workspace import Workspace, resolve_path
-        from margin.experiments.registry import export_calibration, list_experiments
+    from margin.data.workspace.store import Workspace, resolve_path
+    from margin.experiments.registry import export_calibration, list_experiments
 
-        with Workspace(resolve_path(workspace), read_only=True) as ws:
-            frame = list_experiments(ws)
-        table = Table("id", "channel", "kpi", "treated", "window", "lift ± se", "spend Δ", "method")
-        for row in frame.to_dict("records"):
-            spend = "" if row["spend_delta"] is None else f"{row['spend_delta']:,.0f}"
-            table.add_row(
-                row["id"],
-                row["channel"],
-                row["kpi"],
-                ",".join(row["treatment_geos"]),
-                f"{row['start']}–{row['end']}",
-                f"{fmt_number(row['lift'])} ± {fmt_number(row['lift_se'])}",
-                spend,
-                row["method"],
-            )
-        console.print(table if len(frame) else "the lift registry is empty")
-        records = [
-            {k: (v.isoformat() if isinstance(v, date) else v) for k, v in r.items()}
+    with Workspace(resolve_path(workspace), read_only=True) as ws:
+        frame = list_experiments(ws)
+    table = Table("id", "channel", "kpi", "treated", "window", "lift ± se", "spend Δ", "method")
+    for row in frame.to_dict("records"):
+        spend = "" if row["spend_delta"] is None else f"{row['spend_delta']:,.0f}"
+        table.add_row(
+            row["id"],
+            row["channel"],
+            row["kpi"],
+            ",".join(row["treatment_geos"]),
+            f"{row['start']}–{row['end']}",
+            f"{fmt_number(row['lift'])} ± {fmt_number(row['lift_se'])}",
+            spend,
+            row["method"],
+        )
+    console.print(table if len(frame) else "the lift registry is empty")
+    records = [
+        {k: (v.isoformat() if isinstance(v, date) else v) for k, v in r.items()}
+        for r in frame.to_dict("records")
+    ]
+    payload: dict[str, Any] = {"experiments": records}
+    if export is not None:
+        payload[export] = [
+            export_calibration({str(k): v for k, v in r.items()}, export)
             for r in frame.to_dict("records")
         ]
-        payload: dict[str, Any] = {"experiments": records}
-        if export is not None:
-            payload[export] = [
-                export_calibration({str(k): v for k, v in r.items()}, export)
-                for r in frame.to_dict("records")
-            ]
-            console.print_json(data=payload[export])
-        if out is not None:
-            write_json(out, payload)
+        console.print_json(data=payload[export])
+    if out is not None:
+        write_json(out, payload)
 
 
-def _register_ab(sub: typer.Typer) -> None:
-    @sub.command("ab")
-    def ab(
-        treated: Annotated[
-            str, typer.Option(help="Treated group: CONVERSIONS/USERS or MEAN,SD,USERS.")
-        ],
-        holdout: Annotated[str, typer.Option(help="Holdout group, same form as --treated.")],
-        level: LevelOption = 0.9,
-        out: OutOption = None,
-    ) -> None:
-        """User-level holdout lift: two-proportion z-test (k/n) or Welch's t (mean,sd,n)."""
-        from margin.experiments.abtest import mean_lift, proportion_lift
+@experiment.command("ab")
+def ab(
+    treated: Annotated[
+        str, typer.Option(help="Treated group: CONVERSIONS/USERS or MEAN,SD,USERS.")
+    ],
+    holdout: Annotated[str, typer.Option(help="Holdout group, same form as --treated.")],
+    level: LevelOption = 0.9,
+    out: OutOption = None,
+) -> None:
+    """User-level holdout lift: two-proportion z-test (k/n) or Welch's t (mean,sd,n)."""
+    from margin.experiments.abtest import mean_lift, proportion_lift
 
-        if "/" in treated and "/" in holdout:
-            (k1, n1), (k0, n0) = (_numbers(t, "/", 2) for t in (treated, holdout))
-            result = proportion_lift(int(k1), int(n1), int(k0), int(n0), level=level)
-        else:
-            (m1, s1, n1), (m0, s0, n0) = (_numbers(t, ",", 3) for t in (treated, holdout))
-            result = mean_lift(m1, s1, int(n1), m0, s0, int(n0), level=level)
-        payload = result.to_json()
-        console.print(
-            f"{result.method}: treated {result.treated_mean:.4g} vs holdout {result.holdout_mean:.4g}"
-        )
-        _print_estimate("lift per user", payload["lift"])
-        _print_estimate("incremental", payload["incremental"])
-        console.print(f"  p-value            {result.p_value:.4g}")
-        if out is not None:
-            write_json(out, payload)
+    if "/" in treated and "/" in holdout:
+        (k1, n1), (k0, n0) = (_numbers(t, "/", 2) for t in (treated, holdout))
+        result = proportion_lift(int(k1), int(n1), int(k0), int(n0), level=level)
+    else:
+        (m1, s1, n1), (m0, s0, n0) = (_numbers(t, ",", 3) for t in (treated, holdout))
+        result = mean_lift(m1, s1, int(n1), m0, s0, int(n0), level=level)
+    payload = result.to_json()
+    console.print(
+        f"{result.method}: treated {result.treated_mean:.4g} vs holdout {result.holdout_mean:.4g}"
+    )
+    _print_estimate("lift per user", payload["lift"])
+    _print_estimate("incremental", payload["incremental"])
+    console.print(f"  p-value            {result.p_value:.4g}")
+    if out is not None:
+        write_json(out, payload)
 
 
 def _numbers(text: str, sep: str, n: int) -> list[float]:

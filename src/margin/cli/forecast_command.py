@@ -13,64 +13,60 @@ from typing import Annotated, Any
 
 import typer
 
+from margin.cli.common import load_run_response, print_notes, read_plan_csv
 from margin.cli.console import console, fmt_number, status, write_json
-from margin.cli.optimize_command import (
+from margin.cli.options import (
     MAX_DRAWS,
     ControlsOption,
     DrawsOption,
+    OutOption,
     RunOption,
     WeeksOption,
-    load_run_response,
-    print_notes,
-    read_plan_csv,
 )
-from margin.cli.options import OutOption
 
-__all__ = ["register"]
+__all__ = ["forecast_command"]
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("forecast")
-    def forecast_command(
-        run: RunOption,
-        weeks: WeeksOption = 13,
-        change: Annotated[
-            list[str] | None,
-            typer.Option("--change", help="Forecast a what-if, e.g. social=+20% (repeatable)."),
-        ] = None,
-        plan: Annotated[
-            Path | None,
-            typer.Option("--plan", help="Forecast a CSV plan: week, channel, spend [, geo]."),
-        ] = None,
-        controls: ControlsOption = None,
-        backtest: Annotated[
-            bool,
-            typer.Option(
-                "--backtest",
-                help="Forecast the weeks the fit held out (mmm fit --holdout-weeks) from their "
-                "actual spend and controls, and score it against the KPI that happened.",
-            ),
-        ] = False,
-        seed: Annotated[int, typer.Option(help="Seed of the observation-noise draws.")] = 0,
-        max_draws: DrawsOption = MAX_DRAWS,
-        out: OutOption = None,
-    ) -> None:
-        """Forecast the next weeks' KPI (baseline + media) with 90% bands, or backtest it."""
-        if backtest:
-            if change or plan is not None or controls is not None:
-                from margin.errors import ConfigError
+def forecast_command(
+    run: RunOption,
+    weeks: WeeksOption = 13,
+    change: Annotated[
+        list[str] | None,
+        typer.Option("--change", help="Forecast a what-if, e.g. social=+20% (repeatable)."),
+    ] = None,
+    plan: Annotated[
+        Path | None,
+        typer.Option("--plan", help="Forecast a CSV plan: week, channel, spend [, geo]."),
+    ] = None,
+    controls: ControlsOption = None,
+    backtest: Annotated[
+        bool,
+        typer.Option(
+            "--backtest",
+            help="Forecast the weeks the fit held out (mmm fit --holdout-weeks) from their "
+            "actual spend and controls, and score it against the KPI that happened.",
+        ),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the observation-noise draws.")] = 0,
+    max_draws: DrawsOption = MAX_DRAWS,
+    out: OutOption = None,
+) -> None:
+    """Forecast the next weeks' KPI (baseline + media) with 90% bands, or backtest it."""
+    if backtest:
+        if change or plan is not None or controls is not None:
+            from margin.errors import ConfigError
 
-                raise ConfigError(
-                    "--backtest forecasts the held-out weeks from the spend and controls that "
-                    "actually ran in them; give it without --change, --plan or --controls"
-                )
-            document = _backtest(run, seed, max_draws)
-        else:
-            document = _forecast(run, weeks, change, plan, controls, seed, max_draws)
-        _print(document)
-        if out is not None:
-            write_json(out, document)
-            console.print(f"wrote {out}")
+            raise ConfigError(
+                "--backtest forecasts the held-out weeks from the spend and controls that "
+                "actually ran in them; give it without --change, --plan or --controls"
+            )
+        document = _backtest(run, seed, max_draws)
+    else:
+        document = _forecast(run, weeks, change, plan, controls, seed, max_draws)
+    _print(document)
+    if out is not None:
+        write_json(out, document)
+        console.print(f"wrote {out}")
 
 
 def _forecast(

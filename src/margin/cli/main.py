@@ -37,6 +37,10 @@ def main(
 
 
 def _register() -> None:
+    """Put each module's commands on ``app``, in the order ``margin --help`` lists them.
+
+    Top-level commands are module-level functions; groups are module-level sub-apps.
+    """
     from margin.cli import (
         api_commands,
         attribution_command,
@@ -51,20 +55,26 @@ def _register() -> None:
         report_command,
     )
 
-    for module in (
-        data_commands,
-        demo_command,
-        mmm_command,
-        optimize_command,
-        forecast_command,
-        attribution_command,
-        experiment_command,
-        report_command,
-        refresh_command,
-        api_commands,
-        hash_key_commands,
-    ):
-        module.register(app)
+    app.command()(data_commands.init)
+    app.command()(data_commands.ingest)
+    app.command("import")(data_commands.import_)
+    app.command()(data_commands.check)
+    app.command("status")(data_commands.status_)
+    app.command()(demo_command.simulate)
+    app.command()(demo_command.demo)
+    app.add_typer(mmm_command.mmm, name="mmm")
+    app.command()(optimize_command.optimize)
+    app.command("scenario")(optimize_command.scenario_command)
+    app.command()(optimize_command.frontier)
+    app.command("forecast")(forecast_command.forecast_command)
+    app.command()(attribution_command.attribute)
+    app.add_typer(experiment_command.experiment, name="experiment")
+    app.command()(report_command.report)
+    app.command()(refresh_command.refresh)
+    app.command()(api_commands.serve)
+    app.add_typer(api_commands.keys, name="keys")
+    app.add_typer(api_commands.audit, name="audit")
+    app.add_typer(hash_key_commands.hash_key, name="hash-key")
 
 
 _register()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -9,101 +10,113 @@ import typer
 
 from margin.cli.console import console, status
 from margin.cli.options import WorkspaceOption
-from margin.mmm.settings import Nuts
+from margin.mmm.settings import Nuts, inference_for
 
 if TYPE_CHECKING:
+    from margin.mmm.settings import Inference
     from margin.mmm.summary import RunSummary
     from margin.types import Interval
 
-__all__ = ["register"]
+__all__ = ["FitSources", "fit", "mmm"]
 
 _DEFAULT = Nuts()
 
 
-def register(app: typer.Typer) -> None:
-    """Add the ``mmm`` command group (``margin mmm fit``) to ``app``."""
-    mmm = typer.Typer(help="Bayesian marketing mix model.", no_args_is_help=True)
-
-    @mmm.command("fit")
-    def fit(
-        spec: Annotated[
-            Path, typer.Option("--spec", help="Spec TOML (sections data, model, priors).")
-        ],
-        out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the run's files.")],
-        data: Annotated[
-            Path | None, typer.Option("--data", help="Wide CSV/Parquet (default: the workspace).")
-        ] = None,
-        workspace: WorkspaceOption = None,
-        lift_tests: Annotated[
-            Path | None,
-            typer.Option("--lift-tests", help="Lift tests CSV (default: workspace experiments)."),
-        ] = None,
-        chains: Annotated[int, typer.Option(help="NUTS chains (vectorised).")] = _DEFAULT.chains,
-        draws: Annotated[int, typer.Option(help="Draws per chain after warm-up.")] = _DEFAULT.draws,
-        warmup: Annotated[
-            int, typer.Option(help="Warm-up iterations per chain.")
-        ] = _DEFAULT.warmup,
-        seed: Annotated[int, typer.Option(help="Seed: same inputs and seed, same numbers.")] = 0,
-        holdout_weeks: Annotated[int, typer.Option(help="Last weeks held out for MAPE/R².")] = 0,
-        method: Annotated[
-            str, typer.Option(help="'nuts' or 'approximate' (mode + Laplace: fast, approximate).")
-        ] = "nuts",
-        calibrate: Annotated[
-            bool, typer.Option(help="Use lift tests from the workspace or --lift-tests.")
-        ] = True,
-    ) -> None:
-        """Fit the MMM: ROI, marginal ROI and contributions per channel, with 90% intervals."""
-        _fit(locals())
-
-    app.add_typer(mmm, name="mmm")
+mmm = typer.Typer(help="Bayesian marketing mix model.", no_args_is_help=True)
+"""``margin mmm …``."""
 
 
-def _fit(options: dict[str, Any]) -> None:
+@dataclass(frozen=True)
+class FitSources:
+    """Where ``margin mmm fit`` reads: the spec, the data (a file or the workspace) and
+    the lift tests (a CSV, the workspace's, or none when not calibrating)."""
+
+    spec: Path
+    data: Path | None
+    workspace: Path | None
+    lift_tests: Path | None
+    calibrate: bool
+
+
+@mmm.command("fit")
+def fit(
+    spec: Annotated[Path, typer.Option("--spec", help="Spec TOML (sections data, model, priors).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the run's files.")],
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Wide CSV/Parquet (default: the workspace).")
+    ] = None,
+    workspace: WorkspaceOption = None,
+    lift_tests: Annotated[
+        Path | None,
+        typer.Option("--lift-tests", help="Lift tests CSV (default: workspace experiments)."),
+    ] = None,
+    chains: Annotated[int, typer.Option(help="NUTS chains (vectorised).")] = _DEFAULT.chains,
+    draws: Annotated[int, typer.Option(help="Draws per chain after warm-up.")] = _DEFAULT.draws,
+    warmup: Annotated[int, typer.Option(help="Warm-up iterations per chain.")] = _DEFAULT.warmup,
+    seed: Annotated[int, typer.Option(help="Seed: same inputs and seed, same numbers.")] = 0,
+    holdout_weeks: Annotated[int, typer.Option(help="Last weeks held out for MAPE/R².")] = 0,
+    method: Annotated[
+        str, typer.Option(help="'nuts' or 'approximate' (mode + Laplace: fast, approximate).")
+    ] = "nuts",
+    calibrate: Annotated[
+        bool, typer.Option(help="Use lift tests from the workspace or --lift-tests.")
+    ] = True,
+) -> None:
+    """Fit the MMM: ROI, marginal ROI and contributions per channel, with 90% intervals."""
+    inference = inference_for(method, chains=chains, draws=draws, warmup=warmup)
+    sources = FitSources(spec, data, workspace, lift_tests, calibrate)
+    _fit(sources, inference, out, seed=seed, holdout_weeks=holdout_weeks, method=method)
+
+
+def _fit(
+    sources: FitSources,
+    inference: Inference,
+    out: Path,
+    *,
+    seed: int,
+    holdout_weeks: int,
+    method: str,
+) -> None:
     from contextlib import ExitStack
 
-    from margin.data.panel import load_panel
-    from margin.data.spec import load_spec
-    from margin.data.workspace import Workspace
+    from margin.data.panel.marketing_data import load_panel
+    from margin.data.panel.spec import load_spec
+    from margin.data.workspace.store import Workspace
     from margin.mmm import MarketingMixModel, model_config, record_run
-    from margin.mmm.settings import inference_for
     from margin.refresh.fit import save_fit
 
-    spec = load_spec(options["spec"])
+    spec = load_spec(sources.spec)
     with ExitStack() as stack:
         ws = None
-        if options["data"] is None or options["workspace"] is not None:
-            ws = stack.enter_context(Workspace(options["workspace"]))
+        if sources.data is None or sources.workspace is not None:
+            ws = stack.enter_context(Workspace(sources.workspace))
         with status("loading data"):
-            source = {"data": options["data"]} if options["data"] else {"workspace": ws}
+            source = {"data": sources.data} if sources.data else {"workspace": ws}
             panel = load_panel(spec, **source)
         config = model_config(spec.raw, panel.channels)
-        tests = _lift_tests(options, ws, panel.kpi_name)
-        inference = inference_for(
-            options["method"], chains=options["chains"], draws=options["draws"],
-            warmup=options["warmup"],
-        )  # fmt: skip
+        tests = _lift_tests(sources, ws, panel.kpi_name)
         model = MarketingMixModel(
-            config, inference=inference, seed=options["seed"],
-            holdout_weeks=options["holdout_weeks"], progress=console.is_terminal,
+            config, inference=inference, seed=seed, holdout_weeks=holdout_weeks,
+            progress=console.is_terminal,
         )  # fmt: skip
         console.print(
             f"fitting {panel.n_geos} geo(s) × {panel.n_times} weeks × {panel.n_channels} "
-            f"channels ({options['method']}, {len(tests)} lift test(s))"
+            f"channels ({method}, {len(tests)} lift test(s))"
         )
         model.fit(panel, tests)
-        record = save_fit(model, panel, spec, options["out"])
+        record = save_fit(model, panel, spec, out)
         if ws is not None:
             record_run(ws, record)
-    _report(model.result(), options["out"])
+    _report(model.result(), out)
 
 
-def _lift_tests(options: dict[str, Any], ws: Any, kpi: str) -> list[Any]:
+def _lift_tests(sources: FitSources, ws: Any, kpi: str) -> list[Any]:
     from margin.mmm import read_lift_tests_csv, read_lift_tests_workspace
 
-    if not options["calibrate"]:
+    if not sources.calibrate:
         return []
-    if options["lift_tests"] is not None:
-        return list(read_lift_tests_csv(options["lift_tests"]))
+    if sources.lift_tests is not None:
+        return list(read_lift_tests_csv(sources.lift_tests))
     return [] if ws is None else list(read_lift_tests_workspace(ws, kpi=kpi))
 
 

@@ -7,7 +7,10 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["OutOption", "WorkspaceOption"]
+__all__ = [
+    "MAX_DRAWS", "ControlsOption", "DrawsOption", "OutOption", "RunOption", "WeeksOption",
+    "WorkspaceOption",
+]  # fmt: skip
 
 WorkspaceOption = Annotated[
     Path | None,
@@ -20,4 +23,21 @@ WorkspaceOption = Annotated[
 ]
 OutOption = Annotated[
     Path | None, typer.Option("--out", "-o", help="Also write the result as JSON here.")
+]
+MAX_DRAWS = 1000
+"""Posterior draws used for planning by default (evenly thinned when the run has more)."""
+
+RunOption = Annotated[
+    Path, typer.Option("--run", help="Run folder written by margin mmm fit --out.")
+]
+WeeksOption = Annotated[int, typer.Option("--weeks", help="Planning horizon in weeks.")]
+DrawsOption = Annotated[
+    int, typer.Option("--max-draws", help="Use at most this many posterior draws (thinned).")
+]
+ControlsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--controls",
+        help="Known future controls (holidays, prices): CSV with date, name, value (and geo).",
+    ),
 ]

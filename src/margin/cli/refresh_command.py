@@ -15,74 +15,67 @@ from margin.cli.console import console, fmt_number, status
 from margin.cli.options import WorkspaceOption
 
 if TYPE_CHECKING:
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
     from margin.refresh import RefreshResult, RefreshSettings
 
-__all__ = ["register"]
-
-_FIT_FLAGS = (
-    "method", "chains", "draws", "warmup", "seed", "approximate_steps", "holdout_weeks", "calibrate",
-)  # fmt: skip
+__all__ = ["refresh"]
 
 
-def register(app: typer.Typer) -> None:
-    """Add ``margin refresh`` to ``app``."""
+def refresh(
+    drop: Annotated[
+        Path | None,
+        typer.Option("--drop", help="Drop folder: spend/, outcomes/, ... or KIND__name.csv."),
+    ] = None,
+    spec: Annotated[
+        Path | None, typer.Option("--spec", help="Spec TOML the model is fitted with.")
+    ] = None,
+    runs: Annotated[
+        Path | None,
+        typer.Option("--runs", help="Folder for runs (default: runs/ beside the workspace)."),
+    ] = None,
+    method: Annotated[
+        str | None,
+        typer.Option(help="'nuts' or 'approximate' (mode + Laplace: fast, approximate)."),
+    ] = None,
+    chains: Annotated[int | None, typer.Option(help="NUTS chains.")] = None,
+    draws: Annotated[int | None, typer.Option(help="Draws per chain.")] = None,
+    warmup: Annotated[int | None, typer.Option(help="Warm-up iterations per chain.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the fit.")] = None,
+    approximate_steps: Annotated[
+        int | None, typer.Option(help="Optimisation steps of the approximate method.")
+    ] = None,
+    holdout_weeks: Annotated[
+        int | None, typer.Option(help="Last weeks held out for MAPE/R².")
+    ] = None,
+    calibrate: Annotated[
+        bool | None,
+        typer.Option("--calibrate/--no-calibrate", help="Use the workspace's lift tests."),
+    ] = None,
+    workspace: WorkspaceOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the refresh result as JSON.")
+    ] = False,
+) -> None:
+    """Load new files from the drop folder, refit, compare with the last run, score the last plan.
 
-    @app.command()
-    def refresh(
-        drop: Annotated[
-            Path | None,
-            typer.Option("--drop", help="Drop folder: spend/, outcomes/, ... or KIND__name.csv."),
-        ] = None,
-        spec: Annotated[
-            Path | None, typer.Option("--spec", help="Spec TOML the model is fitted with.")
-        ] = None,
-        runs: Annotated[
-            Path | None,
-            typer.Option("--runs", help="Folder for runs (default: runs/ beside the workspace)."),
-        ] = None,
-        method: Annotated[
-            str | None,
-            typer.Option(help="'nuts' or 'approximate' (mode + Laplace: fast, approximate)."),
-        ] = None,
-        chains: Annotated[int | None, typer.Option(help="NUTS chains.")] = None,
-        draws: Annotated[int | None, typer.Option(help="Draws per chain.")] = None,
-        warmup: Annotated[int | None, typer.Option(help="Warm-up iterations per chain.")] = None,
-        seed: Annotated[int | None, typer.Option(help="Seed of the fit.")] = None,
-        approximate_steps: Annotated[
-            int | None, typer.Option(help="Optimisation steps of the approximate method.")
-        ] = None,
-        holdout_weeks: Annotated[
-            int | None, typer.Option(help="Last weeks held out for MAPE/R².")
-        ] = None,
-        calibrate: Annotated[
-            bool | None,
-            typer.Option("--calibrate/--no-calibrate", help="Use the workspace's lift tests."),
-        ] = None,
-        workspace: WorkspaceOption = None,
-        as_json: Annotated[
-            bool, typer.Option("--json", help="Print the refresh result as JSON.")
-        ] = False,
-    ) -> None:
-        """Load new files from the drop folder, refit, compare with the last run, score the last plan.
-
-        Cron-safe: nothing new does nothing; a failed refresh changes no data and says why.
-        """
-        _refresh(locals())
+    Cron-safe: nothing new does nothing; a failed refresh changes no data and says why.
+    """
+    flags = {
+        "drop": drop, "spec": spec, "runs": runs, "method": method, "chains": chains,
+        "draws": draws, "warmup": warmup, "seed": seed, "approximate_steps": approximate_steps,
+        "holdout_weeks": holdout_weeks, "calibrate": calibrate,
+    }  # fmt: skip
+    given = {name: value for name, value in flags.items() if value is not None}
+    _refresh(workspace, given, as_json=as_json)
 
 
-def _settings(ws: Workspace, options: dict[str, Any]) -> RefreshSettings:
-    """The saved settings with the flags given on top; saved again when flags were given."""
+def _settings(ws: Workspace, given: dict[str, Any]) -> RefreshSettings:
+    """The saved settings with the flags ``given`` on top; saved again when flags were given."""
     from dataclasses import replace
 
     from margin.errors import ConfigError
     from margin.refresh import RefreshSettings, load_settings, save_settings
 
-    given = {
-        name: options[name]
-        for name in ("drop", "spec", "runs", *_FIT_FLAGS)
-        if options[name] is not None
-    }
     saved = load_settings(ws)
     if saved is None:
         missing = [f"--{name}" for name in ("drop", "spec") if name not in given]
@@ -98,19 +91,19 @@ def _settings(ws: Workspace, options: dict[str, Any]) -> RefreshSettings:
     return save_settings(ws, settings) if given else settings
 
 
-def _refresh(options: dict[str, Any]) -> None:
-    from margin.data.workspace import Workspace
+def _refresh(workspace: Path | None, given: dict[str, Any], *, as_json: bool) -> None:
+    from margin.data.workspace.store import Workspace
     from margin.refresh import RefreshError, refresh
 
-    with Workspace(options["workspace"]) as ws:
-        settings = _settings(ws, options)
+    with Workspace(workspace) as ws:
+        settings = _settings(ws, given)
         try:
             result = refresh(ws, settings=settings, progress=status)
         except RefreshError as err:
-            if options["as_json"]:
+            if as_json:
                 console.print_json(json.dumps(err.result.to_dict(), default=str))
             raise
-    if options["as_json"]:
+    if as_json:
         console.print_json(json.dumps(result.to_dict(), default=str))
     else:
         _print(result)

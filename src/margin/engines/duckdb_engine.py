@@ -5,7 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from margin.data.readers import CSV_SUFFIXES, PARQUET_SUFFIXES, quote_identifier, quote_literal
+from margin.data.ingest.readers import (
+    CSV_SUFFIXES,
+    PARQUET_SUFFIXES,
+    quote_identifier,
+    quote_literal,
+)
 from margin.errors import InputFileError
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from margin.data.readers import CSV_SUFFIXES, PARQUET_SUFFIXES, quote_identifier
+from margin.data.ingest.readers import CSV_SUFFIXES, PARQUET_SUFFIXES, quote_identifier
 from margin.errors import ConfigError, InputFileError
 
 if TYPE_CHECKING:

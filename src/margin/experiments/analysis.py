@@ -1,7 +1,8 @@
 """Analyse a geo test: lift with an interval and a p-value that agree, fit and placebo checks.
 
 :func:`analyze` takes a :class:`GeoPanel`, the treated geos and the test window and
-returns a frozen :class:`LiftResult`. ``method="ascm"`` (augmented synthetic control) or
+returns a frozen :class:`LiftResult`. ``method="ascm"`` (augmented synthetic control, the
+default), ``method="geolift"`` (GeoLift's default synthetic control with fixed effects) or
 ``method="tbr"`` (time-based regression); ``inference="placebo_t"`` (default: the
 placebo-in-time errors' scale with a Student-t reference), ``"conformal"`` (placebo-in-time
 rank test, inverted) or ``"analytic_t"`` (TBR's predictive t). Every procedure gives the
@@ -11,6 +12,7 @@ the test's end are ignored.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -19,7 +21,11 @@ from typing import Any
 import numpy as np
 
 from margin.errors import ConfigError, DataValidationError
-from margin.experiments.estimators import scm_counterfactual, tbr_counterfactual
+from margin.experiments.estimators import (
+    geolift_counterfactual,
+    scm_counterfactual,
+    tbr_counterfactual,
+)
 from margin.experiments.inference import (
     Counterfactual,
     TestStatistic,
@@ -45,7 +51,7 @@ __all__ = [
 ]
 
 
-METHODS = ("ascm", "tbr")
+METHODS = ("ascm", "tbr", "geolift")
 INFERENCES = ("placebo_t", "conformal", "analytic_t")
 """Inference procedures: placebo-in-time t (default), placebo-in-time conformal, TBR's t."""
 MIN_PLACEBO_T_WINDOWS = 3
@@ -53,12 +59,17 @@ MAX_SPACE_PLACEBOS = 40
 """Placebo-in-space uses at most this many control geos (the first by name)."""
 
 
-def counterfactual_for(method: str) -> Counterfactual:
-    """The counterfactual function of ``method`` (``ascm`` or ``tbr``)."""
+def counterfactual_for(method: str, n_treated: int = 1) -> Counterfactual:
+    """The counterfactual function of ``method`` (one of :data:`METHODS`).
+
+    ``n_treated`` is how many geos the treated series sums (``geolift`` fits their average).
+    """
     if method == "ascm":
         return scm_counterfactual
     if method == "tbr":
         return tbr_counterfactual
+    if method == "geolift":
+        return functools.partial(geolift_counterfactual, n_treated=n_treated)
     raise ConfigError(f"method={method!r} is not known; use one of {', '.join(METHODS)}")
 
 
@@ -203,15 +214,18 @@ def analyze_window(
     method: str,
     level: float,
     inference: str = "placebo_t",
+    n_treated: int = 1,
 ) -> tuple[TestStatistic, FloatArray]:
     """Cumulative effect over ``[pre_end, end)`` and the counterfactual ``(end,)``.
 
-    ``y`` is the treated sum ``(n_times,)``, ``controls`` ``(n_controls, n_times)``;
-    ``inference`` one of :data:`INFERENCES` (``analytic_t`` only with ``tbr``).
+    ``y`` is the treated sum ``(n_times,)`` of ``n_treated`` geos, ``controls``
+    ``(n_controls, n_times)``; ``inference`` one of :data:`INFERENCES` (``analytic_t``
+    only with ``tbr``).
     """
     y, controls = y[:end], controls[:, :end]
     fit_mask = np.arange(end) < pre_end
-    counterfactual = counterfactual_for(method)(y, controls, fit_mask)
+    estimator = counterfactual_for(method, n_treated)
+    counterfactual = estimator(y, controls, fit_mask)
     if inference == "analytic_t":
         if method != "tbr":
             raise ConfigError("inference='analytic_t' exists for method='tbr' only")
@@ -219,7 +233,7 @@ def analyze_window(
     if inference not in INFERENCES:
         raise ConfigError(f"inference={inference!r}: use one of {', '.join(INFERENCES)}")
     length = end - pre_end
-    errors = placebo_errors(y, controls, pre_end, length, counterfactual_for(method))
+    errors = placebo_errors(y, controls, pre_end, length, estimator)
     needed = min_placebo_windows(level) if inference == "conformal" else MIN_PLACEBO_T_WINDOWS
     if errors.shape[0] < needed:
         raise DataValidationError(
@@ -288,7 +302,9 @@ def analyze(  # noqa: PLR0913 (see tests/test_architecture.py)
         )
     y = panel.kpi[t_idx].sum(axis=0)
     x = panel.kpi[c_idx]
-    stat, counterfactual = analyze_window(y, x, pre_end, stop, method, level, inference)
+    stat, counterfactual = analyze_window(
+        y, x, pre_end, stop, method, level, inference, n_treated=len(t_idx)
+    )
     return _result(
         panel,
         t_idx,
@@ -334,7 +350,9 @@ def _result(  # noqa: PLR0913 (see tests/test_architecture.py)
     roi = None
     if spend_delta is not None and spend_delta != 0.0:
         roi = cumulative.scaled(1.0 / spend_delta)
-    checks_time = _placebo_in_time(y, panel.kpi[c_idx], pre_end, length, method, level, inference)
+    checks_time = _placebo_in_time(
+        y, panel.kpi[c_idx], pre_end, length, method, level, inference, len(t_idx)
+    )
     checks_space = (
         placebo_in_space(panel.kpi, t_idx, c_idx, pre_end, stop, method, stat.estimate, base)
         if space_placebos
@@ -377,12 +395,13 @@ def _placebo_in_time(
     method: str,
     level: float,
     inference: str,
+    n_treated: int = 1,
 ) -> dict[str, float]:
     """Re-run the analysis on the last pre-period window of the test's length (no effect there)."""
     fake_start = pre_end - length
     try:
         stat, counterfactual = analyze_window(
-            y, controls, fake_start, pre_end, method, level, inference
+            y, controls, fake_start, pre_end, method, level, inference, n_treated
         )
     except DataValidationError:
         return {}

@@ -206,6 +206,7 @@ def _evaluate(
         min_pre=min_pre,
         stride=stride,
         inference=spec.inference,
+        n_treated=len(treated),
     )
     row: dict[str, Any] = {
         "treated": treated,

@@ -1,6 +1,6 @@
-"""Counterfactual estimators on arrays: augmented synthetic control and time-based regression.
+"""Counterfactual estimators on arrays: synthetic control (two variants) and time-based regression.
 
-Both take the treated series ``y`` (the sum of the treated geos, ``(n_times,)``), the
+All take the treated series ``y`` (the sum of the treated geos, ``(n_times,)``), the
 control geos ``controls`` ``(n_controls, n_times)`` and a boolean ``fit_mask``
 ``(n_times,)`` of the periods to fit on, and return the counterfactual ``(n_times,)``
 for every period. Pure functions; no randomness.
@@ -9,6 +9,11 @@ for every period. Pure functions; no randomness.
   with unit fixed effects): controls are rescaled to the treated pre-period mean and
   de-meaned; simplex weights minimise the pre-period misfit; a ridge regression of the
   remaining misfit on the controls corrects the bias.
+* **GeoLift's synthetic control** (GeoLift's default: ``augsynth`` with no prognostic
+  function and ``fixedeff = TRUE``): every geo's pre-period mean is removed (unit fixed
+  effects), simplex weights fit the *average* treated geo on the de-meaned controls over
+  the pre-period (no rescaling, no ridge step), and the counterfactual is the treated
+  pre-period mean plus the weighted de-meaned controls, times the number of treated geos.
 * **Time-based regression** (Kerman, Wang & Vaver 2017): ``y_t = a + b·x_t + e_t`` with
   ``x`` the sum of the controls, fitted by least squares on the pre-period; its
   predictive distribution gives a t-based interval for the cumulative effect.
@@ -26,6 +31,8 @@ from margin.types import FloatArray
 __all__ = [
     "DEFAULT_RIDGE",
     "TbrFit",
+    "geolift_counterfactual",
+    "geolift_weights",
     "scm_counterfactual",
     "simplex_least_squares",
     "tbr_counterfactual",
@@ -77,6 +84,37 @@ def scm_counterfactual(
         gram = x_pre @ x_pre.T + lam * np.eye(n_controls)
         weights = weights + np.linalg.solve(gram, x_pre @ residual)
     return np.asarray(mu_y + weights @ centred, dtype=np.float64)
+
+
+def geolift_counterfactual(
+    y: FloatArray,
+    controls: FloatArray,
+    fit_mask: BoolArray,
+    ridge: float = DEFAULT_RIDGE,
+    n_treated: int = 1,
+) -> FloatArray:
+    """GeoLift's default counterfactual for the treated sum ``y``; returns ``(n_times,)``.
+
+    ``y`` sums ``n_treated`` geos; the weights fit their average, as augsynth does with
+    several treated units (``ridge`` is unused; same signature as the others).
+    """
+    del ridge
+    average = y / max(n_treated, 1)
+    pre_mean = float(average[fit_mask].mean())
+    centred = controls - controls[:, fit_mask].mean(axis=1)[:, None]
+    weights = geolift_weights(average, controls, fit_mask)
+    return np.asarray(n_treated * (pre_mean + weights @ centred), dtype=np.float64)
+
+
+def geolift_weights(average: FloatArray, controls: FloatArray, fit_mask: BoolArray) -> FloatArray:
+    """GeoLift's synthetic-control weights ``(n_controls,)`` (GeoLift's ``GetWeights``).
+
+    ``average`` is the average treated geo ``(n_times,)``; simplex weights fit it on the
+    controls, both de-meaned over the periods in ``fit_mask``.
+    """
+    centred = controls[:, fit_mask] - controls[:, fit_mask].mean(axis=1)[:, None]
+    target = average[fit_mask] - average[fit_mask].mean()
+    return simplex_least_squares(centred.T, target)
 
 
 @dataclass(frozen=True)

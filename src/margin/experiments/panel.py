@@ -21,7 +21,7 @@ from margin.types import FloatArray
 if TYPE_CHECKING:
     import pandas as pd
 
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = [
     "MIN_GEOS",
@@ -180,7 +180,7 @@ def load_panel_csv(
     """
     import duckdb
 
-    from margin.data.readers import (
+    from margin.data.ingest.readers import (
         ReadOptions,
         parse_date_column,
         parse_number_column,
@@ -234,7 +234,7 @@ def load_panel_workspace(
     """
     import pandas as pd
 
-    from margin.data.schema import NATIONAL
+    from margin.data.workspace.schema import NATIONAL
 
     if weekly:
         sql = "SELECT week AS date, geo, value AS kpi FROM outcomes_weekly WHERE kpi = ? AND geo <> ? AND n_days = 7"

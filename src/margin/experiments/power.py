@@ -17,6 +17,7 @@ put: one analysis per window gives the whole power curve.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 
 from margin.errors import DataValidationError
 from margin.experiments.analysis import analyze_window
+from margin.experiments.inference import TestStatistic
 from margin.types import FloatArray
 
 __all__ = ["PowerResult", "simulate_power", "wilson_interval"]
@@ -97,20 +99,20 @@ class PowerResult:
 
 def _window_thresholds(
     y: FloatArray,
-    controls: FloatArray,
     length: int,
-    method: str,
-    level: float,
     min_pre: int,
     stride: int,
-    inference: str,
+    window: Callable[[int, int], TestStatistic],
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
-    """Per window: null estimate, half-width and treated total in the window."""
+    """Per window: null estimate, half-width and treated total in the window.
+
+    ``window(pre_end, end)`` analyses the window ``[pre_end, end)``.
+    """
     n_times = y.shape[0]
     estimates, halves, bases = [], [], []
     for end in range(n_times, min_pre + length - 1, -stride):
         pre_end = end - length
-        stat, _ = analyze_window(y, controls, pre_end, end, method, level, inference)
+        stat = window(pre_end, end)
         estimates.append(stat.estimate)
         halves.append(stat.half_width)
         bases.append(float(y[pre_end:end].sum()))
@@ -130,11 +132,12 @@ def simulate_power(  # noqa: PLR0913 (see tests/test_architecture.py)
     stride: int = 1,
     effects: FloatArray | None = None,
     inference: str = "placebo_t",
+    n_treated: int = 1,
 ) -> PowerResult:
     """Power curve for a test of ``length`` periods on treated sum ``y`` ``(n_times,)``.
 
     ``controls`` is ``(n_controls, n_times)``; ``direction`` ``+1`` (heavy-up) or ``-1``
-    (go-dark). Windows end at ``n_times, n_times - stride, …`` and keep at least
+    (go-dark); ``n_treated`` the number of geos ``y`` sums. Windows end at ``n_times, n_times - stride, …`` and keep at least
     ``min_pre`` pre-period periods (default ``2 · length + 20``).
 
     Raises:
@@ -147,9 +150,13 @@ def simulate_power(  # noqa: PLR0913 (see tests/test_architecture.py)
             f"needs at least {min_pre + length} ({min_pre} pre-period + the test). Use a longer "
             "history or a shorter test"
         )
-    estimates, halves, bases = _window_thresholds(
-        y, controls, length, method, level, min_pre, stride, inference
-    )
+
+    def window(pre_end: int, end: int) -> TestStatistic:
+        return analyze_window(
+            y, controls, pre_end, end, method, level, inference, n_treated=n_treated
+        )[0]
+
+    estimates, halves, bases = _window_thresholds(y, length, min_pre, stride, window)
     n = estimates.shape[0]
     fpr = float(np.mean(np.abs(estimates) > halves))
     required = (direction * halves - estimates) / bases

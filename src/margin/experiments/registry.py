@@ -27,7 +27,7 @@ from margin.errors import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
     from margin.experiments.analysis import LiftResult
 
 __all__ = [
@@ -84,7 +84,7 @@ def record_experiment(
     """Store ``result`` in the ``experiments`` table (replacing a row with the same id)."""
     import pandas as pd
 
-    from margin.data.ingest import ingest_frames
+    from margin.data.ingest.pipeline import ingest_frames
 
     row = experiment_row(result, channel, kpi, design_id)
     if not math.isfinite(row["lift_se"]):

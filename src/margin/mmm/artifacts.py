@@ -15,7 +15,7 @@ A run folder written by :func:`save_run` holds:
 
 :func:`load_run` reads them back and refuses a folder with missing files, another format
 version or a structure that does not match its hash. The run folder format, its summary
-check and the ``runs`` row belong to :mod:`margin.data.runs` (re-exported here: ``RunRecord``,
+check and the ``runs`` row belong to :mod:`margin.data.workspace.runs` (re-exported here: ``RunRecord``,
 ``record_run``, ``code_version``, ``RUN_FORMAT``, ``RUN_FORMAT_VERSION``).
 """
 
@@ -30,8 +30,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from margin.data.panel import MarketingData
-from margin.data.runs import (
+from margin.data.panel.marketing_data import MarketingData
+from margin.data.panel.spec import Spec
+from margin.data.workspace.runs import (
     RUN_FORMAT,
     RUN_FORMAT_VERSION,
     SUMMARY,
@@ -45,7 +46,6 @@ from margin.data.runs import (
     utc_now,
     write_summary,
 )
-from margin.data.spec import Spec
 from margin.errors import DataValidationError
 
 if TYPE_CHECKING:

@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 import jax.numpy as jnp
 import numpy as np
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.errors import ConfigError, DataValidationError
 from margin.mmm.inputs import Scaling
 from margin.mmm.model import LiftArrays
 
 if TYPE_CHECKING:
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = [
     "LiftTest", "lift_arrays", "read_lift_tests_csv", "read_lift_tests_workspace", "spread_delta",

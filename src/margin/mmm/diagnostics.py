@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.mmm.config import ModelConfig
 from margin.mmm.inference import Draws
 from margin.types import quantiles

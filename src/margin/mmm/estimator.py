@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpy.typing as npt
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.errors import ConfigError, NotFittedError
 from margin.mmm.calibration import LiftTest, lift_arrays
 from margin.mmm.config import ModelConfig

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from jax import Array
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.errors import DataValidationError
 from margin.types import FloatArray
 

@@ -35,7 +35,7 @@ import numpy as np
 from jax import Array
 
 from margin.checks import check_known
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.errors import ConfigError, DataValidationError
 from margin.mmm.artifacts import SavedRun, load_run
 from margin.mmm.config import ModelConfig

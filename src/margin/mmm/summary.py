@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 from jax import Array
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.mmm.config import ModelConfig
 from margin.mmm.inputs import ModelInputs, Scaling
 from margin.mmm.model import mean_kpi

@@ -18,6 +18,7 @@ from margin.optimize.proof import MARGINAL_RTOL, channel_mroi, check_optimality,
 from margin.optimize.results import AllocationResult, ChannelAllocation, Interval
 from margin.optimize.solver import Solution
 from margin.types import FloatArray
+from margin.wording import marginal_words
 
 __all__ = ["build_result", "kpi_draws_with_baseline"]
 
@@ -59,6 +60,13 @@ def _explain(status: str, marginal: float, multiplier: float, low: float, high: 
     return (
         f"at its upper bound {high:,.0f}: marginal return {marginal:.4g} is at least "
         f"{common}; the bound stops more spend."
+    )
+
+
+def _mroi_words(mroi: Interval) -> str:
+    """The marginal ROI at the plan in words (:mod:`margin.wording`)."""
+    return (
+        f" Marginal ROI {mroi.mean:.2f} [{mroi.p05:.2f}, {mroi.p95:.2f}]: {marginal_words(mroi)}."
     )
 
 
@@ -112,7 +120,8 @@ def _allocations(  # noqa: PLR0913 (see tests/test_architecture.py)
                 mroi=mroi[c],
                 current_mroi=current_mroi[c],
                 status=status,
-                explanation=_explain(status, unit_marginal, multiplier, low, high),
+                explanation=_explain(status, unit_marginal, multiplier, low, high)
+                + _mroi_words(mroi[c]),
                 spend_by_geo={g: float(plan[i, :, c].sum()) for i, g in enumerate(model.geos)},
                 gain=Interval.of(gains[c]),
             )

@@ -16,6 +16,18 @@ Defaults, stated in every output: the **current plan** is the last 13 weeks' ave
 spend, every week; an omitted ``budget`` is what the current plan spends over the horizon;
 in target modes the budget is the most that may be spent, by default
 :data:`TARGET_BUDGET_FACTOR` times the current plan's spend.
+
+**Bounded by default.** A budget plan moves each channel the request gives no bounds
+(and no lock) at most :data:`DEFAULT_MAX_CHANGE` (±50%) of its current spend, scaled to
+the budget (the current plan times ``budget / current budget``), as Robyn's allocator
+(0.7× to 1.2–1.5×) and Meridian's optimizer (±30%) do: a model fitted on a few years of
+weekly data knows the response near the spend it saw, not at +300%. Explicit bounds win;
+``max_change`` widens the default (``1.0`` = from 0 to double) and ``None`` lifts it
+(the unbounded optimum, as before). ``plan.json`` says which bounds applied
+(``"bounds"``) and its ``"headline"`` says so in words, with the moves that rest on the
+prior and, when every channel's marginal ROI is below 1, that spending less would pay.
+Target modes (``target_kpi``, ``min_roi``) choose the spend level and get no default
+bounds.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -31,25 +43,31 @@ import numpy as np
 import pandas as pd
 
 from margin.errors import ConfigError
-from margin.limits import MAX_AMOUNT, check_amount, check_change, check_weeks
+from margin.limits import DEFAULT_MAX_CHANGE, MAX_AMOUNT, check_amount, check_change, check_weeks
 from margin.optimize.allocate import allocate, allocate_target
+from margin.optimize.caveats import MOVED
 from margin.optimize.objective import Objective
 from margin.optimize.problem import DEFAULT_LOOKBACK, Constraints, current_plan
 from margin.optimize.results import AllocationResult
 from margin.optimize.scenario import ScenarioResult, scenario
 from margin.protocols import FittedResponse, ResponseModel
 from margin.types import quantiles
+from margin.wording import break_even
 
 __all__ = [
     "CURRENT_PLAN_NOTE",
+    "DEFAULT_MAX_CHANGE",
     "TARGET_BUDGET_FACTOR",
     "PlanRequest",
     "backtest_document",
     "current_budget",
+    "default_bounds",
     "forecast_request",
     "parse_bounds",
+    "parse_max_change",
     "plan",
     "plan_document",
+    "plan_headline",
     "scenario_request",
 ]
 
@@ -113,6 +131,9 @@ class PlanRequest:
         risk_aversion, cvar_alpha: parameters of the risk measure.
         locked: channels held at their current spend.
         by_geo: allocate each (geo, channel) separately.
+        max_change: budget plans keep each channel without bounds or a lock within
+            ±``max_change`` of its current spend scaled to the budget (a share, > 0;
+            default :data:`DEFAULT_MAX_CHANGE`); ``None``: no default bounds.
     """
 
     budget: float | None = None
@@ -128,9 +149,17 @@ class PlanRequest:
     cvar_alpha: float = 0.1
     locked: tuple[str, ...] = ()
     by_geo: bool = False
+    max_change: float | None = DEFAULT_MAX_CHANGE
 
     def __post_init__(self) -> None:
         check_weeks(self.weeks)
+        if self.max_change is not None and not (
+            math.isfinite(self.max_change) and 0 < self.max_change <= MAX_AMOUNT
+        ):
+            raise ConfigError(
+                f"max_change = {self.max_change!r}; expected a share of current spend > 0 "
+                "(0.5 = ±50%, 1 = from 0 to double), or none for no default bounds"
+            )
         if self.budget is not None:
             check_amount(
                 "budget", self.budget, "the total spend over the horizon in the workspace "
@@ -184,12 +213,75 @@ class PlanRequest:
             "risk": self.risk,
             "locked": list(self.locked),
             "by_geo": self.by_geo,
+            "max_change": self.max_change,
         }
 
 
 def current_budget(response: ResponseModel, weeks: int) -> float:
     """What the current plan (last 13 weeks' average weekly spend) spends in ``weeks`` weeks."""
     return float(current_plan(response, weeks).sum())
+
+
+def default_bounds(
+    response: ResponseModel, request: PlanRequest, budget: float
+) -> dict[str, tuple[float, float]]:
+    """The default bounds of a budget plan: channel → (low, high) totals over the horizon.
+
+    Each channel with no bounds and no lock of its own gets ±``request.max_change`` of its
+    current spend scaled to ``budget`` (so the bounds always admit the current plan
+    rescaled to the budget); a channel the current plan does not spend on stays off.
+    Empty for target modes, ``max_change=None`` or a current plan that spends nothing.
+    """
+    if request.max_change is None or request.mode != "budget":
+        return {}
+    current = current_plan(response, request.weeks).sum(axis=(0, 1))
+    total = float(current.sum())
+    if not total > 0:
+        return {}
+    scale, change = budget / total, request.max_change
+    return {
+        name: (max(0.0, 1.0 - change) * float(current[c]) * scale,
+               (1.0 + change) * float(current[c]) * scale)
+        for c, name in enumerate(response.channels)
+        if name not in request.bounds and name not in request.locked
+    }  # fmt: skip
+
+
+def parse_max_change(text: str) -> float | None:
+    """The CLI's ``--max-change``: ``"100%"`` or ``"1"`` → ``1.0`` (a share of current
+    spend); ``"none"`` or ``"unbounded"`` → ``None`` (no default bounds).
+
+    Raises:
+        ConfigError: not a positive share or percentage.
+    """
+    word = text.strip().lower()
+    if word in ("none", "unbounded"):
+        return None
+    try:
+        value = float(word[:-1]) / 100.0 if word.endswith("%") else float(word)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and 0 < value <= MAX_AMOUNT):
+        raise ConfigError(
+            f"cannot read --max-change {text!r}; write a share of current spend such as "
+            '"50%" or "0.5" (±50%), "100%" (from 0 to double), or "none" for no default bounds'
+        )
+    return value
+
+
+def _percent(share: float) -> str:
+    return f"{100.0 * share:.0f}%"
+
+
+def _bounds_note(request: PlanRequest) -> str:
+    """How the default bounds were set and how to widen them, in one sentence."""
+    change = request.max_change if request.max_change is not None else 0.0
+    return (
+        f"Moves limited to ±{_percent(change)} of current spend per channel (scaled to the "
+        "budget) for channels without bounds of their own; widen with --max-change "
+        "(e.g. --max-change 100%; API max_change) or lift with --unbounded (API max_change "
+        "null), or bound a channel with --bounds."
+    )
 
 
 def _check_channels(response: ResponseModel, request: PlanRequest) -> None:
@@ -218,10 +310,18 @@ def plan(response: ResponseModel, request: PlanRequest) -> AllocationResult:
                 f"the current plan spends nothing over the last {DEFAULT_LOOKBACK} weeks; "
                 "give a budget"
             )
-        return allocate(
-            response, budget, request.weeks, objective=request.to_objective(),
-            constraints=constraints, by_geo=request.by_geo,
-        )  # fmt: skip
+        defaults = default_bounds(response, request, budget)
+        if defaults:
+            constraints = replace(constraints, bounds={**constraints.bounds, **defaults})
+        try:
+            return allocate(
+                response, budget, request.weeks, objective=request.to_objective(),
+                constraints=constraints, by_geo=request.by_geo,
+            )  # fmt: skip
+        except ConfigError as err:
+            if not defaults:
+                raise
+            raise ConfigError(f"{err} {_bounds_note(request)}") from err
     cap = request.budget if request.budget is not None else TARGET_BUDGET_FACTOR * current
     return allocate_target(
         response, request.weeks, max_budget=cap, target_kpi=request.target_kpi,
@@ -310,7 +410,82 @@ def plan_document(
             "request": request.to_json(),
         }
     )
+    defaults = default_bounds(response, request, result.budget)
+    document["bounds"] = {
+        "max_change": request.max_change if defaults else None,
+        "default": sorted(defaults),
+        "note": _bounds_note(request) if defaults else "no default bounds: "
+        + ("target modes choose the spend level" if request.mode != "budget"
+           else "unbounded (max_change none)" if request.max_change is None
+           else "every channel has bounds or a lock of its own"),
+    }  # fmt: skip
+    less = _spend_less(result)
+    document["caveats"] = [
+        *document["caveats"],
+        *([_bounds_note(request)] if defaults else []),
+        *([less[1]] if less else []),
+    ]
+    document["headline"] = plan_headline(result, response, request, bounded=bool(defaults))
     return document
+
+
+def _spend_less(result: AllocationResult) -> tuple[str, str] | None:
+    """(headline, caveat) when every channel's marginal ROI at the plan is below 1."""
+    free = [a for a in result.allocation if a.status not in ("locked", "off")]
+    if not free or any(a.mroi.mean >= 1 for a in free):
+        return None
+    sure = all(break_even(a.mroi) == "below" for a in free)
+    claim = "would pay" if sure else "would probably pay"
+    why = (
+        "even at the top of its 90% interval"
+        if sure
+        else "on its mean, though not every 90% interval is"
+    )
+    hint = (
+        'the profit objective (--objective profit; API objective "profit") spends only '
+        "while the next unit of spend earns more than it costs, and the frontier shows what "
+        "each budget brings"
+    )
+    headline = (
+        f"Every channel's next unit of spend returns less than it costs: spending less "
+        f"{claim}, not only reallocating."
+    )
+    caveat = (
+        f"every channel's marginal ROI at the plan is below 1, {why}: cutting the budget "
+        f"{claim}, not only moving it between channels; {hint}."
+    )
+    return headline, caveat
+
+
+def plan_headline(
+    result: AllocationResult,
+    response: ResponseModel,
+    request: PlanRequest,
+    *,
+    bounded: bool,
+) -> list[str]:
+    """The plan's headline sentences: the default bounds (when ``bounded``), each move
+    that rests on the prior, and whether spending less would pay."""
+    out = []
+    if bounded and request.max_change is not None:
+        current = current_budget(response, request.weeks)
+        scaled = " (scaled to the budget)" if abs(result.budget - current) > 1e-9 * current else ""
+        out.append(
+            f"Moves limited to ±{_percent(request.max_change)} of current spend per "
+            f"channel{scaled}; widen with --max-change (API max_change) or --unbounded."
+        )
+    dominated = response.prior_dominated if isinstance(response, FittedResponse) else ()
+    for a in result.allocation:
+        change = a.spend - a.current_spend
+        if a.channel in dominated and a.current_spend > 0 and abs(change) > MOVED * a.current_spend:
+            out.append(
+                f"{a.channel} {change / a.current_spend:+.0%} rests mostly on the prior: test "
+                f"it before moving (margin experiment design --channel {a.channel})."
+            )
+    less = _spend_less(result)
+    if less:
+        out.append(less[0])
+    return out
 
 
 def scenario_request(

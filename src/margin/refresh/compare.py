@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from margin.data.runs import RunRow, load_summary
+from margin.data.workspace.runs import RunRow, load_summary
 from margin.errors import ConfigError
 
 __all__ = [
@@ -161,7 +161,7 @@ def compare_summaries(previous: dict[str, Any], new: dict[str, Any]) -> Comparis
 
 
 def read_summary(run: str | Path | RunRow) -> dict[str, Any]:
-    """A run's ``summary.json``, checked (:func:`margin.data.runs.load_summary`)."""
+    """A run's ``summary.json``, checked (:func:`margin.data.workspace.runs.load_summary`)."""
     return load_summary(run)
 
 

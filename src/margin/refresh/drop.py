@@ -26,11 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from margin.data.readers import CSV_SUFFIXES, PARQUET_SUFFIXES, file_sha256
+from margin.data.ingest.readers import CSV_SUFFIXES, PARQUET_SUFFIXES, file_sha256
 from margin.errors import ConfigError
 
 if TYPE_CHECKING:
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = ["LOAD_ORDER", "DropFile", "DropScan", "IgnoredFile", "scan_drop"]
 

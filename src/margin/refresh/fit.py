@@ -21,14 +21,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from margin.data.runs import RunRecord, RunRow, latest_run, load_summary, publish_run_folder
+from margin.data.workspace.runs import (
+    RunRecord,
+    RunRow,
+    latest_run,
+    load_summary,
+    publish_run_folder,
+)
 from margin.errors import MarginError
 from margin.refresh.ledger import note_run_folder, partial_folder
 
 if TYPE_CHECKING:
-    from margin.data.panel import MarketingData
-    from margin.data.spec import Spec
-    from margin.data.workspace import Workspace
+    from margin.data.panel.marketing_data import MarketingData
+    from margin.data.panel.spec import Spec
+    from margin.data.workspace.store import Workspace
     from margin.refresh.settings import RefreshSettings
 
 __all__ = ["FittedRun", "PreviousRun", "fit_run", "last_good_run", "save_fit"]
@@ -55,7 +61,7 @@ class PreviousRun:
         )  # fmt: skip
 
     def summary(self) -> dict[str, Any]:
-        """Its ``summary.json``, checked against its row (:func:`margin.data.runs.load_summary`)."""
+        """Its ``summary.json``, checked against its row (:func:`margin.data.workspace.runs.load_summary`)."""
         return load_summary(self.row())
 
     def to_dict(self) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = [
     "MARKER",
@@ -191,7 +191,7 @@ def recover_abandoned(ws: Workspace, runs: Path) -> list[str]:
 
 
 def _has_row(ws: Workspace, run_id: str) -> bool:
-    from margin.data.runs import has_run
+    from margin.data.workspace.runs import has_run
 
     return has_run(ws, run_id)
 
@@ -209,7 +209,7 @@ def insert_refresh_row(
     artifact: Path | None = None,
 ) -> None:
     """Insert a refresh's ``kind='refresh'`` row in ``runs``, in a transaction of its own."""
-    from margin.data.runs import RunRow, code_version, record_run
+    from margin.data.workspace.runs import RunRow, code_version, record_run
 
     row = RunRow(
         id=refresh_id, kind="refresh", spec_hash=spec_hash, data_hash=data_hash,

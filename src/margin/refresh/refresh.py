@@ -41,11 +41,11 @@ from margin.refresh.score import PlanScore, latest_plan, score_plan
 from margin.refresh.settings import RefreshSettings, load_settings
 
 if TYPE_CHECKING:
-    from margin.data.findings import Report
-    from margin.data.ingest import IngestResult
-    from margin.data.panel import MarketingData
-    from margin.data.spec import Spec
-    from margin.data.workspace import Workspace
+    from margin.data.ingest.pipeline import IngestResult
+    from margin.data.panel.marketing_data import MarketingData
+    from margin.data.panel.spec import Spec
+    from margin.data.rules.findings import Report
+    from margin.data.workspace.store import Workspace
 
 __all__ = ["Progress", "RefreshError", "RefreshResult", "refresh"]
 
@@ -262,7 +262,7 @@ def _aborted_transaction(err: BaseException) -> bool:
 
 
 def _steps(ws: Workspace, state: _State, progress: Progress) -> RefreshResult:
-    from margin.data.spec import load_spec
+    from margin.data.panel.spec import load_spec
 
     settings = state.settings
     state.step = "scan"
@@ -317,7 +317,7 @@ def _same_fit(previous: PreviousRun, settings: RefreshSettings) -> bool:
 
 
 def _ingest(ws: Workspace, state: _State, scan: DropScan, progress: Progress) -> None:
-    from margin.data.ingest import ingest_file
+    from margin.data.ingest.pipeline import ingest_file
 
     state.step = "ingest"
     if not scan.new:
@@ -330,8 +330,8 @@ def _ingest(ws: Workspace, state: _State, scan: DropScan, progress: Progress) ->
 
 
 def _check_and_panel(ws: Workspace, state: _State, spec: Spec, progress: Progress) -> MarketingData:
-    from margin.data.panel import load_panel
-    from margin.data.validation import check_workspace
+    from margin.data.panel.marketing_data import load_panel
+    from margin.data.rules.validation import check_workspace
 
     state.step = "check"
     with progress("checking the workspace"):
@@ -397,7 +397,7 @@ def _insert_refresh_row(ws: Workspace, result: RefreshResult) -> None:
 
 def _record(ws: Workspace, state: _State, status: str) -> RefreshResult:
     """Write ``refresh.json``, then record the new run and the refresh in ``runs``."""
-    from margin.data.runs import record_run
+    from margin.data.workspace.runs import record_run
 
     artifact = state.runs / state.id / "refresh.json"
     result = state.result(status, _summary_line(state, status), artifact.resolve())
@@ -425,7 +425,7 @@ def _undo(ws: Workspace, state: _State) -> None:
     if state.fitted is not None:
         import shutil
 
-        from margin.data.runs import has_run
+        from margin.data.workspace.runs import has_run
 
         if not has_run(ws, state.fitted.record.id):
             shutil.rmtree(state.fitted.path, ignore_errors=True)

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from margin.errors import ConfigError
 
 if TYPE_CHECKING:
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = ["PlanForecast", "PlanScore", "WeekScore", "latest_plan", "read_plan", "score_plan"]
 
@@ -200,7 +200,7 @@ def latest_plan(workspace: Workspace) -> PlanForecast | None:
     optimize`` without ``--out`` records the run folder instead) cannot be scored and is
     passed over.
     """
-    from margin.data.runs import list_runs
+    from margin.data.workspace.runs import list_runs
 
     for row in list_runs(workspace, kind="plan", exclude_failed=True):
         path = Path(str(row.artifact_path))

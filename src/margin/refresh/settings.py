@@ -17,7 +17,7 @@ from margin.mmm.settings import METHODS, PARAMETERS, Inference, Laplace, Nuts, i
 from margin.params import check_params
 
 if TYPE_CHECKING:
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = ["META_KEY", "METHODS", "RefreshSettings", "load_settings", "save_settings"]
 

@@ -140,7 +140,7 @@ def build_report(
         run_dir: the run folder (``summary.json``; ``curves.json`` when present).
         plan: a ``plan.json`` path or body made from this run (adds the reallocation).
         data_quality: ``Report.to_dict()`` of the workspace's data-quality check (the
-            caller gathers it: :func:`margin.data.quality.workspace_quality`).
+            caller gathers it: :func:`margin.data.rules.quality.workspace_quality`).
         currency: the workspace's currency (default: the summary's ``currency``, else none).
 
     Raises:

@@ -2,7 +2,7 @@
 
 :func:`build_view` reads a run folder (``summary.json``, optional ``curves.json``), an
 optional plan (``plan.json`` body) and optional data-quality findings (the body of
-:meth:`margin.data.findings.Report.to_dict`) and returns one JSON-ready dict::
+:meth:`margin.data.rules.findings.Report.to_dict`) and returns one JSON-ready dict::
 
     {"meta": {...}, "summary": {...}, "channels": [...], "plan": {...} | None,
      "waterfall": {...}, "over_time": {...}, "curves": {...} | None,
@@ -23,6 +23,7 @@ from typing import Any
 
 from margin.errors import ConfigError
 from margin.types import Interval
+from margin.wording import break_even, marginal_words, return_words
 
 __all__ = [
     "build_view",
@@ -63,7 +64,7 @@ def read_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None
         ConfigError: the folder or its ``summary.json`` is missing, unreadable or lacks
             the keys a report needs.
     """
-    from margin.data.runs import load_summary
+    from margin.data.workspace.runs import load_summary
 
     folder = Path(run_dir)
     summary = load_summary(folder)
@@ -101,21 +102,14 @@ def _ratio(stat: dict[str, float]) -> str:
 def _roi_verdict(name: str, stat: dict[str, float], symbol: str) -> str:
     roi = Interval.from_json(stat)
     each = f"each {symbol or ''}1 returned {symbol or ''}{roi.mean:.2f}"
-    if roi.p05 > 1:
-        return f"{name} paid back {_ratio(stat)}: {each}."
-    if roi.p95 < 1:
-        return f"{name} did not pay back: {_ratio(stat)}; {each}."
-    return f"{name} may or may not have paid back: {_ratio(stat)}; {each}."
+    if break_even(roi) == "above":
+        return f"{name} {return_words(roi)} {_ratio(stat)}: {each}."
+    return f"{name} {return_words(roi)}: {_ratio(stat)}; {each}."
 
 
 def _mroi_verdict(name: str, stat: dict[str, float], symbol: str) -> str:
     mroi = Interval.from_json(stat)
-    text = f"the next {symbol or ''}1 on {name} returns {_ratio(stat)}"
-    if mroi.p05 > 1:
-        return f"{text[0].upper()}{text[1:]}: worth spending more."
-    if mroi.p95 < 1:
-        return f"{text[0].upper()}{text[1:]}: spending less loses little."
-    return f"{text[0].upper()}{text[1:]}: about break-even at the margin."
+    return f"The next {symbol or ''}1 on {name} returns {_ratio(stat)}: {marginal_words(mroi)}."
 
 
 def channel_rows(summary: dict[str, Any], symbol: str) -> list[dict[str, Any]]:
@@ -254,6 +248,7 @@ def plan_view(plan: dict[str, Any], symbol: str) -> dict[str, Any]:
         "p_beats_current": None if p is None else float(p),
         "weekly_kpi": plan.get("weekly_kpi"),
         "verdict": verdict + ".",
+        "headline": [str(line) for line in plan.get("headline", [])],
         "caveats": [str(c) for c in plan.get("caveats", [])],
         "information": _information_view(plan.get("value_of_information")),
     }

@@ -9,7 +9,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from margin.data.panel import MarketingData
+from margin.data.panel.marketing_data import MarketingData
 from margin.data.simulator.customers import simulate_transactions
 from margin.data.simulator.frames import (
     controls_frame,

@@ -157,10 +157,24 @@
     });
   }
 
+  /* The words of margin.wording.return_words (same classes, same WIDE = 2): keep in step. */
   function roiWord(stat) {
     if (stat.p05 > 1) { return "paid back"; }
     if (stat.p95 < 1) { return "did not pay back"; }
-    return "may or may not have paid back";
+    if (stat.p05 < 0.5 && stat.p95 > 2) {
+      return "may or may not have paid back (too uncertain to say: test it)";
+    }
+    return stat.mean >= 1 ? "probably paid back (could have fallen short)"
+      : "probably did not pay back (could have)";
+  }
+
+  /* The words of margin.wording.marginal_words: keep in step. */
+  function mroiWord(stat) {
+    if (stat.p05 > 1) { return "worth spending more"; }
+    if (stat.p95 < 1) { return "spending less loses little"; }
+    if (stat.p05 < 0.5 && stat.p95 > 2) { return "too uncertain to say: test it"; }
+    return stat.mean >= 1 ? "probably above break-even (could be below)"
+      : "probably below break-even (could be above)";
   }
 
   function runQuery(path) { return "/api/runs/" + RUN + path; }
@@ -183,7 +197,8 @@
       list("verdicts", s.channels_order.map(function (name) {
         var c = s.channels[name];
         return name + " " + roiWord(c.roi) + ": " + F.ratio(c.roi) + "; each 1 spent returned " +
-          c.roi.mean.toFixed(2) + ". The next 1 returns " + F.ratio(c.mroi) + ".";
+          c.roi.mean.toFixed(2) + ". The next 1 returns " + F.ratio(c.mroi) + ": " +
+          mroiWord(c.mroi) + ".";
       }));
       C.waterfall($("chart-waterfall"), waterfallOf(s));
       C.intervals($("chart-roi"), channelRows(s, "roi"), { title: "ROI (mean)", reference: 1 });
@@ -312,6 +327,7 @@
     metric("plan-metrics", "Chance it beats the current plan",
            plan.p_beats_current === null || plan.p_beats_current === undefined ? "–"
              : (100 * plan.p_beats_current).toFixed(0) + "%", "share of posterior draws");
+    notes("plan-headline", plan.headline);
     notes("plan-caveats", plan.caveats);
     var rows = Object.keys(plan.allocation).map(function (name) {
       var a = plan.allocation[name];

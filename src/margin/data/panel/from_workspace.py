@@ -8,27 +8,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from margin.data.schema import NATIONAL
-from margin.data.spec import DataSpec, Spec
-from margin.data.taxonomy import normalize_channel
+from margin.data.ingest.taxonomy import normalize_channel
+from margin.data.panel.spec import DataSpec, Spec
+from margin.data.workspace.schema import NATIONAL
 from margin.errors import ConfigError, DataValidationError
 
 if TYPE_CHECKING:
     import duckdb
 
-    from margin.data.workspace import Workspace
-from margin.data.panel import (
-    _LISTED,
+    from margin.data.workspace.store import Workspace
+from margin.data.panel.common import (
+    LISTED,
+    Cubes,
     DateArray,
-    MarketingData,
-    _column,
-    _Cubes,
-    _date_range,
-    _kpi_weighted,
-    _listing,
-    _panel,
-    _per_geo,
+    date_range,
+    fetched_column,
+    kpi_weighted,
+    listing,
+    per_geo,
 )
+from margin.data.panel.marketing_data import MarketingData, assemble
 from margin.types import FloatArray
 
 __all__ = ["load_panel_workspace"]
@@ -39,7 +38,7 @@ def _fetch(
     con: duckdb.DuckDBPyConnection, sql: str, params: list[Any]
 ) -> dict[str, npt.NDArray[Any]]:
     """Rows as columns: DOUBLE with NULL as NaN, DATE as datetime64[D], the rest as fetched."""
-    return {k: _column(v) for k, v in con.execute(sql, params).fetchnumpy().items()}
+    return {k: fetched_column(v) for k, v in con.execute(sql, params).fetchnumpy().items()}
 
 
 def _names(con: duckdb.DuckDBPyConnection, sql: str, params: list[Any] | None = None) -> list[str]:
@@ -78,17 +77,17 @@ def load_panel_workspace(workspace: Workspace, spec: Spec) -> MarketingData:
         )[..., 0]
     if national:
         weights = np.ones(len(geos)) if population is None else population
-        cubes = _Cubes(
+        cubes = Cubes(
             kpi=kpi.sum(axis=0, keepdims=True),
             spend=spend,
             impressions=impressions,
             controls=np.tensordot(weights / weights.sum(), controls, axes=(0, 0))[None],
             population=None if population is None else population.sum(keepdims=True),
-            revenue_per_kpi=None if rpk is None else _kpi_weighted(kpi, rpk, axis=0)[None],
+            revenue_per_kpi=None if rpk is None else kpi_weighted(kpi, rpk, axis=0)[None],
         )
-        return _panel(weeks, (NATIONAL,), data, cubes)
-    cubes = _Cubes(kpi, spend, impressions, controls, population, rpk)
-    return _panel(weeks, geos, data, cubes)
+        return assemble(weeks, (NATIONAL,), data, cubes)
+    cubes = Cubes(kpi, spend, impressions, controls, population, rpk)
+    return assemble(weeks, geos, data, cubes)
 
 
 def _workspace_kpi(
@@ -120,19 +119,19 @@ def _workspace_kpi(
     if days.max() > 1:  # daily data: keep full weeks, dropping partial ones at the ends
         inside = _full_weeks(data.kpi, geo_names, all_weeks, days)
         all_weeks, kpi = all_weeks[inside], kpi[:, inside]
-    expected = _date_range(all_weeks[0], all_weeks[-1], 7)
+    expected = date_range(all_weeks[0], all_weeks[-1], 7)
     lacking = np.setdiff1d(expected, all_weeks)
     if lacking.size:
         raise DataValidationError(
             f"KPI {data.kpi!r} has no rows in {lacking.size} week(s) between {all_weeks[0]} and "
-            f"{all_weeks[-1]} ({_listing(lacking)}); load outcomes for those weeks"
+            f"{all_weeks[-1]} ({listing(lacking)}); load outcomes for those weeks"
         )
     for g, name in enumerate(geo_names):
         absent = all_weeks[np.isnan(kpi[g])]
         if absent.size:
             raise DataValidationError(
                 f"KPI {data.kpi!r} is missing for geo {name!r} in {absent.size} week(s) "
-                f"({_listing(absent)}); load them, or remove the geo's outcomes"
+                f"({listing(absent)}); load them, or remove the geo's outcomes"
             )
     return geo_names, all_weeks, kpi
 
@@ -151,10 +150,10 @@ def _full_weeks(
     if partial.size:
         shown = [
             f"geo {geos[g]!r} week {weeks[inside][t]} ({days[:, inside][g, t]} days)"
-            for g, t in partial[:_LISTED]
+            for g, t in partial[:LISTED]
         ]
         raise DataValidationError(
-            f"KPI {kpi!r} is daily but some weeks lack days: {_listing(shown, len(partial), '; ')}"
+            f"KPI {kpi!r} is daily but some weeks lack days: {listing(shown, len(partial), '; ')}"
             "; load the missing days"
         )
     return inside
@@ -221,7 +220,7 @@ def _workspace_spend(
     if others:
         raise DataValidationError(
             f"spend for channels {list(channels)} has geo(s) {others} without KPI rows (the KPI's "
-            f"geos: {_listing(list(labels))}); load outcomes for them, or remove data.geo from "
+            f"geos: {listing(list(labels))}); load outcomes for them, or remove data.geo from "
             "the spec to model the national total"
         )
     geo_position = {g: i for i, g in enumerate(labels)}
@@ -242,7 +241,7 @@ def _workspace_spend(
             shown = [f"{data.media[k]!r} geo {labels[i]!r} week {weeks[j]}" for i, j, k in absent]
             raise DataValidationError(
                 f"impressions are missing in the workspace for channel "
-                f"{_listing(shown, len(absent), '; ')}; load them, or leave data.impressions "
+                f"{listing(shown, len(absent), '; ')}; load them, or leave data.impressions "
                 "out of the spec"
             )
     if geos is None:
@@ -290,10 +289,10 @@ def _workspace_controls(
         cube[g, np.searchsorted(weeks, rows["week"][mine]), k] = rows["value"][mine]
     absent = np.argwhere(np.isnan(cube))
     if absent.size and not allow_missing:
-        shown = [f"{names[k]!r} geo {geos[g]!r} week {weeks[t]}" for g, t, k in absent[:_LISTED]]
+        shown = [f"{names[k]!r} geo {geos[g]!r} week {weeks[t]}" for g, t, k in absent[:LISTED]]
         raise DataValidationError(
             f"controls ({key}) have no value in the workspace for "
-            f"{_listing(shown, len(absent), '; ')}; every geo and week needs one: load them, "
+            f"{listing(shown, len(absent), '; ')}; every geo and week needs one: load them, "
             "or drop the name from the spec"
         )
     return cube
@@ -309,6 +308,6 @@ def _workspace_population(
     if absent:
         raise DataValidationError(
             f"population control {name!r} (data.population) has no value for geo(s) "
-            f"{_listing(absent)} in the KPI's weeks; load it for every geo"
+            f"{listing(absent)} in the KPI's weeks; load it for every geo"
         )
-    return _per_geo(values)
+    return per_geo(values)

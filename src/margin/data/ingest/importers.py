@@ -2,8 +2,8 @@
 
 Each importer reads one file and returns :class:`Imported`: the workspace's long
 tables as pandas frames, plus a suggested ``[data]`` spec for
-:func:`margin.data.panel.load_panel_workspace`. Importers only read; writing the
-frames to a workspace is :func:`margin.data.ingest.ingest_frames`'s job.
+:func:`margin.data.panel.marketing_data.load_panel_workspace`. Importers only read; writing the
+frames to a workspace is :func:`margin.data.ingest.pipeline.ingest_frames`'s job.
 
 | layout | date | geo | spend → channel | impressions / clicks | KPI | controls |
 |---|---|---|---|---|---|---|
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from margin.data.schema import NATIONAL
+from margin.data.workspace.schema import NATIONAL
 from margin.errors import ConfigError, DataValidationError, InputFileError
 
 if TYPE_CHECKING:

@@ -19,14 +19,14 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from margin.data.readers import (
+from margin.data.ingest.readers import (
     StagedFile,
     parse_date_column,
     parse_number_column,
     quote_identifier,
     quote_literal,
 )
-from margin.data.schema import NATIONAL
+from margin.data.workspace.schema import NATIONAL
 from margin.errors import ConfigError, DataValidationError
 
 if TYPE_CHECKING:

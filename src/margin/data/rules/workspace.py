@@ -2,7 +2,7 @@
 
 Each rule is ``rule(con, ctx) -> list[Finding]`` with at most one finding per table and
 check. Row keys name a row by its natural key, date first (``2024-01-01/north/tv``).
-The weekly-grid rules live in :mod:`margin.data.rules_weekly`.
+The weekly-grid rules live in :mod:`margin.data.rules.weekly`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
-from margin.data.findings import Finding
-from margin.data.readers import quote_identifier, quote_literal
-from margin.data.rules_common import agree, finding, listing, plural, received, sample
-from margin.data.schema import TABLES
+from margin.data.ingest.readers import quote_identifier, quote_literal
+from margin.data.rules.common import agree, finding, listing, plural, received, sample
+from margin.data.rules.findings import Finding
+from margin.data.workspace.schema import TABLES
 
 if TYPE_CHECKING:
     import duckdb

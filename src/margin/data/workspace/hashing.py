@@ -44,7 +44,7 @@ from margin.errors import ConfigError, WorkspaceError
 if TYPE_CHECKING:
     import duckdb
 
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = [
     "HASH_PATTERN",
@@ -476,7 +476,7 @@ def move_legacy_secret(workspace: Workspace) -> bool:
     The secret becomes key version 1 (``legacy-sha256``), so the stored ids stay valid;
     ids an older margin stored unhashed (a ``user_key`` column loaded as it was) are
     hashed; the meta row is deleted and the file rewritten so that no copy of the secret
-    remains in it. Says what it did on the ``margin.data.hashing`` logger (a warning).
+    remains in it. Says what it did on the ``margin.data.workspace.hashing`` logger (a warning).
 
     Returns:
         Whether there was a secret to move.

@@ -1,7 +1,7 @@
 """Per-table normalisers: SQL that turns a staged file into canonical rows.
 
 Each function returns a SELECT yielding ``_row`` plus the table's columns (less
-``load_id``), with channel names still raw: :mod:`margin.data.ingest` harmonises them
+``load_id``), with channel names still raw: :mod:`margin.data.ingest.pipeline` harmonises them
 through the taxonomy afterwards. Values that do not parse raise with row and column.
 """
 
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from margin.data.hashing import HASH_PATTERN
-from margin.data.readers import (
+from margin.data.ingest.readers import (
     StagedFile,
     parse_date_column,
     parse_number_column,
@@ -19,13 +18,14 @@ from margin.data.readers import (
     quote_literal,
     require_columns,
 )
-from margin.data.schema import NATIONAL
+from margin.data.workspace.hashing import HASH_PATTERN
+from margin.data.workspace.schema import NATIONAL
 from margin.errors import DataValidationError
 
 if TYPE_CHECKING:
     import duckdb
 
-    from margin.data.hashing import HashKey
+    from margin.data.workspace.hashing import HashKey
 
 __all__ = [
     "controls_select",

@@ -24,21 +24,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from margin.data.spec import KPI_TYPES, DataSpec, KpiType, Spec
+from margin.data.panel.common import LISTED, Cubes, DateArray, listing
+from margin.data.panel.spec import KPI_TYPES, DataSpec, KpiType, Spec
 from margin.errors import ConfigError, DataValidationError
 from margin.types import FloatArray
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = ["MarketingData", "load_panel"]
 
-DateArray = npt.NDArray[np.datetime64]
 TimeIndex = int | str | date | np.datetime64 | None
-_LISTED = 5
-"""At most this many places (rows, weeks, cells) are named in one message."""
 _SHAPES = {
     "spend": ("n_geos", "n_times", "n_channels"),
     "impressions": ("n_geos", "n_times", "n_channels"),
@@ -137,14 +135,14 @@ class MarketingData:
         media = what in ("spend", "impressions")
         kind, labels = ("channel", self.channels) if media else ("control", self.control_names)
         places = []
-        for index in np.argwhere(bad)[:_LISTED]:
+        for index in np.argwhere(bad)[:LISTED]:
             where = [f"geo {self.geos[index[0]]!r}"]
             if len(index) > 1:
                 where.append(f"week {self.dates[index[1]]}")
             if len(index) > 2:
                 where.append(f"{kind} {labels[index[2]]!r}")
             places.append(" ".join(where))
-        where_all = _listing(places, int(bad.sum()), "; ")
+        where_all = listing(places, int(bad.sum()), "; ")
         raise DataValidationError(f"{what} is {problem} at {where_all}; {fix}")
 
     # -- shape ------------------------------------------------------------------------
@@ -320,19 +318,10 @@ def _frozen_array(name: str, value: object, shape: tuple[int, ...]) -> FloatArra
     return array
 
 
-@dataclass(frozen=True)
-class _Cubes:
-    """Panel arrays on a (geo, week) grid before labelling; shapes as in MarketingData."""
-
-    kpi: FloatArray
-    spend: FloatArray
-    impressions: FloatArray | None
-    controls: FloatArray
-    population: FloatArray | None
-    revenue_per_kpi: FloatArray | None
-
-
-def _panel(dates: DateArray, geos: tuple[str, ...], data: DataSpec, cubes: _Cubes) -> MarketingData:
+def assemble(
+    dates: DateArray, geos: tuple[str, ...], data: DataSpec, cubes: Cubes
+) -> MarketingData:
+    """Label the loaders' ``cubes`` as a :class:`MarketingData` (validated on construction)."""
     rpk = cubes.revenue_per_kpi
     if isinstance(data.revenue_per_kpi, float | int):
         rpk = np.full(cubes.kpi.shape, float(data.revenue_per_kpi))
@@ -352,49 +341,6 @@ def _panel(dates: DateArray, geos: tuple[str, ...], data: DataSpec, cubes: _Cube
     )
 
 
-def _kpi_weighted(kpi: FloatArray, rate: FloatArray, axis: int) -> FloatArray:
-    """The KPI-weighted mean of ``rate`` along ``axis`` (plain mean where the KPI sums to 0)."""
-    total = kpi.sum(axis=axis)
-    weighted = (kpi * rate).sum(axis=axis)
-    safe = np.where(total != 0, total, 1.0)
-    return np.where(total != 0, weighted / safe, rate.mean(axis=axis))
-
-
-def _per_geo(values: FloatArray) -> FloatArray:
-    """``(n_geos, n_times)`` → ``(n_geos,)``: the mean over time, ignoring NaN (exact if constant)."""
-    low, high = np.nanmin(values, axis=1), np.nanmax(values, axis=1)
-    return np.where(low == high, low, np.nanmean(values, axis=1))
-
-
-def _date_range(first: np.datetime64, last: np.datetime64, step: int) -> DateArray:
-    """Dates from ``first`` to ``last`` (inclusive), ``step`` days apart."""
-    return np.arange(first, last + np.timedelta64(1, "D"), np.timedelta64(step, "D"))
-
-
-def _listing(values: npt.NDArray[Any] | list[Any], n: int | None = None, sep: str = ", ") -> str:
-    """The first few ``values`` joined, and how many more of ``n`` (default: all) there are."""
-    n = len(values) if n is None else n
-    shown = sep.join(str(v) for v in list(values)[:_LISTED])
-    return shown + (f" and {n - _LISTED} more" if n > _LISTED else "")
-
-
-def _filled(values: Any) -> FloatArray:
-    """A fetched DOUBLE column with SQL NULLs as NaN."""
-    if isinstance(values, np.ma.MaskedArray):
-        return np.asarray(values.filled(np.nan), dtype=np.float64)
-    return np.asarray(values, dtype=np.float64)
-
-
-def _column(values: Any) -> npt.NDArray[Any]:
-    if values.dtype.kind == "f":
-        return _filled(values)
-    if values.dtype.kind == "M":
-        return np.asarray(values).astype("datetime64[D]")
-    if isinstance(values, np.ma.MaskedArray):
-        return np.asarray(values.filled(None), dtype=object)
-    return np.asarray(values)
-
-
 def load_panel(
     spec: Spec,
     *,
@@ -412,10 +358,10 @@ def load_panel(
             "or workspace=WORKSPACE"
         )
     if data is not None:
-        from margin.data.panel_csv import load_panel_csv
+        from margin.data.panel.from_csv import load_panel_csv
 
         return load_panel_csv(data, spec, week_start=week_start)
-    from margin.data.panel_workspace import load_panel_workspace
+    from margin.data.panel.from_workspace import load_panel_workspace
 
     if workspace is None:  # pragma: no cover - excluded above
         raise AssertionError

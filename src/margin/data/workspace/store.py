@@ -16,9 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from margin.data import locking
-from margin.data.hashing import move_legacy_secret, new_workspace_id
-from margin.data.schema import MIGRATIONS, SCHEMA_VERSION, TABLES, WEEKDAYS, weekly_views_sql
+from margin.data.workspace import locking
+from margin.data.workspace.hashing import move_legacy_secret, new_workspace_id
+from margin.data.workspace.schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TABLES,
+    WEEKDAYS,
+    weekly_views_sql,
+)
 from margin.errors import ConfigError, WorkspaceError
 
 if TYPE_CHECKING:
@@ -89,7 +95,7 @@ class Workspace:
             )
         if new:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # waits (bounded, see margin.data.locking) while another process holds the file
+        try:  # waits (bounded, see margin.data.workspace.locking) while another process holds the file
             self.con: duckdb.DuckDBPyConnection = locking.connect(self.path, read_only=read_only)
         except duckdb.Error as err:
             raise WorkspaceError(
@@ -233,7 +239,7 @@ class Workspace:
 
     @property
     def workspace_id(self) -> str | None:
-        """The workspace's non-secret id: it names the key file (:mod:`margin.data.hashing`).
+        """The workspace's non-secret id: it names the key file (:mod:`margin.data.workspace.hashing`).
 
         ``None`` only for a workspace made by an older margin and opened read-only since.
         """
@@ -247,7 +253,7 @@ class Workspace:
         that open the path from then on get the new file). Used when a secret leaves the
         workspace and when ids are re-keyed. Not inside a transaction.
         """
-        from margin.data.readers import quote_identifier, quote_literal
+        from margin.data.ingest.readers import quote_identifier, quote_literal
 
         if self._depth or self.read_only:
             raise WorkspaceError(

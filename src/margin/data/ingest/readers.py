@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from margin.data.dates import ISO, detect_dates, read_as
-from margin.data.findings import MAX_ROWS_LISTED, Finding
-from margin.data.sniff import CsvShape, diagnose_csv, excerpt, resolve_encoding, sniff_csv
+from margin.data.ingest.dates import ISO, detect_dates, read_as
+from margin.data.ingest.sniff import CsvShape, diagnose_csv, excerpt, resolve_encoding, sniff_csv
+from margin.data.rules.findings import MAX_ROWS_LISTED, Finding
 from margin.errors import ConfigError, DataValidationError, InputFileError
 
 if TYPE_CHECKING:
@@ -539,7 +539,7 @@ def parse_date_column(
 ) -> str:
     """A SQL expression for ``column`` as DATE; the format is detected unless given.
 
-    A detected format other than ISO is said in ``staged.notes`` (see :mod:`margin.data.dates`).
+    A detected format other than ISO is said in ``staged.notes`` (see :mod:`margin.data.ingest.dates`).
 
     Raises:
         DataValidationError: values that do not parse (rows named), an ambiguous format,

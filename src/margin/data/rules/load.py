@@ -11,9 +11,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
-from margin.data.findings import Finding, Severity
-from margin.data.readers import quote_identifier, quote_literal
-from margin.data.rules_common import (
+from margin.data.ingest.readers import quote_identifier, quote_literal
+from margin.data.rules.common import (
     HUGE,
     Sample,
     agree,
@@ -22,7 +21,8 @@ from margin.data.rules_common import (
     received,
     sample,
 )
-from margin.data.schema import TABLES
+from margin.data.rules.findings import Finding, Severity
+from margin.data.workspace.schema import TABLES
 
 if TYPE_CHECKING:
     import duckdb

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from margin.data.findings import Finding
-from margin.data.readers import quote_literal
-from margin.data.rules_common import agree, finding, plural, received, sample
-from margin.data.schema import NATIONAL
+from margin.data.ingest.readers import quote_literal
+from margin.data.rules.common import agree, finding, plural, received, sample
+from margin.data.rules.findings import Finding
+from margin.data.workspace.schema import NATIONAL
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import duckdb
 
-    from margin.data.rules_workspace import CheckContext
+    from margin.data.rules.workspace import CheckContext
 
 __all__ = [
     "MAD_SCALE",

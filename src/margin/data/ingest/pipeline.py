@@ -14,10 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from margin.data.findings import Finding
-from margin.data.hashing import ID_COLUMNS, HashKey, load_key
-from margin.data.layouts import spend_select
-from margin.data.normalize import (
+from margin.data.ingest.layouts import spend_select
+from margin.data.ingest.normalize import (
     controls_select,
     events_select,
     experiments_select,
@@ -25,23 +23,25 @@ from margin.data.normalize import (
     outcomes_select,
     transactions_select,
 )
-from margin.data.readers import (
+from margin.data.ingest.readers import (
     ReadOptions,
     StagedFile,
     drop_relation,
     quote_identifier,
     stage_file,
 )
-from margin.data.schema import TABLES
-from margin.data.sniff import excerpt
-from margin.data.taxonomy import Taxonomy
+from margin.data.ingest.sniff import excerpt
+from margin.data.ingest.taxonomy import Taxonomy
+from margin.data.rules.findings import Finding
+from margin.data.workspace.hashing import ID_COLUMNS, HashKey, load_key
+from margin.data.workspace.schema import TABLES
 from margin.errors import ConfigError, DataValidationError, LoadRejectedError, WorkspaceError
 
 if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = ["FX_MAX_AGE_DAYS", "INGESTABLE", "IngestResult", "ingest_file", "ingest_frames"]
 
@@ -104,13 +104,13 @@ def ingest_file(
 
     Args:
         kind: one of :data:`INGESTABLE`.
-        layout: for spend, ``auto`` or a name in :data:`margin.data.layouts.LAYOUTS`.
+        layout: for spend, ``auto`` or a name in :data:`margin.data.ingest.layouts.LAYOUTS`.
         mapping: canonical column → the file's column, for other names.
         taxonomy: channel aliases and campaign rules.
         currency: the currency of spend rows that do not name one (default: the workspace's).
         prehashed: events and transactions: the id column already holds margin's hashes
             (checked, not hashed again). Otherwise every id is hashed with the workspace's
-            key (:mod:`margin.data.hashing`), whatever its column is called.
+            key (:mod:`margin.data.workspace.hashing`), whatever its column is called.
 
     Raises:
         InputFileError: the file cannot be read as a table.
@@ -322,7 +322,7 @@ def _validate(
     workspace: Workspace, kind: str, relation: str, path: Path | str, layout: str
 ) -> list[Finding]:
     """Run the load rules on ``relation``; raise :class:`LoadRejectedError` on errors."""
-    from margin.data.validation import validate_load
+    from margin.data.rules.validation import validate_load
 
     con = workspace.con
     if kind == "spend":

@@ -3,7 +3,7 @@
 Dates come written many ways (``2024-03-01``, ``01/03/2024``, GeoLift's ``03/06/21``).
 Every candidate format is tried on every value, in one scan. A reading qualifies if it
 reads all the values as plausible dates (from
-:data:`~margin.data.rules_load.EARLIEST_DATE` to :data:`~margin.data.rules_load.FUTURE_DAYS`
+:data:`~margin.data.rules.load.EARLIEST_DATE` to :data:`~margin.data.rules.load.FUTURE_DAYS`
 ahead), so a two-digit year never becomes year 0003. ISO dates win outright. Otherwise,
 of the readings that qualify, the one whose distinct dates form a regular daily or
 weekly grid is chosen, and the choice is said (:attr:`DateReading.note`). When several
@@ -90,7 +90,7 @@ def detect_dates(
     Raises:
         DataValidationError: several readings fit equally well (day and month cannot be told apart).
     """
-    from margin.data.rules_load import EARLIEST_DATE, FUTURE_DAYS
+    from margin.data.rules.load import EARLIEST_DATE, FUTURE_DAYS
 
     sql = {fmt: read_as(clean, fmt) for fmt in CANDIDATE_FORMATS}
     iso = con.execute(f"SELECT count({clean}), count({sql[ISO]}) FROM {relation}").fetchone()

@@ -4,12 +4,12 @@ Two entry points, both plain SQL over DuckDB so they scale to tens of millions o
 (rules aggregate in the database and fetch only counts and the first offending rows):
 
 - :func:`validate_load` judges the normalised rows of one file before they are written;
-  an ``error`` finding stops the load (:mod:`margin.data.ingest` raises
+  an ``error`` finding stops the load (:mod:`margin.data.ingest.pipeline` raises
   :class:`~margin.errors.LoadRejectedError`).
 - :func:`check_workspace` runs the rules of ``margin check`` over everything loaded and
-  returns a :class:`~margin.data.findings.Report`.
+  returns a :class:`~margin.data.rules.findings.Report`.
 
-Load rules (:mod:`margin.data.rules_load`), by id and severity:
+Load rules (:mod:`margin.data.rules.load`), by id and severity:
 
 ============================  ========  ==============================================
 ``missing_values``            error     a required value is blank (per column)
@@ -39,9 +39,9 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING
 
-from margin.data.findings import Finding, Report
-from margin.data.rules_common import sort_findings
-from margin.data.rules_load import (
+from margin.data.rules.common import sort_findings
+from margin.data.rules.findings import Finding, Report
+from margin.data.rules.load import (
     LOAD_KINDS,
     duplicate_ids,
     duplicate_rows,
@@ -49,28 +49,28 @@ from margin.data.rules_load import (
     row_rules,
     run_row_rules,
 )
-from margin.data.rules_weekly import (
+from margin.data.rules.weekly import (
     date_gaps,
     no_spend_variation,
     outcomes_without_spend,
     outliers,
     spend_without_outcomes,
 )
-from margin.data.rules_workspace import (
+from margin.data.rules.workspace import (
     CheckContext,
     empty_workspace,
     implausible_values,
     negative_spend,
     spend_from_several_sources,
 )
-from margin.data.rules_workspace import duplicate_rows as duplicate_keys
-from margin.data.rules_workspace import mixed_currencies as converted_currencies
+from margin.data.rules.workspace import duplicate_rows as duplicate_keys
+from margin.data.rules.workspace import mixed_currencies as converted_currencies
 from margin.errors import ConfigError
 
 if TYPE_CHECKING:
     import duckdb
 
-    from margin.data.workspace import Workspace
+    from margin.data.workspace.store import Workspace
 
 __all__ = ["WORKSPACE_RULES", "WorkspaceRule", "check_workspace", "validate_load"]
 
@@ -106,7 +106,7 @@ def validate_load(
 
     Args:
         con: the workspace connection holding ``relation``.
-        kind: the contract table, one of :data:`margin.data.ingest.INGESTABLE`.
+        kind: the contract table, one of :data:`margin.data.ingest.pipeline.INGESTABLE`.
         relation: a (temporary) table with that table's columns less ``load_id``, plus
             ``_row``, the 1-based data-row number in the file.
         file: the file the rows came from (named in every finding).

@@ -4,31 +4,31 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from margin.data.readers import parse_date_column, parse_number_column, quote_identifier, stage_file
-from margin.data.schema import NATIONAL, WEEKDAYS
-from margin.data.spec import DataSpec, Spec
-from margin.errors import ConfigError, DataValidationError
-
-if TYPE_CHECKING:
-    pass
-from margin.data.panel import (
-    _LISTED,
-    DateArray,
-    MarketingData,
-    _column,
-    _Cubes,
-    _date_range,
-    _filled,
-    _kpi_weighted,
-    _listing,
-    _panel,
-    _per_geo,
+from margin.data.ingest.readers import (
+    parse_date_column,
+    parse_number_column,
+    quote_identifier,
+    stage_file,
 )
+from margin.data.panel.common import (
+    LISTED,
+    Cubes,
+    DateArray,
+    date_range,
+    fetched_column,
+    filled,
+    kpi_weighted,
+    listing,
+    per_geo,
+)
+from margin.data.panel.marketing_data import MarketingData, assemble
+from margin.data.panel.spec import DataSpec, Spec
+from margin.data.workspace.schema import NATIONAL, WEEKDAYS
+from margin.errors import ConfigError, DataValidationError
 from margin.types import FloatArray
 
 __all__ = ["load_panel_csv"]
@@ -72,7 +72,7 @@ def load_panel_csv(path: str | Path, spec: Spec, *, week_start: str = "monday") 
     dates, geos, step, cubes = _wide_cubes(wide, data)
     if step == 1:
         dates, cubes = _roll_up(wide.path, dates, cubes, week_start)
-    return _panel(dates, geos, data, cubes)
+    return assemble(dates, geos, data, cubes)
 
 
 def _read_wide(path: Path, data: DataSpec) -> _Wide:
@@ -81,7 +81,7 @@ def _read_wide(path: Path, data: DataSpec) -> _Wide:
     columns = _numeric_columns(data)
     con = duckdb.connect()
     try:
-        staged = stage_file(con, path, "_panel")
+        staged = stage_file(con, path, "assemble")
         wanted = [data.date, *([data.geo] if data.geo else []), *columns]
         missing = [c for c in wanted if c not in staged.columns]
         if missing:
@@ -102,16 +102,18 @@ def _read_wide(path: Path, data: DataSpec) -> _Wide:
         )
         select.append(f"{geo} AS _geo")
         select += [f"{parse_number_column(con, staged, c)} AS _v{i}" for i, c in enumerate(columns)]
-        fetched = con.execute(f"SELECT {', '.join(select)} FROM _panel ORDER BY _row").fetchnumpy()
+        fetched = con.execute(
+            f"SELECT {', '.join(select)} FROM assemble ORDER BY _row"
+        ).fetchnumpy()
     finally:
         con.close()
-    geos = _column(fetched["_geo"]) if data.geo else np.full(len(fetched["_row"]), NATIONAL)
+    geos = fetched_column(fetched["_geo"]) if data.geo else np.full(len(fetched["_row"]), NATIONAL)
     return _Wide(
         path=path,
         rows=np.asarray(fetched["_row"], dtype=np.int64),
         dates=np.asarray(fetched["_date"]).astype("datetime64[D]"),
         geos=np.asarray(geos, dtype=object),
-        numbers={c: _filled(fetched[f"_v{i}"]) for i, c in enumerate(columns)},
+        numbers={c: filled(fetched[f"_v{i}"]) for i, c in enumerate(columns)},
     )
 
 
@@ -124,9 +126,9 @@ def _rows_error(
     values = wide.numbers.get(column)
     shown = [
         f"row {wide.rows[i]}" + ("" if values is None else f": {float(values[i])!r}")
-        for i in index[:_LISTED]
+        for i in index[:LISTED]
     ]
-    where = _listing(shown, index.size)
+    where = listing(shown, index.size)
     raise DataValidationError(f"file {wide.path}, column {column!r}: {problem} ({where}). {fix}")
 
 
@@ -156,16 +158,16 @@ def _check_duplicates(wide: _Wide, data: DataSpec) -> None:
         return
     index = np.flatnonzero(repeated)
     order = index[np.argsort(keys[index], kind="stable")]
-    shown = [f"row {wide.rows[i]} ({wide.dates[i]}, {wide.geos[i]})" for i in order[:_LISTED]]
+    shown = [f"row {wide.rows[i]} ({wide.dates[i]}, {wide.geos[i]})" for i in order[:LISTED]]
     hint = "" if data.geo else " If it holds several geos, name the geo column (data.geo)."
     raise DataValidationError(
         f"file {wide.path}: {order.size} rows repeat a (date, geo) pair: "
-        f"{_listing(shown, order.size)}. Each date appears once per geo: remove or sum the "
+        f"{listing(shown, order.size)}. Each date appears once per geo: remove or sum the "
         f"duplicates.{hint}"
     )
 
 
-def _wide_cubes(wide: _Wide, data: DataSpec) -> tuple[DateArray, tuple[str, ...], int, _Cubes]:
+def _wide_cubes(wide: _Wide, data: DataSpec) -> tuple[DateArray, tuple[str, ...], int, Cubes]:
     """The file's values on the (geo, date) grid; checks every geo has the same dates."""
     geo_labels, geo_index = np.unique(wide.geos.astype(str), return_inverse=True)
     geo_names = [str(g) for g in geo_labels]
@@ -175,7 +177,7 @@ def _wide_cubes(wide: _Wide, data: DataSpec) -> tuple[DateArray, tuple[str, ...]
         if lacking.size:
             raise DataValidationError(
                 f"file {wide.path}: geo {name!r} lacks {lacking.size} date(s) that other geos "
-                f"have ({_listing(lacking)}); every geo needs the same dates: add those rows"
+                f"have ({listing(lacking)}); every geo needs the same dates: add those rows"
             )
     step = _date_step(wide.path, all_dates)
     shape = (len(geo_names), len(all_dates))
@@ -189,12 +191,12 @@ def _wide_cubes(wide: _Wide, data: DataSpec) -> tuple[DateArray, tuple[str, ...]
     def stack(columns: tuple[str, ...]) -> FloatArray:
         return np.stack([grid(c) for c in columns], axis=-1) if columns else np.zeros((*shape, 0))
 
-    cubes = _Cubes(
+    cubes = Cubes(
         kpi=grid(data.kpi),
         spend=stack(data.media),
         impressions=stack(data.impressions) if data.impressions else None,
         controls=stack(data.controls),
-        population=_per_geo(grid(data.population)) if data.population else None,
+        population=per_geo(grid(data.population)) if data.population else None,
         revenue_per_kpi=grid(data.revenue_per_kpi)
         if isinstance(data.revenue_per_kpi, str)
         else None,
@@ -210,26 +212,24 @@ def _date_step(path: Path, dates: DateArray) -> int:
     step = int(steps.min())
     if step not in (1, 7) or np.any(steps % step):
         odd = np.flatnonzero(steps != step) if step in (1, 7) else np.array([int(np.argmin(steps))])
-        pairs = [f"{dates[i]} → {dates[i + 1]}" for i in odd[:_LISTED]]
+        pairs = [f"{dates[i]} → {dates[i + 1]}" for i in odd[:LISTED]]
         raise DataValidationError(
             f"file {path}: dates are neither daily nor weekly (steps of {sorted(set(steps.tolist()))[:5]} "
             f"days, e.g. {', '.join(pairs)}); margin models weekly data: give one row per week "
             "(or per day) on a regular grid"
         )
     if np.any(steps != step):
-        expected = _date_range(dates[0], dates[-1], step)
+        expected = date_range(dates[0], dates[-1], step)
         lacking = np.setdiff1d(expected, dates)
         unit = "day" if step == 1 else "week"
         raise DataValidationError(
             f"file {path}: the dates have gaps: {lacking.size} missing {unit}(s) "
-            f"({_listing(lacking)}); add rows for them (0 spend where nothing was spent)"
+            f"({listing(lacking)}); add rows for them (0 spend where nothing was spent)"
         )
     return step
 
 
-def _roll_up(
-    path: Path, days: DateArray, cubes: _Cubes, week_start: str
-) -> tuple[DateArray, _Cubes]:
+def _roll_up(path: Path, days: DateArray, cubes: Cubes, week_start: str) -> tuple[DateArray, Cubes]:
     """Daily cubes → weekly ones; partial weeks at either end are dropped."""
     weekday = (days.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday; Monday is 0
     first = int((WEEKDAYS.index(week_start) - weekday[0]) % 7)
@@ -248,8 +248,8 @@ def _roll_up(
     kpi = fold(cubes.kpi)
     rpk = None
     if cubes.revenue_per_kpi is not None:
-        rpk = _kpi_weighted(kpi, fold(cubes.revenue_per_kpi), axis=2)
-    weekly = _Cubes(
+        rpk = kpi_weighted(kpi, fold(cubes.revenue_per_kpi), axis=2)
+    weekly = Cubes(
         kpi=kpi.sum(axis=2),
         spend=fold(cubes.spend).sum(axis=2),
         impressions=None if cubes.impressions is None else fold(cubes.impressions).sum(axis=2),

@@ -1,7 +1,7 @@
 """Waiting for a busy workspace file instead of failing.
 
 DuckDB lets one process at a time open a file for writing, and a reader is shut out
-while a writer holds it (and the other way round). When :class:`~margin.data.workspace.Workspace`
+while a writer holds it (and the other way round). When :class:`~margin.data.workspace.store.Workspace`
 finds the file held, :func:`connect` retries with backoff for a bounded time
 (:data:`DEFAULT_LOCK_TIMEOUT`, or ``$MARGIN_LOCK_TIMEOUT`` seconds), says who holds it
 (DuckDB's message carries the holder's PID; on Linux ``/proc/PID/cmdline`` names the

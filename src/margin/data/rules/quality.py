@@ -32,8 +32,8 @@ def workspace_quality(workspace: str | Path | None) -> WorkspaceQuality:
         return WorkspaceQuality(None, None)
     import duckdb
 
-    from margin.data.validation import check_workspace
-    from margin.data.workspace import Workspace
+    from margin.data.rules.validation import check_workspace
+    from margin.data.workspace.store import Workspace
 
     path = Path(workspace)
     if not path.is_file():

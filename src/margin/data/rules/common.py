@@ -3,7 +3,7 @@
 Rules never pull a table into Python. Each one is a SQL query that yields the offending
 items as ``(k, v)`` pairs (``k`` the row id or row key, ``v`` the value shown to the
 user); :func:`sample` aggregates them in DuckDB into a count, the first
-:data:`~margin.data.findings.MAX_ROWS_LISTED` ids and the first few values.
+:data:`~margin.data.rules.findings.MAX_ROWS_LISTED` ids and the first few values.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from margin.data.findings import MAX_ROWS_LISTED, Finding, Severity
-from margin.data.sniff import excerpt
+from margin.data.ingest.sniff import excerpt
+from margin.data.rules.findings import MAX_ROWS_LISTED, Finding, Severity
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
