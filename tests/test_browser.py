@@ -34,7 +34,7 @@ PAGES = {
     "/planner": ("planner", []),
     "/scenarios": ("scenarios", []),
     "/attribution": ("attribution", ["chart-attribution"]),
-    "/diagnostics": ("diagnostics", ["chart-learning"]),
+    "/diagnostics": ("diagnostics", ["chart-learning", "chart-fit", "chart-residuals"]),
     "/data-quality": ("data_quality", ["chart-dq"]),
     "/runs": ("runs", []),
 }
@@ -398,9 +398,10 @@ def test_static_report_renders_offline(browser: Any, report_file: Path) -> None:
     page.on("request", lambda request: requests.append(request.url))
     page.goto(report_file.as_uri())
     for canvas_id in ("chart-waterfall", "chart-over-time", "chart-roi", "chart-mroi",
-                      "chart-allocation", "chart-curve-0"):  # fmt: skip
+                      "chart-allocation", "chart-curve-0", "chart-fit", "chart-residuals"):  # fmt: skip
         drawn(page, canvas_id)
     shot(page, "static_report")
+    page.locator("#health").screenshot(path=str(SCREENSHOTS / "static_report_fit_check.png"))
     assert requests == [report_file.as_uri()], requests
     watch.check()
     context.close()

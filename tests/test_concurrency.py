@@ -208,10 +208,14 @@ def test_the_cli_works_while_the_dashboard_is_used(shared: dict[str, Any]) -> No
             assert "busy" in body["detail"]
     sent = Counter(a.status for a in [*warming, *stream.answers] if a.method == "POST")
     with Workspace(path) as ws:
-        rows = ws.fetch("SELECT status FROM audit WHERE action = 'scenario'")
+        rows = ws.fetch(
+            "SELECT status, action, path FROM audit WHERE method = 'POST' AND path LIKE '%/scenario'"
+        )
         report = verify(ws)
         refreshed = ws.fetch("SELECT count(*) FROM runs WHERE kind = 'refresh'")[0][0]
-    assert Counter(int(r[0]) for r in rows) == sent  # every write request has its row
+    journal = path.with_name(path.name + ".audit-pending.jsonl")
+    assert not journal.exists(), journal.read_text(encoding="utf-8")  # written at shutdown
+    assert Counter(int(r[0]) for r in rows) == sent, rows  # every write request has its row
+    assert {r[1] for r in rows} == {"scenario"}, rows
     assert report.intact
     assert refreshed == 1
-    assert not path.with_name(path.name + ".audit-pending.jsonl").exists()

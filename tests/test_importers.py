@@ -326,3 +326,10 @@ def test_file_and_option_errors(tmp_path: Path) -> None:
         Imported({"spend": pd.DataFrame({"date": []})}, {}, "test")
     with pytest.raises(ConfigError, match="is not one of"):
         Imported({"events": pd.DataFrame()}, {}, "test")
+
+
+def test_each_importer_says_what_units_it_assumed(tmp_path: Path) -> None:
+    imported = import_pymc(write(tmp_path, PYMC), currency="EUR")
+    assert imported.units.startswith("spend columns (x1, x2) read as EUR per week")
+    assert "'y' as revenue in EUR" in imported.units
+    assert "[priors.roi]" in imported.units

@@ -87,3 +87,20 @@ def test_marginal_roi_is_the_whole_kpi_gain_of_a_one_percent_bump() -> None:
             gain = ((kpi(wide.media * factor) - base) * np.asarray(wide.value)).sum(axis=(1, 2))
             oracle[:, c] = gain / (summary.MROI_STEP * float(wide.spend_total[c]))
     np.testing.assert_allclose(got, oracle, rtol=FLOAT32)
+
+
+def test_a_run_summary_names_its_fit_verdict() -> None:
+    """``RunSummary.fit_verdict`` reads the fit check the fit stored in its diagnostics
+    (``None`` for runs saved before it)."""
+    from margin.types import Interval
+
+    one = Interval.exact(1.0)
+    posterior = summary.PosteriorSummary(
+        {}, summary.Totals(1.0, one, one, one, 1.0, one), summary.Baseline(one, one)
+    )
+    record = summary.FitRecord(1.0, 1, 10, 0, 0, "approximate", 0, 0)
+    fitted = summary.RunSummary(
+        posterior, "approximate", {"model_fit": {"level": "poor"}}, record, {}
+    )
+    assert fitted.fit_verdict == "poor"
+    assert summary.RunSummary(posterior, "approximate", {}, record, {}).fit_verdict is None

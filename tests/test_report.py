@@ -136,6 +136,66 @@ def test_health_in_plain_words(summary: dict[str, Any]) -> None:
     assert "1.080" in rhat["text"]
 
 
+def test_trust_needs_convergence_and_fit(summary: dict[str, Any]) -> None:
+    """ "The intervals can be trusted" only when the sampler converged AND the fit check
+    passed; a poor fit says so in the headline however well the chains agree."""
+    nuts = json.loads(json.dumps(summary))
+    nuts["method"] = "nuts"
+    nuts["diagnostics"] |= {"converged": True, "max_rhat": 1.002, "min_ess_bulk": 900.0,
+                            "divergences": 0}  # fmt: skip
+    headlines = {}
+    for level in ("good", "fair", "poor"):
+        nuts["diagnostics"]["model_fit"]["level"] = level
+        health = build_view(nuts)["health"]
+        headlines[level] = (health["state"], health["headline"])
+    assert headlines["good"][0] == "ok"
+    assert "can be trusted" in headlines["good"][1]
+    assert headlines["fair"][0] == "fit"
+    assert "only fairly" in headlines["fair"][1]
+    assert headlines["poor"][0] == "bad"
+    assert "cannot be trusted" in headlines["poor"][1]
+    old = json.loads(json.dumps(nuts))
+    del old["diagnostics"]["model_fit"]  # runs saved before the fit check
+    health = build_view(old)["health"]
+    assert health["fit"] is None
+    assert (
+        health["headline"] == "The sampler converged: the intervals can be trusted as posteriors."
+    )
+
+
+def test_fit_view_draws_actual_fitted_and_residuals(summary: dict[str, Any]) -> None:
+    fit = build_view(summary)["health"]["fit"]
+    model_fit = summary["diagnostics"]["model_fit"]
+    series = model_fit["series"]
+    assert fit["level"] == model_fit["level"]
+    assert fit["text"] == model_fit["text"]
+    assert fit["actual"] == series["actual"]
+    assert fit["p05"] == series["p05"]
+    assert fit["p95"] == series["p95"]
+    held = summary["fit"]["holdout_weeks"]
+    assert fit["holdout_weeks"] == held
+    assert len(fit["labels"]) == len(series["actual"])
+    assert fit["labels"][-1] == f"holdout {held}"
+    if "dates" in summary:
+        assert fit["labels"][:-held] == summary["dates"]
+    for residual, actual, mean in zip(
+        fit["residuals"], series["actual"], series["mean"], strict=True
+    ):
+        assert residual == pytest.approx(actual - mean)
+    names = [c["name"] for c in build_view(summary)["health"]["checks"]]
+    assert {"in-sample R²", "in-sample 90% band coverage"} <= set(names)
+
+
+def test_the_report_has_the_fit_charts(html: str) -> None:
+    view = payload_of(html)
+    assert view["health"]["fit"]["actual"]
+    for canvas in ("chart-fit", "chart-residuals"):
+        assert f'<canvas id="{canvas}"' in html
+        assert canvas in static_text("margin-report.js")
+    assert 'id="fit-verdict"' in html
+    assert unescape(view["health"]["fit"]["text"]) in unescape(html)
+
+
 def test_priors_the_spec_set_are_listed_in_words(
     summary: dict[str, Any], tmp_path: Path, fitted_run_dir: Path
 ) -> None:

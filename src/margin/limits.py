@@ -25,6 +25,7 @@ __all__ = [
     "MAX_RISK_AVERSION",
     "MAX_TEST_SE",
     "MAX_WEEKS",
+    "PLANNING_DRAWS",
     "check_amount",
     "check_change",
     "check_weeks",
@@ -34,6 +35,10 @@ __all__ = [
 DEFAULT_MAX_CHANGE = 0.5
 """By default a budget plan keeps each channel within ±this share of its current spend,
 scaled to the budget (:mod:`margin.optimize.request`)."""
+
+PLANNING_DRAWS = 1000
+"""Posterior draws (evenly spaced) a plan, scenario or forecast uses by default, in the
+CLI (``--max-draws``) and the API alike: the same request gives the same numbers."""
 
 MAX_WEEKS = 104
 """Longest horizon (weeks) a plan, scenario or forecast looks ahead: two years."""

@@ -33,7 +33,7 @@ from margin.api.models import (
 )
 from margin.api.routes_runs import RunId
 from margin.errors import ConfigError
-from margin.limits import MAX_AMOUNT, MAX_WEEKS
+from margin.limits import MAX_AMOUNT, MAX_WEEKS, PLANNING_DRAWS
 
 __all__ = ["clean", "clean_dict", "router"]
 
@@ -71,8 +71,12 @@ def _channels(folder: Path) -> list[str]:
     return list(summary.get("channels_order") or summary["channels"])
 
 
-def _check_known(field: str, names: list[str], channels: list[str]) -> None:
-    unknown = sorted(set(names) - set(channels))
+def _canonical[V](field: str, given: dict[str, V], channels: list[str]) -> dict[str, V]:
+    """``given`` keyed by the run's channel names (:func:`margin.checks.match_keys`: case
+    differences are read as the run's spelling); 400 naming the unknown ones."""
+    from margin.checks import match_keys
+
+    unknown = sorted(n for n in given if n.casefold() not in {c.casefold() for c in channels})
     if unknown:
         listed = ", ".join(shown(repr(name), 40) for name in unknown[:5])
         more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
@@ -80,6 +84,10 @@ def _check_known(field: str, names: list[str], channels: list[str]) -> None:
             400,
             f"{field}: unknown channel(s) [{listed}]{more}; the run's channels are {channels}",
         )
+    try:
+        return match_keys(given, channels, where=field)
+    except ConfigError as err:
+        raise HTTPException(400, str(err)) from err
 
 
 def _infeasible(err: ConfigError) -> HTTPException:
@@ -118,13 +126,13 @@ def optimize(request: Request, _: Analyst, run_id: RunId, body: OptimizeRequest)
     from margin.optimize.request import PlanRequest, plan, plan_document
 
     run, folder = _model_run(request, run_id)
-    _check_known("bounds", list(body.bounds), _channels(folder))
+    bounds = _canonical("bounds", dict(body.bounds), _channels(folder))
     set_audit(request, payload=body.model_dump())
     try:
         plan_request = PlanRequest(
             budget=body.budget,
             weeks=body.weeks,
-            bounds=dict(body.bounds),
+            bounds=bounds,
             bounds_relative=body.bounds_relative,
             max_change=body.max_change,
             objective=body.objective,
@@ -157,19 +165,17 @@ def run_scenario(
     request: Request, _: Analyst, run_id: RunId, body: ScenarioRequest
 ) -> dict[str, Any]:
     """Predicted KPI, gain and ROI (with intervals) when channels' spend changes."""
-    from margin.optimize.request import scenario_request
+    from margin.optimize.request import scenario_document
 
     run, folder = _model_run(request, run_id)
-    _check_known("changes", list(body.changes), _channels(folder))
+    changes = _canonical("changes", dict(body.changes), _channels(folder))
     set_audit(request, payload=body.model_dump())
     try:
         response = _response(request, folder, body.controls)
-        result = scenario_request(response, weeks=body.weeks, changes=body.changes)
+        document = scenario_document(response, weeks=body.weeks, changes=changes)
     except ConfigError as err:
         raise _infeasible(err) from err
-    return clean_dict(
-        {**result.to_json(), "weeks": body.weeks, "changes": body.changes, "run_id": run["id"]}
-    )
+    return clean_dict({**document, "run_id": run["id"]})
 
 
 @router.get("/{run_id}/frontier", response_model=Document, summary="Efficient frontier (analyst)")
@@ -216,7 +222,7 @@ def run_forecast(
     from margin.optimize.request import backtest_document, forecast_request
 
     run, folder = _model_run(request, run_id)
-    _check_known("changes", list(body.changes), _channels(folder))
+    changes = _canonical("changes", dict(body.changes), _channels(folder))
     set_audit(request, payload=body.model_dump())
     if body.backtest and (body.changes or body.controls):
         raise HTTPException(
@@ -228,12 +234,12 @@ def run_forecast(
         if body.backtest:
             from margin.mmm.response import holdout_response
 
-            response, spend, actual = holdout_response(folder)
+            response, spend, actual = holdout_response(folder, max_draws=PLANNING_DRAWS)
             document = backtest_document(response, spend, actual, seed=body.seed)
         else:
             response = _response(request, folder, body.controls)
             document = forecast_request(
-                response, weeks=body.weeks, changes=body.changes or None, seed=body.seed
+                response, weeks=body.weeks, changes=changes or None, seed=body.seed
             )
     except ConfigError as err:
         raise _infeasible(err) from err

@@ -92,3 +92,13 @@ def get_curves(request: Request, _: Viewer, run_id: RunId) -> dict[str, Any]:
     with state.open() as ws:
         run = runs.find_run(ws, run_id)
     return runs.curves(state, runs.run_folder(run))
+
+
+@router.get("/{run_id}/health", response_model=Document, summary="Model health (viewer)")
+def get_health(request: Request, _: Viewer, run_id: RunId) -> dict[str, Any]:
+    """Convergence and fit in plain words (the report's "Model health"): ``headline``,
+    ``state``, ``checks``, ``fit`` (verdict, actual-vs-fitted and residual series; ``null``
+    for runs saved before the fit check) and ``warnings``."""
+    from margin.report.views import health_view
+
+    return health_view(_summary(request, run_id)[1])

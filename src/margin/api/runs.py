@@ -116,9 +116,10 @@ def response(state: AppState, folder: Path) -> Any:
     """The run's response model (:func:`margin.mmm.response.load_response`), cached."""
 
     def build() -> Any:
+        from margin.limits import PLANNING_DRAWS
         from margin.mmm.response import load_response
 
-        return load_response(folder)
+        return load_response(folder, max_draws=PLANNING_DRAWS)  # the CLI's default too
 
     return state.cached(("response", str(folder.resolve())), _stamp(folder), build)
 

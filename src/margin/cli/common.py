@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from margin.optimize.results import AllocationResult
 
 __all__ = [
-    "BACKUP_HINT", "announce_key", "interval", "load_run_response", "open_with_key",
+    "BACKUP_HINT", "announce_key", "existing_workspace", "interval", "load_run_response", "open_with_key",
     "print_information", "print_ingest", "print_notes", "print_plan", "print_planned_tests",
     "print_report", "read_plan_csv",
 ]  # fmt: skip
@@ -41,6 +41,26 @@ def announce_key(key: HashKey, workspace: Path) -> None:
         markup=False,
         soft_wrap=True,  # a path must not be broken inside by the terminal's width
     )
+
+
+def existing_workspace(workspace: Path | None, hint: str = "") -> Path:
+    """The path of the workspace a command reads (``-w``, else ``$MARGIN_WORKSPACE``, else
+    ``./margin.duckdb``); commands that read one never create it.
+
+    Raises:
+        WorkspaceError: it does not exist, naming the path looked at and how to give another
+            (``hint`` adds a sentence).
+    """
+    from margin.data.workspace.store import resolve_path
+    from margin.errors import WorkspaceError
+
+    path = resolve_path(workspace)
+    if not path.exists():
+        raise WorkspaceError(
+            f"workspace {path} does not exist; pass -w or set MARGIN_WORKSPACE "
+            f"(margin ingest, import, init or demo create one){hint}"
+        )
+    return path
 
 
 def open_with_key(workspace: Path | None) -> Workspace:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -12,12 +14,25 @@ from typing import Any, NoReturn
 from rich.console import Console
 
 __all__ = [
-    "BusyWorkspaceNotice", "console", "err_console", "fail", "fmt_number", "install_wait_notice",
-    "progress", "status", "write_json",
+    "PIPED_WIDTH", "BusyWorkspaceNotice", "console", "err_console", "fail", "fmt_number",
+    "install_name_notes", "install_wait_notice", "progress", "status", "write_json",
 ]  # fmt: skip
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+PIPED_WIDTH = 1000
+"""Columns of output that is not a terminal (a pipe, a file) when ``COLUMNS`` is not set:
+wide enough that tables are never cut (``recommen…``); a terminal keeps its own width."""
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console; :data:`PIPED_WIDTH` wide when it writes to no terminal and ``COLUMNS`` is unset."""
+    stream = sys.stderr if stderr else sys.stdout
+    piped = not (hasattr(stream, "isatty") and stream.isatty())
+    wide = piped and not os.environ.get("COLUMNS")
+    return Console(stderr=stderr, highlight=False, width=PIPED_WIDTH if wide else None)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -91,6 +106,25 @@ class BusyWorkspaceNotice:
         if acquired:
             self.out.print(f"workspace {path.name} is free after {waited:.1f} s; going on")
         self._last_line = -1.0
+
+
+class _NameNotes(logging.Handler):
+    """Prints :data:`margin.checks.NAMES_LOGGER`'s notes (a name read in another case)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from rich.text import Text
+
+        err_console.print(Text.assemble(("note: ", "yellow"), record.getMessage()), soft_wrap=True)
+
+
+def install_name_notes() -> None:
+    """Say on stderr when a channel name was read in another case ("channel 'TV' read as 'tv'")."""
+    from margin.checks import NAMES_LOGGER
+
+    logger = logging.getLogger(NAMES_LOGGER)
+    if not any(isinstance(h, _NameNotes) for h in logger.handlers):
+        logger.addHandler(_NameNotes())
+    logger.setLevel(logging.INFO)
 
 
 def install_wait_notice() -> None:

@@ -142,7 +142,7 @@ def import_(
     if fmt.lower() not in readers:
         raise ConfigError(f"format {fmt!r} is not known; use one of {', '.join(readers)}")
     with status(f"reading {file} as {fmt}"):
-        imported = readers[fmt.lower()](file)
+        imported = readers[fmt.lower()](file, currency=currency.upper())
     frames = dict(imported.tables)
     if "spend" in frames:
         frames["spend"] = frames["spend"].assign(currency=currency.upper())
@@ -152,6 +152,7 @@ def import_(
         )
     for result in results:
         print_ingest(result, ws.path)
+    console.print(f"  units: {imported.units}", markup=False)
     for note in imported.notes:
         console.print(f"  note: {note}", markup=False)
     if spec_out:

@@ -216,12 +216,17 @@ def analyze(
 ) -> None:
     """Measure a test's lift with an interval and a p-value (and record it)."""
     from margin.experiments.analysis import analyze as run_analysis
+    from margin.experiments.analysis import counterfactual_for
 
     plan = _read_design(design) if design else {}
     geos = _split(treated) or plan.get("treatment_geos", [])
     if not geos:
         raise ConfigError("name the treated geos: --design design.json or --treated G1,G2")
     channel = channel or plan.get("channel")
+    chosen = method or plan.get("method", "ascm")
+    counterfactual_for(chosen)  # an unknown method fails before any output
+    if record and channel is None:  # checked before analysing, not after printing the lift
+        raise ConfigError("recording needs the channel tested: pass --channel (or --no-record)")
     geo_panel = _panel(
         panel, workspace, kpi, date_format, geo_column, channel if panel is None else None
     )
@@ -233,7 +238,7 @@ def analyze(
             geos,
             first,
             last,
-            method=method or plan.get("method", "ascm"),
+            method=chosen,
             inference=inference or plan.get("inference", "placebo_t"),
             level=level,
             controls=controls,

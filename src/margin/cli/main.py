@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from margin.cli.console import err_console, fail, install_wait_notice
+from margin.cli.console import err_console, fail, install_name_notes, install_wait_notice
 from margin.errors import MarginError
 
 app = typer.Typer(
@@ -34,6 +34,7 @@ def main(
     if debug:
         os.environ["MARGIN_DEBUG"] = "1"
     install_wait_notice()  # a busy workspace: say who holds it while waiting
+    install_name_notes()  # a channel named in another case: say how it was read
 
 
 def _register() -> None:

@@ -79,6 +79,7 @@ def _fit(
 ) -> None:
     from contextlib import ExitStack
 
+    from margin.cli.common import existing_workspace
     from margin.data.panel.marketing_data import load_panel
     from margin.data.panel.spec import load_spec
     from margin.data.workspace.store import Workspace
@@ -89,7 +90,7 @@ def _fit(
     with ExitStack() as stack:
         ws = None
         if sources.data is None or sources.workspace is not None:
-            ws = stack.enter_context(Workspace(sources.workspace))
+            ws = stack.enter_context(Workspace(existing_workspace(sources.workspace)))
         with status("loading data"):
             source = {"data": sources.data} if sources.data else {"workspace": ws}
             panel = load_panel(spec, **source)
@@ -103,11 +104,25 @@ def _fit(
             f"fitting {panel.n_geos} geo(s) × {panel.n_times} weeks × {panel.n_channels} "
             f"channels ({method}, {len(tests)} lift test(s))"
         )
+        _warn_prior_scale(panel, config)
         model.fit(panel, tests)
         record = save_fit(model, panel, spec, out)
         if ws is not None:
             record_run(ws, record)
     _report(model.result(), out)
+
+
+def _warn_prior_scale(panel: Any, config: Any) -> None:
+    """Before a long fit: say at once when the ROI prior is off the data's scale."""
+    import numpy as np
+    from rich.markup import escape
+
+    from margin.mmm.conflict import prior_check
+
+    medians = np.asarray([config.roi_prior(c).median for c in panel.channels])
+    message = prior_check(panel, medians)
+    if message is not None:
+        console.print(f"[bold red]before fitting: {escape(message)}[/bold red]")
 
 
 def _lift_tests(sources: FitSources, ws: Any, kpi: str) -> list[Any]:
@@ -121,6 +136,7 @@ def _lift_tests(sources: FitSources, ws: Any, kpi: str) -> list[Any]:
 
 
 def _report(result: RunSummary, out: Path) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"ROI per channel ({result.method}; mean and 90% interval)")
@@ -133,6 +149,12 @@ def _report(result: RunSummary, out: Path) -> None:
     diagnostics = result.diagnostics
     if diagnostics["max_rhat"] is not None:
         verdict = "converged" if diagnostics["converged"] else "[bold red]NOT converged[/bold red]"
+        if diagnostics["converged"] and (diagnostics.get("prior_data_conflict") or {}).get(
+            "detected"
+        ):
+            verdict = (
+                "converged [bold red](but the ROI prior fights the data: see below)[/bold red]"
+            )
         console.print(
             f"{verdict}: max R-hat {diagnostics['max_rhat']:.3f}, min bulk ESS "
             f"{diagnostics['min_ess_bulk']:.0f}, divergences {diagnostics['divergences']}"
@@ -141,8 +163,13 @@ def _report(result: RunSummary, out: Path) -> None:
         console.print(
             "[yellow]approximate fit (posterior mode + Laplace): intervals are not NUTS posteriors[/yellow]"
         )
+    conflict = diagnostics.get("prior_data_conflict") or {}
     for warning in diagnostics["warnings"]:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+        if conflict.get("detected") and warning.startswith("PRIOR-DATA CONFLICT"):
+            console.print("[bold red]!!! do not trust these numbers !!![/bold red]")
+            console.print(f"[bold red]{escape(warning)}[/bold red]")
+        else:
+            console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(
         f"wrote {out / 'summary.json'}, {out / 'posterior.npz'}, {out / 'curves.json'} "
         "(response and adstock curves) and model.json/model.npz (to plan with: "

@@ -184,9 +184,10 @@ def _optimize(
     workspace: Path | None,
 ) -> None:
     from margin.optimize.information import check_request, check_tests
-    from margin.optimize.request import current_budget, plan, plan_document
+    from margin.optimize.request import canonical_request, current_budget, plan, plan_document
     from margin.optimize.results import write_plan_csv
 
+    request = canonical_request(response, request)  # bounds and locks in the model's spelling
     check_tests(response, tests, designs)
     if valuing:
         check_request(response, request)  # before planning, not after printing the plan
@@ -240,7 +241,7 @@ def _scenario(
     controls: Path | None = None,
 ) -> None:
     from margin.errors import ConfigError
-    from margin.optimize.request import scenario_request
+    from margin.optimize.request import scenario_document
 
     if (not changes) == (plan is None):
         raise ConfigError(
@@ -250,19 +251,12 @@ def _scenario(
     response = load_run_response(run, max_draws, controls)
     with status("predicting the scenario"):
         if plan is not None:
-            result = scenario_request(response, weeks=weeks, plan_frame=read_plan_csv(plan))
+            document = scenario_document(response, weeks=weeks, plan_frame=read_plan_csv(plan))
         else:
             from margin.optimize.scenario import parse_changes
 
             parsed = parse_changes(changes or [], response.channels)
-            result = scenario_request(response, weeks=weeks, changes=parsed)
-    document = {
-        "run_id": response.run_id,
-        "weeks": weeks,
-        "start": response.start.isoformat(),
-        "kpi_value": response.kpi_value,
-        **result.to_json(),
-    }
+            document = scenario_document(response, weeks=weeks, changes=parsed)
     _print_scenario(document, response)
     if out is not None:
         write_json(out, document)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from margin.limits import PLANNING_DRAWS
+
 __all__ = [
     "MAX_DRAWS", "ControlsOption", "DrawsOption", "OutOption", "RunOption", "WeeksOption",
     "WorkspaceOption",
@@ -24,7 +26,7 @@ WorkspaceOption = Annotated[
 OutOption = Annotated[
     Path | None, typer.Option("--out", "-o", help="Also write the result as JSON here.")
 ]
-MAX_DRAWS = 1000
+MAX_DRAWS = PLANNING_DRAWS
 """Posterior draws used for planning by default (evenly thinned when the run has more)."""
 
 RunOption = Annotated[

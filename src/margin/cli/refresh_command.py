@@ -92,9 +92,14 @@ def _settings(ws: Workspace, given: dict[str, Any]) -> RefreshSettings:
 
 
 def _refresh(workspace: Path | None, given: dict[str, Any], *, as_json: bool) -> None:
+    from margin.cli.common import existing_workspace
     from margin.data.workspace.store import Workspace
     from margin.refresh import RefreshError, refresh
 
+    if given.get("drop") is None:  # a first refresh (with --drop and --spec) may create it
+        workspace = existing_workspace(
+            workspace, "; a first refresh needs --drop and --spec (they are saved)"
+        )
     with Workspace(workspace) as ws:
         settings = _settings(ws, given)
         try:

@@ -35,6 +35,10 @@ def report(
         raise ConfigError(
             f"--out {out} is a folder; give a file name such as {out / 'report.html'}"
         )
+    if plan is not None and plan.suffix.lower() == ".csv":
+        raise ConfigError(
+            f"--plan {plan} is the plan's CSV; pass plan.json (margin optimize --out), not the CSV"
+        )
     with status(f"building the report of {run}"):
         findings, currency = workspace_quality(workspace)
         html = build_report(run, plan=plan, data_quality=findings, currency=currency)

@@ -51,6 +51,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from margin.checks import match_keys
 from margin.errors import ConfigError
 
 __all__ = ["DEFAULT_SHAPE_PRIORS", "SHAPE_SITES", "ModelConfig", "RoiPrior", "ShapePrior",
@@ -260,12 +261,18 @@ def _channel_table[P](
         raise ConfigError(
             f"[priors.{site}] must be a table of channel = {what}{also}; got {table!r}"
         )
-    unknown = sorted(set(table) - set(channels) - ({ALL_CHANNELS} if every else set()))
+    wildcard = {ALL_CHANNELS} if every else set()
+    folded = {c.casefold() for c in channels}
+    unknown = sorted(k for k in set(table) - wildcard if str(k).casefold() not in folded)
     if unknown:
         raise ConfigError(
             f"[priors.{site}] names channel(s) {unknown} that are not in the data; "
             f"the channels are {list(channels)}{also}"
         )
+    named = match_keys(
+        {k: v for k, v in table.items() if k not in wildcard}, channels, where=f"[priors.{site}]"
+    )  # a key differing from a channel only in case is read as it
+    table = {**named, **{k: v for k, v in table.items() if k in wildcard}}
     priors = {}
     for name, value in table.items():
         if not isinstance(value, list) or len(value) != 2:

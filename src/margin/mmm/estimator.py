@@ -16,7 +16,9 @@ from margin.data.panel.marketing_data import MarketingData
 from margin.errors import ConfigError, NotFittedError
 from margin.mmm.calibration import LiftTest, lift_arrays
 from margin.mmm.config import ModelConfig
+from margin.mmm.conflict import PriorDataConflict, check_conflict
 from margin.mmm.diagnostics import convergence, data_checks, fit_quality, prior_shift
+from margin.mmm.fit_quality import model_fit, national_series, ppc_p_value
 from margin.mmm.inference import run_inference
 from margin.mmm.inputs import ModelInputs, fit_scaling, model_inputs
 from margin.mmm.model import START, draw_geo_intercepts, level_offset, mmm_model, roi_latents
@@ -173,13 +175,20 @@ class MarketingMixModel:
         draws, config = self.draws_, self.config_
         result = convergence(draws)
         rng = np.random.default_rng(self.seed)
-        in_sample = fit_quality(fitted.kpi, self._predictive(self.predict(fitted), rng))
+        predictive = self._predictive(self.predict(fitted), rng)
+        in_sample = fit_quality(fitted.kpi, predictive)
+        series = national_series(fitted.kpi, predictive)
+        p_value = ppc_p_value(fitted.kpi, predictive)
+        conflict = self._conflict(fitted, predictive)
+        del predictive  # (draws, geos, weeks): free it before the holdout's
         shift, prior_warnings = prior_shift(draws.samples["roi"], data.channels, config)
-        holdout = None
+        holdout = held_series = None
         if self.holdout_weeks:
             full = self._predictive(self.predict(data), rng)[:, :, fitted.n_times :]
             holdout = fit_quality(data.kpi[:, fitted.n_times :], full)
-        result["warnings"] = warnings + result["warnings"] + prior_warnings
+            held_series = national_series(data.kpi[:, fitted.n_times :], full)
+        loud = [conflict.message()] if conflict.detected else []
+        result["warnings"] = loud + warnings + result["warnings"] + prior_warnings
         result.update({
             "method": draws.method,
             "fit": in_sample,
@@ -187,8 +196,19 @@ class MarketingMixModel:
             "holdout_mape": None if holdout is None else holdout["mape"],
             "holdout_r2": None if holdout is None else holdout["r2"],
             "posterior_prior_sd_ratio": shift,
+            "prior_data_conflict": conflict.to_json(),
+            "model_fit": model_fit(in_sample, holdout, series, held_series, p_value),
         })  # fmt: skip
         return result
+
+    def _conflict(
+        self, fitted: MarketingData, predictive: npt.NDArray[np.float64]
+    ) -> PriorDataConflict:
+        """Whether the ROI prior fought the data (:mod:`margin.mmm.conflict`)."""
+        medians = np.asarray([self.config_.roi_prior(c).median for c in fitted.channels])
+        inputs = model_inputs(fitted, self.scaling_)
+        share = self.summary_.totals.media_share.mean
+        return check_conflict(fitted, inputs, medians, predictive, share)
 
     def _predictive(
         self, mean: npt.NDArray[np.float64], rng: np.random.Generator

@@ -184,7 +184,9 @@ class RunSummary:
 
     ``diagnostics`` (convergence, fit quality, warnings) and ``priors`` (per channel) are
     the JSON objects :mod:`margin.mmm.diagnostics` and :meth:`ModelConfig.priors_json`
-    build. :meth:`to_json` is the ``summary.json`` body.
+    build; ``diagnostics["model_fit"]`` is the fit check of :mod:`margin.mmm.fit_quality`
+    (verdict, posterior predictive p-value, national actual/fitted/band series).
+    :meth:`to_json` is the ``summary.json`` body.
     """
 
     posterior: PosteriorSummary
@@ -207,6 +209,12 @@ class RunSummary:
     def baseline(self) -> Baseline:
         """The KPI without media."""
         return self.posterior.baseline
+
+    @property
+    def fit_verdict(self) -> str | None:
+        """The fit check's level (good, fair, poor), ``None`` when the run lacks it."""
+        model_fit = self.diagnostics.get("model_fit")
+        return None if not model_fit else str(model_fit["level"])
 
     def to_json(self) -> dict[str, Any]:
         """The ``summary.json`` body (keys in its order)."""

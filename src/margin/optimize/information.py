@@ -66,6 +66,7 @@ from typing import Any
 
 import numpy as np
 
+from margin.checks import match_keys
 from margin.errors import ConfigError
 from margin.limits import MAX_TEST_SE
 from margin.optimize.allocate import allocate
@@ -306,12 +307,7 @@ def check_test_se(model: ResponseModel, test_se: Mapping[str, float]) -> dict[in
     Raises:
         ConfigError: an unknown channel, or a standard error that is not a number > 0.
     """
-    unknown = sorted(set(test_se) - set(model.channels))
-    if unknown:
-        raise ConfigError(
-            f"test standard error for unknown channel(s) {unknown}; the model's channels are "
-            f"{list(model.channels)}"
-        )
+    test_se = match_keys(test_se, model.channels, where="test standard error")
     for name, se in test_se.items():
         _check_se(f"test standard error of {name} = {se!r}", se)
     return {model.channels.index(name): float(se) for name, se in test_se.items()}

@@ -42,6 +42,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from margin.checks import match_keys, match_names
 from margin.errors import ConfigError
 from margin.limits import DEFAULT_MAX_CHANGE, MAX_AMOUNT, check_amount, check_change, check_weeks
 from margin.optimize.allocate import allocate, allocate_target
@@ -60,6 +61,7 @@ __all__ = [
     "TARGET_BUDGET_FACTOR",
     "PlanRequest",
     "backtest_document",
+    "canonical_request",
     "current_budget",
     "default_bounds",
     "forecast_request",
@@ -68,6 +70,7 @@ __all__ = [
     "plan",
     "plan_document",
     "plan_headline",
+    "scenario_document",
     "scenario_request",
 ]
 
@@ -284,13 +287,20 @@ def _bounds_note(request: PlanRequest) -> str:
     )
 
 
-def _check_channels(response: ResponseModel, request: PlanRequest) -> None:
-    unknown = sorted({*request.bounds, *request.locked} - set(response.channels))
-    if unknown:
-        raise ConfigError(
-            f"unknown channel(s) {unknown} in the bounds or locks; the model's channels are "
-            f"{list(response.channels)}"
-        )
+def canonical_request(response: ResponseModel, request: PlanRequest) -> PlanRequest:
+    """``request`` with the channels its bounds and locks name in the model's spelling
+    (:func:`margin.checks.match_names`: a name differing only in case is read as the
+    model's, with a note).
+
+    Raises:
+        ConfigError: a bound or lock names a channel the model does not have.
+    """
+    channels = response.channels
+    bounds = match_keys(request.bounds, channels, where="bounds")
+    locked = tuple(match_names(request.locked, channels, where="locks"))
+    if bounds == request.bounds and locked == request.locked:
+        return request
+    return replace(request, bounds=bounds, locked=locked)
 
 
 def plan(response: ResponseModel, request: PlanRequest) -> AllocationResult:
@@ -300,7 +310,7 @@ def plan(response: ResponseModel, request: PlanRequest) -> AllocationResult:
         ConfigError: unknown channels, a budget the bounds cannot meet, an unreachable
             target (each message says which constraint and by how much).
     """
-    _check_channels(response, request)
+    request = canonical_request(response, request)
     current = current_budget(response, request.weeks)
     constraints = request.to_constraints()
     if request.mode == "budget":
@@ -510,11 +520,34 @@ def scenario_request(
         raise ConfigError("a scenario needs exactly one of changes or a plan table")
     if changes is not None:
         items = []
-        for name, value in changes.items():
+        for name, value in match_keys(changes, response.channels, where="changes").items():
             change = check_change(name, value)
             items.append(f"{name}={100.0 * change:+.12g}%")
         return scenario(response, weeks, changes=items)
     return scenario(response, weeks, plan=plan_frame)
+
+
+def scenario_document(
+    response: ResponseModel,
+    *,
+    weeks: int,
+    changes: Mapping[str, float] | None = None,
+    plan_frame: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """The scenario's JSON, the one body ``margin scenario --out`` and the API's scenario
+    route both return: ``{"run_id", "weeks", "start", "kpi_value", "changes", ...}`` and
+    :meth:`ScenarioResult.to_json` (see :func:`scenario_request` for the arguments).
+    """
+    result = scenario_request(response, weeks=weeks, changes=changes, plan_frame=plan_frame)
+    first = _start_of(response, None)
+    return {
+        "run_id": _run_id_of(response),
+        "weeks": weeks,
+        "start": None if first is None else first.isoformat(),
+        "kpi_value": response.kpi_value,
+        "changes": None if changes is None else dict(changes),
+        **result.to_json(),
+    }
 
 
 CURRENT_PLAN_NOTE = "the current plan: the last 13 weeks' average weekly spend, every week"

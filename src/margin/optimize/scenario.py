@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from margin.checks import check_known
+from margin.checks import check_known, match_names
 from margin.errors import ConfigError, DataValidationError
 from margin.limits import check_change
 from margin.optimize.caveats import plan_caveats
@@ -79,11 +79,13 @@ def parse_changes(changes: str | Iterable[str], channels: tuple[str, ...]) -> di
         raise ConfigError(f"no spend change given; write changes like {_EXAMPLE}.")
     out: dict[str, float] = {}
     for item in items:
-        channel, change = _parse_item(item)
-        if channel not in channels:
+        name, change = _parse_item(item)
+        try:
+            (channel,) = match_names([name], channels)
+        except ConfigError as err:
             raise ConfigError(
-                f"unknown channel {channel!r} in change {item.strip()!r}; channels are {list(channels)}."
-            )
+                f"unknown channel {name!r} in change {item.strip()!r}; channels are {list(channels)}."
+            ) from err
         if channel in out:
             raise ConfigError(f"channel {channel!r} is changed twice; give one change per channel.")
         out[channel] = change

@@ -18,13 +18,13 @@ actual KPI is in the workspace are scored:
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from margin.data.workspace.runs import read_json_object
 from margin.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -160,16 +160,13 @@ def _date(raw: Any, where: str) -> date:
 def read_plan(path: str | Path, plan_id: str = "") -> PlanForecast:
     """The forecast of a ``plan.json`` (``start`` and ``weekly_kpi``), checked."""
     path = Path(path)
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as err:
+    if not path.is_file():
         raise ConfigError(
             f"plan file {path} (plan {plan_id or '?'}) does not exist; was it moved? "
             "Make a new plan with margin optimize"
-        ) from err
-    except json.JSONDecodeError as err:
-        raise ConfigError(f"plan file {path} is not valid JSON ({err}); make a new plan") from err
-    weekly = body.get("weekly_kpi") if isinstance(body, dict) else None
+        )
+    body = read_json_object(path, "plan file", "make a new plan with margin optimize")
+    weekly = body.get("weekly_kpi")
     if not isinstance(weekly, dict) or "start" not in body:
         raise ConfigError(
             f"plan file {path} lacks 'start' or 'weekly_kpi' {{dates, mean, p05, p95}}; it was "

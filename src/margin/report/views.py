@@ -29,6 +29,7 @@ __all__ = [
     "build_view",
     "channel_rows",
     "data_quality_view",
+    "fit_view",
     "health_view",
     "load_json",
     "over_time_view",
@@ -326,6 +327,16 @@ def _fit_items(diagnostics: dict[str, Any]) -> list[dict[str, Any]]:
         items.append({"name": "in-sample MAPE", "value": fit["mape"], "ok": fit["mape"] < 0.1,
                       "text": f"Fitted weeks are reproduced within {100 * fit['mape']:.1f}% "
                       "on average."})  # fmt: skip
+    if fit.get("r2") is not None and math.isfinite(fit["r2"]):
+        items.append({"name": "in-sample R²", "value": fit["r2"], "ok": fit["r2"] >= 0.8,
+                      "text": f"The model explains {100 * fit['r2']:.0f}% of the variation "
+                      "in fitted weeks (0.8 or more is good)."})  # fmt: skip
+    if fit.get("coverage_90") is not None:
+        coverage = fit["coverage_90"]
+        items.append({"name": "in-sample 90% band coverage", "value": coverage,
+                      "ok": 0.8 <= coverage <= 0.98,
+                      "text": f"{100 * coverage:.0f}% of actual weeks lie inside the 90% "
+                      "predictive band (a calibrated band holds about 90%)."})  # fmt: skip
     return items
 
 
@@ -347,28 +358,91 @@ def _sampler_items(diagnostics: dict[str, Any]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+_FIT_HEADLINES = {
+    "poor": (
+        "bad",
+        "The sampler converged, but the model does not fit the data well: the intervals "
+        "cannot be trusted; see the fit check and the residuals below.",
+    ),
+    "fair": (
+        "fit",
+        "The sampler converged, but the model fits the data only fairly: read the intervals "
+        "as approximate; see the fit check below.",
+    ),
+    "good": (
+        "ok",
+        "The sampler converged and the model fits the data: the intervals can be trusted "
+        "as posteriors.",
+    ),
+}
+
+
+def _headline(method: str, converged: bool | None, fit_level: str | None) -> tuple[str, str]:
+    """Whether the intervals can be trusted: ``(state, text)``; trust needs both a converged
+    sampler and a model that fits (``fit_level`` from ``diagnostics["model_fit"]``; runs
+    saved before it keep the convergence-only sentence)."""
+    if method == "approximate":
+        return "approximate", (
+            "Approximate fit (Laplace): quick, but without convergence checks. Refit with "
+            "`margin mmm fit --method nuts` before acting on these intervals."
+        )
+    if not converged:
+        return "bad", (
+            "The sampler did NOT converge: treat every number as provisional. Refit with more "
+            "warm-up and draws (--warmup 1000 --draws 1000), or simplify the model."
+        )
+    if fit_level in _FIT_HEADLINES:
+        return _FIT_HEADLINES[fit_level]
+    return "ok", "The sampler converged: the intervals can be trusted as posteriors."
+
+
+def fit_view(summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The fit check: verdict and the actual-vs-fitted and residual charts' data.
+
+    ``None`` for runs saved before ``diagnostics["model_fit"]``. Labels are the run's
+    dates (the fitted weeks), then ``holdout 1``, ``holdout 2``, …; residuals are actual
+    minus the predictive mean (national, summed over geos).
+    """
+    model_fit = summary["diagnostics"].get("model_fit")
+    if not model_fit:
+        return None
+    series = model_fit["series"]
+    n_holdout = int(series.get("holdout_weeks", 0))
+    n_fitted = len(series["actual"]) - n_holdout
+    dates = summary.get("dates")
+    fitted = (
+        list(dates)
+        if isinstance(dates, list) and len(dates) == n_fitted
+        else [f"week {w + 1}" for w in range(n_fitted)]
+    )
+    residuals = [a - m for a, m in zip(series["actual"], series["mean"], strict=True)]
+    return {
+        "level": model_fit["level"],
+        "text": model_fit["text"],
+        "reasons": list(model_fit.get("reasons", [])),
+        "ppc_p_value": model_fit.get("ppc_p_value"),
+        "labels": fitted + [f"holdout {k + 1}" for k in range(n_holdout)],
+        "actual": list(series["actual"]),
+        "mean": list(series["mean"]),
+        "p05": list(series["p05"]),
+        "p95": list(series["p95"]),
+        "residuals": residuals,
+        "holdout_weeks": n_holdout,
+    }
+
+
 def health_view(summary: dict[str, Any]) -> dict[str, Any]:
-    """Model health in plain words: convergence (with what to do), fit, warnings."""
+    """Model health in plain words: convergence and fit (with what to do), warnings."""
     diagnostics = summary["diagnostics"]
     method = summary.get("method", diagnostics.get("method", "nuts"))
     converged = diagnostics.get("converged")
-    if method == "approximate":
-        state, text = (
-            "approximate",
-            (
-                "Approximate fit (Laplace): quick, but without convergence checks. Refit with "
-                "`margin mmm fit --method nuts` before acting on these intervals."
-            ),
-        )
-    elif converged:
-        state, text = "ok", "The sampler converged: the intervals can be trusted as posteriors."
-    else:
-        state, text = (
-            "bad",
-            (
-                "The sampler did NOT converge: treat every number as provisional. Refit with more "
-                "warm-up and draws (--warmup 1000 --draws 1000), or simplify the model."
-            ),
+    fit = fit_view(summary)
+    state, text = _headline(method, converged, None if fit is None else fit["level"])
+    if (diagnostics.get("prior_data_conflict") or {}).get("detected"):
+        state = "bad"
+        text = (
+            "The ROI prior fights the data (see the first warning): do not trust these "
+            "numbers until spend's units or [priors.roi] are fixed."
         )
     items = _sampler_items(diagnostics) + _fit_items(diagnostics)
     return {
@@ -377,6 +451,7 @@ def health_view(summary: dict[str, Any]) -> dict[str, Any]:
         "state": state,
         "headline": text,
         "checks": items,
+        "fit": fit,
         "warnings": list(diagnostics.get("warnings", [])),
         "fit_seconds": (summary.get("fit") or {}).get("seconds"),
         "priors": _priors_view(summary.get("priors")),

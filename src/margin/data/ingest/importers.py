@@ -53,12 +53,16 @@ class Imported:
         spec: a suggested ``[data]`` section for the workspace loader.
         source: the layout's name (``meridian``, ``robyn``, ``pymc``).
         notes: what was dropped or assumed, for the user.
+        units: the units the importer assumed for spend and the KPI, in one sentence
+            (the CLI prints it: a KPI in dollars beside spend in thousands of dollars
+            makes the default ROI prior fight the data).
     """
 
     tables: dict[str, pd.DataFrame]
     spec: dict[str, Any]
     source: str
     notes: tuple[str, ...] = field(default=())
+    units: str = ""
 
     def __post_init__(self) -> None:
         for kind, frame in self.tables.items():
@@ -70,6 +74,15 @@ class Imported:
 
 
 # -- reading --------------------------------------------------------------------------
+def _units(spend: str, currency: str, kpi: str) -> str:
+    """The units sentence of :attr:`Imported.units`."""
+    return (
+        f"spend columns ({spend}) read as {currency} per week, the same currency as the KPI's "
+        f"revenue; KPI {kpi}. If spend is in thousands or scaled (e.g. to 0-1), rescale it "
+        "before fitting or set [priors.roi] in the spec"
+    )
+
+
 def _read(path: str | Path) -> tuple[Path, pd.DataFrame]:
     import pandas as pd
 
@@ -253,7 +266,9 @@ def import_meridian(path: str | Path, *, currency: str = "USD") -> Imported:
         "outcomes": _long(dates, geos, "kpi", outcome),
         "controls": _long(dates, geos, "name", controls),
     }
-    return Imported(tables, spec, "meridian", tuple(notes))
+    revenue = " (revenue = conversions × revenue_per_conversion)" if "revenue" in outcome else ""
+    units = _units("*_spend", currency, f"{kpi!r} as {kpi}{revenue}")
+    return Imported(tables, spec, "meridian", tuple(notes), units)
 
 
 # -- Robyn ----------------------------------------------------------------------------
@@ -308,7 +323,8 @@ def import_robyn(
     }
     partial = sorted(set(channels) - set(metrics.get("impressions", {})))
     notes = [f"no impressions for {partial}: spec.impressions left empty"] if partial else []
-    return Imported(tables, spec, "robyn", tuple(notes))
+    units = _units("*_S", currency, f"{kpi_column!r} as revenue in {currency}")
+    return Imported(tables, spec, "robyn", tuple(notes), units)
 
 
 def _robyn_metrics(
@@ -408,7 +424,8 @@ def import_pymc(
         "outcomes": _long(dates, geos, "kpi", {y_column: _numbers(path, frame, y_column)}),
         "controls": _long(dates, geos, "name", controls),
     }
-    return Imported(tables, spec, "pymc", tuple(notes))
+    units = _units(", ".join(channels), currency, f"{y_column!r} as revenue in {currency}")
+    return Imported(tables, spec, "pymc", tuple(notes), units)
 
 
 def _date_column(path: Path, frame: pd.DataFrame) -> str:

@@ -64,6 +64,7 @@ __all__ = [
     "plan_id",
     "plan_path",
     "publish_run_folder",
+    "read_json_object",
     "record_plan",
     "record_run",
     "structure_hash",
@@ -272,25 +273,34 @@ def check_model_meta(meta: Mapping[str, Any], folder: Path, error: type[Exceptio
         )
 
 
-def _read_object(path: Path, folder: Path) -> dict[str, Any]:
+def read_json_object(path: Path, what: str, fix: str) -> dict[str, Any]:
+    """One JSON object from ``path``; errors name ``what`` and the file, and end with ``fix``.
+
+    Raises:
+        ConfigError: the file cannot be read, is not valid JSON, or holds no object.
+    """
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
-        raise ConfigError(
-            f"cannot read run summary {path}: {err.strerror or err}; restore the run folder "
-            "or fit the model again"
-        ) from err
+        raise ConfigError(f"cannot read {what} {path}: {err.strerror or err}; {fix}") from err
     except json.JSONDecodeError as err:
         raise ConfigError(
-            f"run summary {path} is not valid JSON (line {err.lineno}, column {err.colno}: "
-            f"{err.msg}); the run folder {folder} is damaged: fit the model again"
+            f"{what} {path} is not valid JSON (line {err.lineno}, column {err.colno}: "
+            f"{err.msg}); {fix}"
         ) from err
     if not isinstance(body, dict):
         raise ConfigError(
-            f"run summary {path} holds a {type(body).__name__}; expected a JSON object: "
-            "fit the model again"
+            f"{what} {path} holds a {type(body).__name__}; expected a JSON object: {fix}"
         )
     return body
+
+
+def _read_object(path: Path, folder: Path) -> dict[str, Any]:
+    return read_json_object(
+        path,
+        "run summary",
+        f"the run folder {folder} is damaged: restore it or fit the model again",
+    )
 
 
 def _check_row(summary: Mapping[str, Any], run: RunRow, path: Path) -> None:

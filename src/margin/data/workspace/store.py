@@ -91,7 +91,8 @@ class Workspace:
         new = not self.path.exists()
         if read_only and new:
             raise WorkspaceError(
-                f"workspace {self.path} does not exist; create it with 'margin ingest' or 'margin demo' first"
+                f"workspace {self.path} does not exist; pass -w or set MARGIN_WORKSPACE, or "
+                "create it with 'margin ingest' or 'margin demo' first"
             )
         if new:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -525,36 +525,28 @@
   }
 
   function diagnostics() {
-    return api(runQuery("/summary")).then(function (s) {
-      var d = s.diagnostics;
-      var verdict;
-      if (s.method === "approximate") {
-        verdict = "Approximate fit (Laplace): quick, but without convergence checks. Refit with " +
-          "`margin mmm fit --method nuts` before acting on these intervals.";
-      } else if (d.converged) {
-        verdict = "The sampler converged: the intervals can be trusted as posteriors.";
+    /* The verdict, checks and fit series come from /health (the report's health_view), so
+     * the dashboard and the report say the same words. */
+    return Promise.all([api(runQuery("/summary")), api(runQuery("/health"))]).then(function (both) {
+      var d = both[0].diagnostics, h = both[1];
+      $("health-verdict").textContent = h.headline;
+      $("health-verdict").className = { ok: "ok", approximate: "warn", fit: "warn", bad: "bad" }[h.state] || "";
+      table("table-health", ["check", "value", "meaning"], h.checks.map(function (c) {
+        var v = c.value;
+        var shown = typeof v !== "number" ? "–" : Number.isInteger(v) ? String(v)
+          : F.number(v, Math.abs(v) >= 10 ? 0 : 3);
+        return [c.name, shown, c.text];
+      }));
+      list("warnings", (h.warnings && h.warnings.length) ? h.warnings : ["No warnings."]);
+      if (h.fit) {
+        $("fit-verdict").textContent = h.fit.text;
+        $("fit-verdict").className = { good: "ok", fair: "warn", poor: "bad" }[h.fit.level] || "";
+        list("fit-reasons", h.fit.reasons);
+        C.fitted($("chart-fit"), h.fit, {});
+        C.residuals($("chart-residuals"), h.fit);
       } else {
-        verdict = "The sampler did NOT converge: refit with more warm-up and draws.";
+        $("fit-verdict").textContent = "This run was saved before the fit check: refit to see it.";
       }
-      $("health-verdict").textContent = verdict;
-      var rows = [];
-      if (d.max_rhat !== null && d.max_rhat !== undefined) {
-        rows.push(["max R-hat", d.max_rhat.toFixed(3), d.max_rhat < 1.01 ? "chains agree" : "chains disagree (should be < 1.01)"]);
-        rows.push(["min bulk ESS", F.number(d.min_ess_bulk, 0), "400 or more is good"]);
-        rows.push(["divergences", String(d.divergences), d.divergences ? "parts of the posterior were not explored" : "none"]);
-      }
-      if (d.holdout_mape !== null && d.holdout_mape !== undefined) {
-        rows.push(["holdout MAPE", (100 * d.holdout_mape).toFixed(1) + "%", "error on weeks the model did not see"]);
-      }
-      if (d.holdout_r2 !== null && d.holdout_r2 !== undefined) {
-        rows.push(["holdout R²", d.holdout_r2.toFixed(2), "share of variation explained in held-out weeks"]);
-      }
-      if (d.fit && d.fit.mape !== undefined) {
-        rows.push(["in-sample MAPE", (100 * d.fit.mape).toFixed(1) + "%", "error on fitted weeks"]);
-        rows.push(["in-sample 90% coverage", (100 * d.fit.coverage_90).toFixed(0) + "%", "should be near 90%"]);
-      }
-      table("table-health", ["check", "value", "meaning"], rows);
-      list("warnings", (d.warnings && d.warnings.length) ? d.warnings : ["No warnings."]);
       var ratios = d.posterior_prior_sd_ratio || {};
       C.bars($("chart-learning"), Object.keys(ratios).map(function (name) {
         return { label: name, value: ratios[name] };

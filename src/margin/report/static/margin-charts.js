@@ -332,16 +332,74 @@
     });
   }
 
+  /* Actual against fitted: the 90% predictive band, the predictive mean and the actual KPI
+   * per week (holdout weeks, if any, at the end). data: views.fit_view's
+   * {labels, actual, mean, p05, p95, holdout_weeks} */
+  function fitted(canvas, data, opts) {
+    var o = opts || {};
+    var held = data.holdout_weeks || 0;
+    var first = data.labels.length - held;
+    return draw(canvas, {
+      type: "line",
+      data: {
+        labels: data.labels,
+        datasets: [
+          { label: "95th percentile", data: data.p95, borderWidth: 0, pointRadius: 0, fill: false },
+          { label: "90% predictive band", data: data.p05, borderWidth: 0, pointRadius: 0,
+            fill: "-1", backgroundColor: colour(0, 0.18) },
+          { label: "fitted (mean)", data: data.mean, borderColor: colour(0), borderWidth: 2,
+            pointRadius: 0, fill: false },
+          { label: "actual", data: data.actual, borderColor: "#111827", backgroundColor: "#111827",
+            showLine: false, pointRadius: 2,
+            pointStyle: data.actual.map(function (_, i) { return i >= first ? "triangle" : "circle"; }),
+            fill: false }
+        ]
+      },
+      options: base({
+        plugins: {
+          legend: { position: "bottom", labels: { filter: function (item) {
+            return item.text !== "95th percentile"; } } },
+          title: { display: !!held, text: held ? "triangles: the " + held +
+            " holdout week(s) the model did not see" : "" }
+        },
+        scales: { y: { title: { display: !!o.yTitle, text: o.yTitle },
+                       ticks: { callback: function (v) { return number(v); } } } }
+      })
+    });
+  }
+
+  /* Residuals (actual − fitted mean) per week as bars, holdout weeks in another colour.
+   * data: {labels, residuals, holdout_weeks} */
+  function residuals(canvas, data) {
+    var first = data.labels.length - (data.holdout_weeks || 0);
+    return draw(canvas, {
+      type: "bar",
+      data: {
+        labels: data.labels,
+        datasets: [{ label: "actual − fitted", data: data.residuals,
+                     backgroundColor: data.residuals.map(function (_, i) {
+                       return i >= first ? colour(1, 0.8) : colour(0, 0.6); }) }]
+      },
+      options: base({
+        plugins: { legend: { display: false },
+                   title: { display: true, text: "residuals: actual − fitted (look for runs and spikes)" } },
+        scales: { y: { ticks: { callback: function (v) { return number(v); } } } }
+      })
+    });
+  }
+
   root.MarginCharts = {
     allocation: allocation,
     band: band,
     bars: bars,
     colour: colour,
+    fitted: fitted,
     frontier: frontier,
     grouped: grouped,
     format: { interval: interval, money: money, number: number, pct: pct, ratio: ratio },
     intervals: intervals,
     overTime: overTime,
+    residuals: residuals,
     responseCurve: responseCurve,
     waterfall: waterfall
   };

@@ -15,6 +15,10 @@
   C.intervals(canvas("chart-mroi"), view.channels.map(function (r) {
     return { label: r.channel, stat: r.mroi };
   }), { title: "marginal ROI (mean)", reference: 1, colour: 1 });
+  if (view.health.fit) {
+    C.fitted(canvas("chart-fit"), view.health.fit, { yTitle: view.meta.kpi_name });
+    C.residuals(canvas("chart-residuals"), view.health.fit);
+  }
   if (view.plan) {
     C.allocation(canvas("chart-allocation"), view.plan.rows, { symbol: symbol });
   }
