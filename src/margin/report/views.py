@@ -16,12 +16,10 @@ same per-draw ratio the MMM summarised, so the interval is exact.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from margin.errors import ConfigError
 from margin.types import Interval
 from margin.wording import break_even, marginal_words, return_words
 
@@ -44,18 +42,9 @@ _SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "C
 
 def load_json(path: Path, what: str) -> dict[str, Any]:
     """Read one JSON object, with errors that name the file and how to fix it."""
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"cannot read {what} {path}: {err.strerror or err}") from err
-    except json.JSONDecodeError as err:
-        raise ConfigError(
-            f"{what} {path} is not valid JSON (line {err.lineno}, column {err.colno}: "
-            f"{err.msg}); write it again with margin"
-        ) from err
-    if not isinstance(body, dict):
-        raise ConfigError(f"{what} {path} holds a {type(body).__name__}; expected a JSON object")
-    return body
+    from margin.data.workspace.runs import read_json_object
+
+    return read_json_object(path, what, "write it again with margin")
 
 
 def read_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any] | None]:
