@@ -279,6 +279,7 @@ MANY_PARAMETERS: dict[str, str] = {
     "margin.experiments.analysis:_result": "assembles the frozen result from every estimate",
     "margin.experiments.power:simulate_power": "the power simulation's documented knobs",
     "margin.experiments.simulate:simulate_geo_panel": "the synthetic panel's documented knobs",
+    "margin.mmm.inference:run_laplace": "the Laplace fit's knobs and its progress callback",
     "margin.mmm.inference:run_nuts": "NUTS's knobs, flat for the kernel (run_inference passes a Nuts object's fields)",
     "margin.optimize.frontier:efficient_frontier": "the frontier's documented knobs (keyword-only)",
     "margin.optimize.report:_allocations": "the parts of one plan, each an array",

@@ -14,8 +14,8 @@ from typing import Any, NoReturn
 from rich.console import Console
 
 __all__ = [
-    "PIPED_WIDTH", "BusyWorkspaceNotice", "console", "err_console", "fail", "fmt_number",
-    "install_name_notes", "install_wait_notice", "progress", "status", "write_json",
+    "PIPED_WIDTH", "BusyWorkspaceNotice", "FitBar", "console", "err_console", "fail",
+    "fmt_number", "install_name_notes", "install_wait_notice", "progress", "status", "write_json",
 ]  # fmt: skip
 
 PIPED_WIDTH = 1000
@@ -61,6 +61,75 @@ def progress(message: str) -> Iterator[Callable[[int, int], None]]:
             yield lambda done, total: spinner.update(f"{message} ({done}/{total})")
     else:
         yield lambda done, total: None
+
+
+PHASE_NAMES = {"warmup": "warm-up", "sampling": "sampling", "optimizing": "optimizing"}
+"""How a fit's phases (:data:`margin.mmm.inference.FitProgress`) read on the console."""
+FINAL_PHASES = ("sampling", "optimizing")
+"""Phases after which a fit only summarises its draws."""
+LOG_EVERY = 30.0
+"""Seconds between a fit's progress lines when stderr is no terminal."""
+
+
+class FitBar:
+    """Shows a fit's ``(phase, done, total)`` events on stderr: pass it as the fit's
+    ``progress`` and run the fit inside ``with bar:``.
+
+    On a terminal: a Rich bar per phase with iterations done, elapsed time and an ETA;
+    otherwise a line every :data:`LOG_EVERY` seconds (none for a quick fit). Safe to
+    call from the sampler's callback threads.
+    """
+
+    def __init__(self, out: Console | None = None) -> None:
+        import threading
+        import time
+
+        self.out = out or err_console
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._started = self._logged = time.monotonic()
+
+    def __enter__(self) -> FitBar:
+        from rich import progress as rp
+
+        if self.out.is_terminal:
+            self._bar = rp.Progress(
+                rp.TextColumn("{task.description}"), rp.BarColumn(), rp.MofNCompleteColumn(),
+                rp.TimeElapsedColumn(), rp.TextColumn("ETA"), rp.TimeRemainingColumn(),
+                console=self.out, transient=True,
+            )  # fmt: skip
+            self._bar.start()
+            self._tasks["wait"] = self._bar.add_task("compiling the model", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        import time
+
+        name = PHASE_NAMES.get(phase, phase)
+        with self._lock:
+            if self._bar is not None:
+                self._show(phase, name, done, total)
+                return
+            now = time.monotonic()
+            if now - self._logged < LOG_EVERY:
+                return
+            self._logged = now
+        self.out.print(f"{name}: {done}/{total} ({now - self._started:.0f} s)", soft_wrap=True)
+
+    def _show(self, phase: str, name: str, done: int, total: int) -> None:
+        """Move ``phase``'s bar; the spinner of what runs before and after the phases."""
+        if "wait" in self._tasks:
+            self._bar.remove_task(self._tasks.pop("wait"))
+        if phase not in self._tasks:
+            self._tasks[phase] = self._bar.add_task(name, total=total)
+        self._bar.update(self._tasks[phase], completed=done, total=total)
+        if done >= total and phase in FINAL_PHASES:
+            self._tasks["wait"] = self._bar.add_task("summarising the draws", total=None)
 
 
 class BusyWorkspaceNotice:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from margin.cli.console import console, status
+from margin.cli.console import FitBar, console, status
 from margin.cli.options import WorkspaceOption
 from margin.mmm.settings import Nuts, inference_for
 
@@ -89,23 +89,27 @@ def _fit(
     spec = load_spec(sources.spec)
     with ExitStack() as stack:
         ws = None
-        if sources.data is None or sources.workspace is not None:
+        if sources.data is None:  # the data come from the workspace: it must exist
             ws = stack.enter_context(Workspace(existing_workspace(sources.workspace)))
+        elif sources.workspace is not None:  # data from a file; the run is recorded here
+            ws = stack.enter_context(Workspace(sources.workspace))
         with status("loading data"):
             source = {"data": sources.data} if sources.data else {"workspace": ws}
             panel = load_panel(spec, **source)
         config = model_config(spec.raw, panel.channels)
         tests = _lift_tests(sources, ws, panel.kpi_name)
+        bar = FitBar()
         model = MarketingMixModel(
             config, inference=inference, seed=seed, holdout_weeks=holdout_weeks,
-            progress=console.is_terminal,
+            progress=bar,
         )  # fmt: skip
         console.print(
             f"fitting {panel.n_geos} geo(s) × {panel.n_times} weeks × {panel.n_channels} "
             f"channels ({method}, {len(tests)} lift test(s))"
         )
         _warn_prior_scale(panel, config)
-        model.fit(panel, tests)
+        with bar:
+            model.fit(panel, tests)
         record = save_fit(model, panel, spec, out)
         if ws is not None:
             record_run(ws, record)

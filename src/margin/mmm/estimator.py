@@ -19,7 +19,7 @@ from margin.mmm.config import ModelConfig
 from margin.mmm.conflict import PriorDataConflict, check_conflict
 from margin.mmm.diagnostics import convergence, data_checks, fit_quality, prior_shift
 from margin.mmm.fit_quality import model_fit, national_series, ppc_p_value
-from margin.mmm.inference import run_inference
+from margin.mmm.inference import FitProgress, run_inference
 from margin.mmm.inputs import ModelInputs, fit_scaling, model_inputs
 from margin.mmm.model import START, draw_geo_intercepts, level_offset, mmm_model, roi_latents
 from margin.mmm.settings import PARAMETERS, Inference, Method, Nuts, inference_for
@@ -57,7 +57,10 @@ class MarketingMixModel:
             Laplace approximation: seconds, labelled so, no convergence diagnostics).
         seed: the only source of randomness; same data, config and seed give the same numbers.
         holdout_weeks: the last weeks are left out of fitting and predicted (MAPE, R²).
-        progress: show numpyro's progress bar (CLI only).
+        progress: ``True`` for NumPyro's progress bars, or a
+            :data:`~margin.mmm.inference.FitProgress` told the warm-up and sampling
+            iterations (NUTS) or optimisation steps (approximate) done; the draws are
+            the same either way.
         **knobs: instead of ``inference``, its flat form: ``method`` (``"nuts"`` or
             ``"approximate"``), ``chains``, ``draws``, ``warmup``, ``approximate_steps``,
             ``target_accept`` (see :func:`~margin.mmm.settings.inference_for`).
@@ -80,7 +83,7 @@ class MarketingMixModel:
         inference: Inference | None = None,
         seed: int = 0,
         holdout_weeks: int = 0,
-        progress: bool = False,
+        progress: bool | FitProgress = False,
         **knobs: Unpack[InferenceKnobs],
     ) -> None:
         if inference is not None and knobs:

@@ -23,6 +23,7 @@ __all__ = [
     "APPROXIMATE_STEPS",
     "CONSTRAIN_BATCH",
     "Draws",
+    "FitProgress",
     "LatentSite",
     "Method",
     "chain_keys",
@@ -34,6 +35,11 @@ __all__ = [
     "run_nuts",
     "warm_start",
 ]
+
+FitProgress = Callable[[str, int, int], None]
+"""Told how a fit goes: ``(phase, done, total)``, phase ``"warmup"`` or ``"sampling"``
+(NUTS, iterations per chain) or ``"optimizing"`` (the approximate mode, L-BFGS steps of
+all its starts). Counts rise within a phase and end at its total."""
 
 _NUTS, _LAPLACE = Nuts(), Laplace()
 APPROXIMATE_STEPS = _LAPLACE.steps
@@ -84,7 +90,7 @@ def run_nuts(
     max_tree_depth: int = _NUTS.max_tree_depth,
     dense_mass: bool = _NUTS.dense_mass,
     init: Mapping[str, npt.ArrayLike] | None = None,
-    progress: bool = False,
+    progress: bool | FitProgress = False,
 ) -> Draws:
     """Run NUTS on ``chains`` chains, from a compiled potential and explicit starting points.
 
@@ -100,6 +106,9 @@ def run_nuts(
             uniform(-2, 2) on the unconstrained scale, as NumPyro's default.
         dense_mass: adapt a dense mass matrix (the ROI, saturation and adstock
             parameters are strongly correlated; a diagonal one needs ~2x the steps).
+        progress: ``True`` for NumPyro's own bars; a :data:`FitProgress` to be told the
+            iterations done per phase (from a host callback in the compiled loop, see
+            :func:`_reporting_nuts`; the draws are the same as without it).
     """
     from numpyro.infer import MCMC, NUTS  # type: ignore[import-untyped]
     from numpyro.infer.util import potential_energy  # type: ignore[import-untyped]
@@ -111,12 +120,13 @@ def run_nuts(
     start = initial_points(
         sites, potential, np.random.default_rng([seed, START_STREAM]), chains, init
     )
-    kernel = NUTS(
-        potential_fn=potential,
-        target_accept_prob=target_accept,
-        max_tree_depth=max_tree_depth,
-        dense_mass=dense_mass,
-    )
+    options = {"target_accept_prob": target_accept, "max_tree_depth": max_tree_depth}
+    if callable(progress):
+        kernel = _reporting_nuts(progress, chains, warmup, draws)(
+            potential_fn=potential, dense_mass=dense_mass, **options
+        )
+    else:
+        kernel = NUTS(potential_fn=potential, dense_mass=dense_mass, **options)
     parallel = jax.local_device_count() >= chains > 1
     mcmc = MCMC(
         kernel,
@@ -124,7 +134,7 @@ def run_nuts(
         num_samples=draws,
         num_chains=chains,
         chain_method="parallel" if parallel else "vectorized",
-        progress_bar=progress,
+        progress_bar=progress is True,
     )
     if chains == 1:  # NumPyro takes one chain's starting point without the chain axis
         start = {name: value[0] for name, value in start.items()}
@@ -147,6 +157,44 @@ def run_nuts(
     )
 
 
+def _reporting_nuts(report: FitProgress, chains: int, warmup: int, draws: int) -> type:
+    """A NUTS kernel class that tells ``report`` the iterations done per chain.
+
+    Each transition calls back to the host with nothing but a count (the draws are
+    unchanged); chains running in parallel or vectorised call back once each, so the
+    iterations done are the calls over the chains. Reports are at most ~10 a second,
+    and always at the end of each phase.
+    """
+    import threading
+    import time
+
+    from numpyro.infer import NUTS
+
+    lock, calls, last = threading.Lock(), [0], [0.0, -1.0]
+
+    def tick(done: Any) -> None:
+        with lock:
+            calls[0] += int(np.size(done))
+            step = calls[0] // chains
+            now = time.monotonic()
+            end = step in (warmup, warmup + draws)
+            if step <= last[1] or not (end or now - last[0] >= 0.1):
+                return
+            last[0], last[1] = now, float(step)
+        if step <= warmup:
+            report("warmup", step, warmup)
+        else:
+            report("sampling", step - warmup, draws)
+
+    class ReportingNUTS(NUTS):  # type: ignore[misc]
+        def sample(self, state: Any, model_args: Any, model_kwargs: Any) -> Any:
+            new = super().sample(state, model_args, model_kwargs)
+            jax.debug.callback(tick, new.i)
+            return new
+
+    return ReportingNUTS
+
+
 def run_inference(
     model: Callable[..., None],
     args: tuple[Any, ...],
@@ -154,17 +202,19 @@ def run_inference(
     *,
     seed: int,
     init: Mapping[str, npt.ArrayLike] | None = None,
-    progress: bool = False,
+    progress: bool | FitProgress = False,
 ) -> Draws:
     """Draw from the posterior as ``settings`` say: :func:`run_nuts` for :class:`Nuts`,
-    :func:`run_laplace` for :class:`Laplace`."""
+    :func:`run_laplace` for :class:`Laplace` (which reports to a callable ``progress``
+    only)."""
     if isinstance(settings, Nuts):
         return run_nuts(model, args, seed=seed, chains=settings.chains, draws=settings.draws,
                         warmup=settings.warmup, target_accept=settings.target_accept,
                         max_tree_depth=settings.max_tree_depth, dense_mass=settings.dense_mass,
                         init=init, progress=progress)  # fmt: skip
     return run_laplace(model, args, seed=seed, chains=settings.chains, draws=settings.draws,
-                       steps=settings.steps, init=init, starts=settings.starts)  # fmt: skip
+                       steps=settings.steps, init=init, starts=settings.starts,
+                       progress=progress if callable(progress) else None)  # fmt: skip
 
 
 CONSTRAIN_BATCH = 100
@@ -343,6 +393,39 @@ def warm_start(samples: Mapping[str, npt.ArrayLike]) -> dict[str, npt.NDArray[np
     return out
 
 
+def _search_mode(
+    objective: Callable[[npt.NDArray[np.float64]], tuple[float, npt.NDArray[np.float64]]],
+    points: Mapping[str, npt.NDArray[np.float32]],
+    starts: int,
+    steps: int,
+    progress: FitProgress | None,
+) -> Any:
+    """The best L-BFGS-B result (SciPy's ``OptimizeResult``) from the ``starts`` points
+    with a finite potential, or ``None``; ``progress`` is told the steps of all starts."""
+    from jax.flatten_util import ravel_pytree
+    from scipy.optimize import minimize
+
+    best, total, done = None, starts * steps, [0]
+
+    def step(_: Any) -> None:
+        done[0] += 1
+        if progress is not None:
+            progress("optimizing", done[0], total)
+
+    for i in range(starts):
+        x0, _ = ravel_pytree({k: v[i] for k, v in points.items()})
+        done[0] = i * steps
+        if not np.isfinite(objective(np.asarray(x0, dtype=np.float64))[0]):
+            continue
+        found = minimize(objective, np.asarray(x0, dtype=np.float64), jac=True, callback=step,
+                         method="L-BFGS-B", options={"maxiter": steps})  # fmt: skip
+        if np.isfinite(found.fun) and (best is None or found.fun < best.fun):
+            best = found
+    if progress is not None and done[0] < total:  # the last start stopped early
+        progress("optimizing", total, total)
+    return best
+
+
 def run_laplace(
     model: Callable[..., None],
     args: tuple[Any, ...],
@@ -353,6 +436,7 @@ def run_laplace(
     steps: int = APPROXIMATE_STEPS,
     init: Mapping[str, npt.ArrayLike] | None = None,
     starts: int = _LAPLACE.starts,
+    progress: FitProgress | None = None,
 ) -> Draws:
     """The approximate mode: the posterior mode (MAP) and a Laplace approximation around it.
 
@@ -361,10 +445,10 @@ def run_laplace(
     unconstrained scale (``H`` the potential's Hessian there), pushed through each
     site's support. Quick (one compilation, no sampling) and labelled approximate:
     it ignores skew and multiple modes, and has no convergence diagnostics.
+    ``progress`` is told the L-BFGS steps ("optimizing", of at most ``starts × steps``).
     """
     from jax.flatten_util import ravel_pytree
     from numpyro.infer.util import potential_energy
-    from scipy.optimize import minimize
 
     bound = functools.partial(model, *args)
     sites = latent_sites(bound)
@@ -379,15 +463,7 @@ def run_laplace(
         value, grad = flat_potential(np.asarray(x, dtype=np.float32))
         return float(value), np.asarray(grad, dtype=np.float64)
 
-    best = None
-    for i in range(starts):
-        x0, _ = ravel_pytree({k: v[i] for k, v in points.items()})
-        if not np.isfinite(objective(np.asarray(x0, dtype=np.float64))[0]):
-            continue
-        found = minimize(objective, np.asarray(x0, dtype=np.float64), jac=True,
-                         method="L-BFGS-B", options={"maxiter": steps})  # fmt: skip
-        if np.isfinite(found.fun) and (best is None or found.fun < best.fun):
-            best = found
+    best = _search_mode(objective, points, starts, steps, progress)
     if best is None:
         from margin.errors import ConfigError
 
