@@ -98,6 +98,8 @@ ENDPOINTS: list[tuple[str, str, Any, str, int]] = [
     ("GET", "/api/runs/{run}/channels", None, "viewer", 200),
     ("GET", "/api/runs/latest/curves", None, "viewer", 200),
     ("GET", "/api/runs/latest/health", None, "viewer", 200),
+    ("GET", "/api/runs/latest/decomposition", None, "viewer", 200),
+    ("GET", "/api/runs/{run}/geos", None, "viewer", 200),
     ("GET", "/api/runs/latest/frontier?points=2&weeks=4", None, "analyst", 200),
     ("POST", "/api/runs/latest/forecast", {"weeks": 4}, "analyst", 200),
     ("POST", "/api/runs/latest/optimize", {"weeks": 4}, "analyst", 200),
@@ -105,6 +107,7 @@ ENDPOINTS: list[tuple[str, str, Any, str, int]] = [
     ("GET", "/api/attribution?bootstrap=20", None, "viewer", 200),
     ("GET", "/api/data-quality", None, "viewer", 200),
     ("GET", "/api/session", None, "viewer", 200),
+    ("GET", "/api/loop/cycles", None, "viewer", 200),
     ("POST", "/api/refresh", None, "admin", 400),  # allowed; the workspace has no settings
     ("POST", "/api/keys", {"role": "viewer", "name": "made-by-test"}, "admin", 201),
     ("GET", "/api/keys", None, "admin", 200),
@@ -648,7 +651,10 @@ def test_openapi_lists_every_endpoint(client: TestClient) -> None:
         "/api/runs/{run_id}/summary": {"get"},
         "/api/runs/{run_id}/channels": {"get"},
         "/api/runs/{run_id}/curves": {"get"},
+        "/api/plans/{plan_id}": {"get"},
         "/api/runs/{run_id}/health": {"get"},
+        "/api/runs/{run_id}/decomposition": {"get"},
+        "/api/runs/{run_id}/geos": {"get"},
         "/api/runs/{run_id}/frontier": {"get"},
         "/api/runs/{run_id}/forecast": {"post"},
         "/api/runs/{run_id}/optimize": {"post"},
@@ -660,6 +666,7 @@ def test_openapi_lists_every_endpoint(client: TestClient) -> None:
         "/api/keys/{key_id}": {"delete"},
         "/api/audit": {"get"},
         "/api/session": {"get"},
+        "/api/loop/cycles": {"get"},
     }
     assert {path: set(ops) for path, ops in schema["paths"].items()} == expected
     optimize = schema["components"]["schemas"]["OptimizeRequest"]

@@ -64,6 +64,7 @@ def test_rejected_load_lists_findings_and_writes_nothing(
     tmp_path: Path, write_file: WriteFile
 ) -> None:
     ws = tmp_path / "w.duckdb"
+    assert margin("init", "-w", str(ws)).returncode == 0  # (a new one is not even created)
     bad = write_file("neg.csv", "date,channel,spend\n2024-01-01,tv,10\n2024-01-08,tv,-3\n")
     result = margin("ingest", "spend", str(bad), "-w", str(ws))
     assert result.returncode == 2
@@ -77,6 +78,7 @@ def test_one_bad_file_leaves_the_whole_command_unloaded(
     tmp_path: Path, write_file: WriteFile
 ) -> None:
     ws = tmp_path / "w.duckdb"
+    assert margin("init", "-w", str(ws)).returncode == 0  # (a new one is not even created)
     good = write_file("good.csv", "date,channel,spend\n2024-01-01,tv,10\n")
     bad = write_file("bad.csv", "date,channel,spend\n2024-01-01,radio,abc\n")
     result = margin("ingest", "spend", str(good), str(bad), "-w", str(ws))
@@ -163,7 +165,7 @@ def test_simulate_writes_every_file(tmp_path: Path) -> None:
 
 def test_demo_runs_the_loop_and_keeps_a_named_workspace(tmp_path: Path) -> None:
     ws = tmp_path / "demo.duckdb"
-    result = margin("demo", "-w", str(ws), "--seed", "1", cwd=tmp_path)
+    result = margin("demo", "-w", str(ws), "--seed", "1", "--cycles", "1", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     said = words(result.stdout)  # however the terminal wraps the lines
     assert "demo finished" in said
@@ -204,6 +206,18 @@ def test_demo_runs_the_loop_and_keeps_a_named_workspace(tmp_path: Path) -> None:
     report = (tmp_path / "margin-demo-report.html").read_text(encoding="utf-8")
     assert "chart.js" in report.lower()
     assert "margin serve -w" in said
+    # the short learning loop: one cycle against the stepping world, scored by its truth
+    assert "10. learn" in said
+    assert "cycle 1:" in said
+    assert "of the oracle's" in said
+    assert "following margin for 1 cycle(s) gained" in said
+    learning = (tmp_path / "margin-demo-report-learning.html").read_text(encoding="utf-8")
+    assert "cycle 1" in learning.lower()
+    from margin.loop import list_cycles
+
+    (cycle,) = list_cycles(tmp_path / "demo-loop.duckdb")
+    assert cycle["policy"] == "margin"
+    assert cycle["true"]["share_of_oracle"] is not None
 
 
 @pytest.mark.shared_data

@@ -24,7 +24,7 @@ ASSEMBLER = "margin.cli.main"
 
 COMMANDS = (
     "init", "ingest", "import", "check", "status", "simulate", "demo", "optimize", "scenario",
-    "frontier", "forecast", "attribute", "report", "refresh", "serve",
+    "frontier", "forecast", "attribute", "reconcile", "report", "learning-report", "refresh", "serve",
 )  # fmt: skip
 GROUPS = {
     "mmm": ("fit",),
@@ -32,6 +32,8 @@ GROUPS = {
     "keys": ("create", "list", "revoke"),
     "audit": ("verify", "prune"),
     "hash-key": ("show", "create", "rotate", "export"),
+    "world": ("init", "step", "score"),
+    "loop": ("plan",),
 }
 
 

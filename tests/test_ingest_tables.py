@@ -35,6 +35,15 @@ def test_outcomes_long_and_wide(ws: Workspace, write_file: WriteFile) -> None:
     ]
 
 
+def test_geolift_location_column_is_read_as_the_geo(ws: Workspace, write_file: WriteFile) -> None:
+    """GeoLift's files name the geo ``location`` (``GeoLift_Test.csv``): no --map needed."""
+    ingest_file(
+        ws, "outcomes", write_file("g.csv", "date,location,Y\n2021-01-01,chicago,3000\n"),
+        mapping={"value": "Y"},
+    )  # fmt: skip
+    assert ws.fetch("SELECT geo, value FROM outcomes") == [("chicago", 3000.0)]
+
+
 def test_controls_wide_without_geo_are_national(ws: Workspace, write_file: WriteFile) -> None:
     ingest_file(
         ws,

@@ -120,6 +120,50 @@ def test_reading_commands_say_which_workspace_they_looked_at(
     assert not (tmp_path / "margin.duckdb").exists()
 
 
+def _key_files() -> set[str]:
+    folder = Path(os.environ["XDG_CONFIG_HOME"]) / "margin" / "hash-keys"
+    return {p.name for p in folder.glob("*.json")} if folder.is_dir() else set()
+
+
+def test_a_failed_first_ingest_leaves_no_workspace_and_no_key(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("date,geo,channel,spend\n2024-01-01,a,tv,abc\n", encoding="utf-8")
+    keys = _key_files()
+    done = margin("ingest", "spend", str(bad), "-w", "new.duckdb", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "column 'spend'" in words(done.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv"]
+    assert _key_files() == keys
+    assert "created the key" not in done.stdout  # announced only once a load succeeded
+    good = tmp_path / "good.csv"
+    good.write_text("date,geo,channel,spend\n2024-01-01,a,tv,5\n", encoding="utf-8")
+    done = margin("ingest", "spend", str(good), "-w", "new.duckdb", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "created the key" in words(done.stdout)
+    assert len(_key_files() - keys) == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("hash-key", "rotate", "-w", "none.duckdb"), ("hash-key", "create", "-w", "none.duckdb")],
+)
+def test_key_commands_never_create_a_workspace(command: tuple[str, ...], tmp_path: Path) -> None:
+    done = margin(*command, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "workspace none.duckdb does not exist" in words(done.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_optimize_recording_into_a_missing_workspace_fails_before_planning(
+    fitted_run_dir: Path, tmp_path: Path
+) -> None:
+    done = margin("optimize", "--run", str(fitted_run_dir), "-w", "none.duckdb", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "workspace none.duckdb does not exist" in words(done.stderr)
+    assert done.stdout == ""
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- 13(c), (d): messages before any output ----------------------------------------------
 
 

@@ -24,6 +24,12 @@ CSV_CENT = 0.005
 """The CSV plan rounds each cell to cents."""
 
 
+def made_workspace(path: Path) -> Path:
+    """An empty workspace at ``path`` (``optimize -w`` records into one, never creates it)."""
+    Workspace(path).close()
+    return path
+
+
 def in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     """``margin ARGS…`` through ``margin.cli.main.run`` in-process: exit code, stdout, stderr."""
     from margin.cli.main import run
@@ -51,6 +57,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> SmallRun:
 @pytest.fixture(scope="module")
 def planned(run: SmallRun, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     folder = tmp_path_factory.mktemp("plan")
+    made = margin("init", "--workspace", str(folder / "ws.duckdb"))  # -w never creates one
+    assert made.returncode == 0, made.stderr
     result = margin(
         "optimize", "--run", str(run.path), "--weeks", "13", "--bounds", "tv=0.5:1.5",
         "--out", str(folder / "plan.json"), "--workspace", str(folder / "ws.duckdb"),
@@ -111,7 +119,7 @@ def test_a_recorded_plan_without_out_keeps_its_file_in_the_run_folder(
 ) -> None:
     code, _, err = in_process(
         capsys, "optimize", "--run", str(run.path), "--weeks", "4",
-        "--workspace", str(tmp_path / "ws.duckdb"),
+        "--workspace", str(made_workspace(tmp_path / "ws.duckdb")),
     )  # fmt: skip
     assert code == 0, err
     with Workspace(tmp_path / "ws.duckdb", read_only=True) as ws:
@@ -287,7 +295,7 @@ def test_default_bounds_are_said_and_can_be_widened_or_lifted(
         out = tmp_path / f"{name}.json"
         code, stdout, err = in_process(
             capsys, "optimize", "--run", str(run.path), "--weeks", "8", *extra,
-            "--out", str(out), "--workspace", str(tmp_path / "ws.duckdb"),
+            "--out", str(out), "--workspace", str(made_workspace(tmp_path / "ws.duckdb")),
         )  # fmt: skip
         assert code == 0, err
         plans[name] = (json.loads(out.read_text(encoding="utf-8")), words(stdout))
@@ -310,7 +318,7 @@ def test_unbounded_and_max_change_together_are_refused(
 ) -> None:
     code, _, err = in_process(
         capsys, "optimize", "--run", str(run.path), "--unbounded", "--max-change", "80%",
-        "--workspace", str(tmp_path / "ws.duckdb"),
+        "--workspace", str(made_workspace(tmp_path / "ws.duckdb")),
     )  # fmt: skip
     assert code == 2
     assert "contradict" in err

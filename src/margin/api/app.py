@@ -175,11 +175,14 @@ def create_app(
         max_body_bytes: the largest request body accepted (413 above it).
     """
     from margin.api import (
+        routes_breakdown,
         routes_data,
         routes_decide,
         routes_docs,
         routes_keys,
+        routes_loop,
         routes_pages,
+        routes_plans,
         routes_runs,
     )
     from margin.data.workspace.store import Workspace
@@ -207,7 +210,8 @@ def create_app(
     )
     app.state.margin = state
     _install_error_handlers(app)
-    for module in (routes_runs, routes_decide, routes_data, routes_keys, routes_docs, routes_pages):
+    for module in (routes_runs, routes_breakdown, routes_decide, routes_data, routes_keys,
+                   routes_docs, routes_plans, routes_loop, routes_pages):  # fmt: skip
         app.include_router(module.router)
     static = _static_dir()
     if static is not None:

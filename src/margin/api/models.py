@@ -132,6 +132,7 @@ class OptimizeRequest(_Request):
     )
     objective: Literal["kpi", "profit"] = "kpi"
     margin: float = Field(1.0, gt=0, le=1, description="Profit share of KPI value ('profit').")
+    by_geo: bool = Field(False, description="Allocate each geo × channel (runs fitted on geos).")
     target_kpi: float | None = Field(None, gt=0, description="Least spend reaching this KPI.")
     min_roi: float | None = Field(None, gt=0, description="Largest plan with ROI ≥ this.")
     controls: list[ControlValue] = Field(

@@ -139,6 +139,7 @@ def optimize(request: Request, _: Analyst, run_id: RunId, body: OptimizeRequest)
             margin=body.margin,
             target_kpi=body.target_kpi,
             min_roi=body.min_roi,
+            by_geo=body.by_geo,
         )
         response = _response(request, folder, body.controls)
         result = plan(response, plan_request)

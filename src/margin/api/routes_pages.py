@@ -1,8 +1,10 @@
 """Dashboard pages, login and logout.
 
 Pages are Jinja2 templates of :mod:`margin.report` (``templates/pages/<page>.html``),
-rendered with ``{"page", "role", "csrf_token", "run_id"}``; their JavaScript calls the
-REST API with the session cookie and sends ``csrf_token`` as ``X-CSRF-Token``.
+rendered with ``{"page", "role", "csrf_token", "run_id", "plan_id", "currency"}``
+(``currency``: the workspace's, which every money figure shows); their JavaScript calls
+the REST API with the session cookie and sends ``csrf_token`` as ``X-CSRF-Token``. A
+recorded plan has its own read-only page, ``/plans/<plan id>`` (or ``/plans/latest``).
 
 Login: ``GET /login`` sets a short-lived login-CSRF cookie and renders a form whose
 ``csrf_token`` field carries the same value; ``POST /login`` (fields ``key`` and
@@ -19,6 +21,7 @@ import functools
 import hmac
 import html
 import ipaddress
+import re
 import secrets
 from importlib import resources
 from typing import Annotated, Any
@@ -32,7 +35,7 @@ from margin.api.auth import app_state, check_csrf, client_address, identify, set
 from margin.api.keys import Principal, authenticate
 from margin.api.sessions import SESSION_COOKIE, end_session, start_session
 
-__all__ = ["LOGIN_CSRF_COOKIE", "PAGES", "router", "safe_next"]
+__all__ = ["LOGIN_CSRF_COOKIE", "PAGES", "PLAN_PAGE", "router", "safe_next"]
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,6 +44,7 @@ PAGES = {
     "/": "overview",
     "/contributions": "contributions",
     "/roi": "roi",
+    "/geos": "geos",
     "/curves": "curves",
     "/planner": "planner",
     "/scenarios": "scenarios",
@@ -48,8 +52,11 @@ PAGES = {
     "/diagnostics": "diagnostics",
     "/data-quality": "data_quality",
     "/runs": "runs",
+    "/learning": "learning",
 }
 """URL path → page name (template ``pages/<name>.html``)."""
+PLAN_PAGE = re.compile(r"/plans/(latest|plan-[0-9a-f]{12})")
+"""The path of a plan's page (template ``pages/plan.html``)."""
 _LOOPBACK_NAMES = {"localhost"}
 
 
@@ -96,11 +103,12 @@ def secure_cookie(request: Request) -> bool:
 
 def safe_next(target: str | None) -> str:
     """Where to go after login: ``target`` if it is a dashboard page of this site
-    (path in :data:`PAGES`, optional query, nothing else), else ``/``."""
+    (path in :data:`PAGES` or a plan's page, optional query, nothing else), else ``/``."""
     if not target or len(target) > 2000 or not target.startswith("/") or "\\" in target:
         return "/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or parts.fragment or parts.path not in PAGES:
+    known = parts.path in PAGES or PLAN_PAGE.fullmatch(parts.path) is not None
+    if parts.scheme or parts.netloc or parts.fragment or not known:
         return "/"
     return parts.path + (f"?{parts.query}" if parts.query else "")
 
@@ -111,7 +119,7 @@ def _login_page(
     token = secrets.token_urlsafe(32)
     context = {
         "page": "login", "role": None, "csrf_token": token, "run_id": None, "error": error,
-        "next_page": next_page,
+        "next_page": next_page, "plan_id": None, "currency": "",
     }  # fmt: skip
     if _template_exists("login"):
         response = _render("login", context, status)
@@ -224,29 +232,58 @@ async def logout(
     return response
 
 
+async def _show(
+    request: Request, path: str, page: str, run: str, plan_id: str | None = None
+) -> Response:
+    """A dashboard page for a logged-in browser (else the login page, then back here)."""
+    principal = await identify(request)
+    if principal is None:
+        here = path + (f"?{request.url.query}" if request.url.query else "")
+        where = "" if here == "/" else f"?next={quote(safe_next(here), safe='')}"
+        return RedirectResponse(f"/login{where}", status_code=303)
+    if not _template_exists(page):
+        return HTMLResponse(
+            f"<!doctype html><title>margin</title><p>The dashboard page {html.escape(page)!s} "
+            "is not installed (margin.report templates missing).</p>",
+            status_code=501,
+        )
+    from margin.api.routes_plans import workspace_currency
+    from margin.errors import WorkspaceBusyError
+
+    try:
+        currency = await run_in_threadpool(workspace_currency, request)
+    except WorkspaceBusyError:
+        currency = ""  # the page still loads; its API calls answer 503 with the holder
+    context = {
+        "page": page,
+        "role": principal.role,
+        "csrf_token": principal.csrf_token or "",
+        "run_id": run,
+        "plan_id": plan_id,
+        "currency": currency,
+    }
+    return _render(page, context)
+
+
 def _page_route(path: str, page: str) -> None:
     async def show(request: Request, run: str = "latest") -> Response:
-        principal = await identify(request)
-        if principal is None:
-            here = path + (f"?{request.url.query}" if request.url.query else "")
-            where = "" if here == "/" else f"?next={quote(safe_next(here), safe='')}"
-            return RedirectResponse(f"/login{where}", status_code=303)
-        context = {
-            "page": page,
-            "role": principal.role,
-            "csrf_token": principal.csrf_token or "",
-            "run_id": run,
-        }
-        if not _template_exists(page):
-            return HTMLResponse(
-                f"<!doctype html><title>margin</title><p>The dashboard page {html.escape(page)!s} "
-                "is not installed (margin.report templates missing).</p>",
-                status_code=501,
-            )
-        return _render(page, context)
+        return await _show(request, path, page, run)
 
     show.__name__ = f"page_{page}"
     router.add_api_route(path, show, methods=["GET"], response_class=HTMLResponse)
+
+
+@router.get("/plans/{plan_id}", response_class=HTMLResponse)
+async def plan_page(request: Request, plan_id: str) -> Response:
+    """A recorded plan, read-only: headline, allocation with intervals, caveats."""
+    path = f"/plans/{plan_id}"
+    if PLAN_PAGE.fullmatch(path) is None:
+        return HTMLResponse(
+            "<!doctype html><title>margin</title><p>No such plan page: plan ids look like "
+            "plan-0123456789ab (see Runs).</p>",
+            status_code=404,
+        )
+    return await _show(request, path, "plan", "latest", plan_id)
 
 
 for _path, _page in PAGES.items():

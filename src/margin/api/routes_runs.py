@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import Path as PathParam
 
 from margin.api import runs
 from margin.api.auth import app_state, require
 from margin.api.keys import Principal
 from margin.api.models import ChannelRow, ChannelTable, Document, RunDetail, RunList
+from margin.api.state import AppState
 
 __all__ = ["RunId", "router"]
 
@@ -18,8 +21,8 @@ router = APIRouter(prefix="/api/runs", tags=["runs"])
 Viewer = Annotated[Principal, Depends(require("viewer"))]
 RunId = Annotated[
     str,
-    Path(description="A run id from GET /api/runs, or 'latest' (newest usable model fit).",
-         examples=["latest"]),
+    PathParam(description="A run id from GET /api/runs, or 'latest' (newest usable model fit).",
+              examples=["latest"]),
 ]  # fmt: skip
 
 
@@ -86,12 +89,60 @@ def get_channels(request: Request, _: Viewer, run_id: RunId) -> dict[str, Any]:
 
 
 @router.get("/{run_id}/curves", response_model=Document, summary="Response curves (viewer)")
-def get_curves(request: Request, _: Viewer, run_id: RunId) -> dict[str, Any]:
-    """``curves.json``: KPI and marginal ROI against weekly spend per channel, adstock."""
+def get_curves(
+    request: Request,
+    _: Viewer,
+    run_id: RunId,
+    plan: Annotated[
+        str | None,
+        Query(
+            description="A plan id (GET /api/runs?kind=plan): the curves reach at least "
+            "1.2× the larger of current and planned weekly spend.",
+            pattern=r"^plan-[0-9a-f]{12}$",
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    """``curves.json``: KPI and marginal ROI against weekly spend per channel, adstock.
+
+    With ``plan``, a channel whose saved curve stops before 1.2× its planned (or current)
+    weekly spend is evaluated further from the run's model, so the plan's marker sits on
+    its curve."""
     state = app_state(request)
     with state.open() as ws:
         run = runs.find_run(ws, run_id)
-    return runs.curves(state, runs.run_folder(run))
+        plan_row = None if plan is None else runs.find_run(ws, plan)
+    folder = runs.run_folder(run)
+    saved = runs.curves(state, folder)
+    if plan_row is None:
+        return saved
+    return _curves_to_plan(state, folder, saved, plan_row)
+
+
+def _curves_to_plan(
+    state: AppState, folder: Path, saved: dict[str, Any], plan_row: runs.Run
+) -> dict[str, Any]:
+    """``saved`` curves, extended (from the run's response model, cached) where they stop
+    short of the plan (:func:`margin.report.views.curve_reach`)."""
+    from margin.data.workspace.runs import read_json_object
+    from margin.report.views import curve_reach
+
+    path = Path(plan_row["artifact_path"] or "")
+    if plan_row["kind"] != "plan" or not path.is_file():
+        raise HTTPException(404, f"{plan_row['id']} is not a recorded plan with its plan.json")
+    reach = curve_reach(saved, read_json_object(path, "plan", "make the plan again"))
+    if not reach:
+        return saved
+
+    def build() -> dict[str, Any]:
+        from margin.optimize.curves import response_curves
+
+        model = runs.response(state, folder)
+        return response_curves(model, weeks=int(saved["horizon_weeks"]), reach=reach)
+
+    key = ("curves-to-plan", str(folder.resolve()), str(plan_row["id"]))
+    result = state.cached(key, path.stat().st_mtime, build)
+    assert isinstance(result, dict)
+    return result
 
 
 @router.get("/{run_id}/health", response_model=Document, summary="Model health (viewer)")

@@ -88,8 +88,15 @@ def markov_draws(
     observed = np.concatenate([counts.flow, counts.conversions, counts.nulls])
     out = np.zeros((settings.n_bootstrap, n_channels))
     m = counts.flow.size
+    # the moves come from a SQL aggregation in no set order: draw them in a canonical
+    # order (by from, to state) so one seed gives one interval
+    canonical = np.concatenate(
+        [np.lexsort((counts.flow_to, counts.flow_from)), np.arange(m, m + 2 * n)]
+    )
     for b in range(settings.n_bootstrap):
-        gamma = np.where(observed > 0, rng.gamma(np.maximum(observed, 1e-300)), 0.0)
+        gamma = np.zeros(observed.size)
+        drawn = observed[canonical]
+        gamma[canonical] = np.where(drawn > 0, rng.gamma(np.maximum(drawn, 1e-300)), 0.0)
         row = np.bincount(source, gamma, n + 1)
         prob = gamma / np.where(row[source] > 0, row[source], 1.0)
         draw = TransitionCounts(

@@ -7,6 +7,8 @@ never each other.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from margin.optimize.results import AllocationResult
 
 __all__ = [
-    "BACKUP_HINT", "announce_key", "existing_workspace", "interval", "load_run_response", "open_with_key",
+    "BACKUP_HINT", "announce_key", "cycle_line", "existing_workspace", "interval", "load_run_response", "open_with_key",
     "print_information", "print_ingest", "print_notes", "print_plan", "print_planned_tests",
     "print_report", "read_plan_csv",
 ]  # fmt: skip
@@ -63,22 +65,73 @@ def existing_workspace(workspace: Path | None, hint: str = "") -> Path:
     return path
 
 
-def open_with_key(workspace: Path | None) -> Workspace:
-    """Open (creating it if absent) the workspace; a workspace created now gets its key."""
-    from margin.data.workspace.hashing import ensure_key
+@contextmanager
+def open_with_key(workspace: Path | None) -> Iterator[Workspace]:
+    """Open (creating it if absent) the workspace; a workspace created now gets its key.
+
+    A workspace this call creates exists only if the block succeeds: on an error its file
+    and its key file are removed (nothing is written on failure), and the key's creation is
+    announced only once the block has succeeded.
+    """
+    from margin.data.workspace.hashing import delete_key_file, ensure_key
     from margin.data.workspace.store import Workspace, resolve_path
 
-    new = not resolve_path(workspace).exists()
+    path = resolve_path(workspace)
+    new = not path.exists()
     ws = Workspace(workspace)
-    if new:
-        try:
-            key, created = ensure_key(ws)
-        except BaseException:
+    created = None
+    try:
+        if new:
+            key, made = ensure_key(ws)
+            created = key if made else None
+        yield ws
+    except BaseException:
+        if new:
+            _discard_new(ws, path, delete_key_file)
+        else:
             ws.close()
-            raise
-        if created:
-            announce_key(key, ws.path)
-    return ws
+        raise
+    ws.close()
+    if created is not None:
+        announce_key(created, path)
+
+
+def _discard_new(ws: Workspace, path: Path, delete_key_file: Callable[[Workspace], None]) -> None:
+    """Remove a workspace made by a command that failed, and its key file."""
+    try:
+        delete_key_file(ws)
+    finally:
+        ws.close()
+        for leftover in (path, path.with_name(path.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
+def moves(plan: dict[str, Any]) -> str:
+    parts = []
+    for name, row in plan.items():
+        change = row.get("change")
+        parts.append(f"{name} {'n/a' if change is None else f'{change:+.0%}'}")
+    return ", ".join(parts)
+
+
+def cycle_line(body: dict[str, Any]) -> str:
+    """One line per cycle: weeks, plan moves, tests, expected gain with interval and unit."""
+    weeks, currency = body["weeks"], body["currency"]
+    tests = body["tests"]
+    gain = body.get("expected_gain")
+    said = "n/a (no model)" if gain is None else f"{interval(gain)} {currency}"
+    line = (
+        f"cycle {body['cycle']}: {weeks['start']} to {weeks['end']} ({weeks['n']} weeks) · "
+        f"moves vs previous: {moves(body['plan'])} · tests: {len(tests['scheduled'])} "
+        f"scheduled, {len(tests['analysed'])} analysed · expected gain vs status quo: {said}"
+    )
+    true = body.get("true")
+    if true is not None and true.get("share_of_oracle") is not None:
+        line += (
+            f" · true gain {fmt_number(true['gain'])} {currency} "
+            f"({true['share_of_oracle']:.0%} of the oracle's)"
+        )
+    return line
 
 
 def print_ingest(result: IngestResult, workspace: Path) -> None:
@@ -181,8 +234,15 @@ def print_plan(
     response: MMMResponse,
     request: PlanRequest,
     current: float,
+    units: dict[str, Any] | None = None,
 ) -> None:
-    """Print a plan: the allocation table, KPI, gain, P(beats current) and the checks."""
+    """Print a plan: the allocation table, KPI, gain, P(beats current) and the checks.
+
+    ``units`` (:func:`margin.report.views.units_of`) labels KPI amounts and the gain the
+    way the report and the dashboard do (:func:`margin.report.views.gain_text`)."""
+    from margin.report.views import kpi_text
+
+    said = (lambda stat: kpi_text(stat, units)) if units else interval
     from rich.markup import escape
     from rich.table import Table
 
@@ -211,17 +271,10 @@ def print_plan(
         table.add_row(
             name, fmt_number(a["current_spend"]), fmt_number(a["spend"]),
             f"{fmt_number(a['change'])} ({change:+.0%})", interval(a["mroi"]),
-            interval(a["gain"]), a["status"],
+            said(a["gain"]), a["status"],
         )  # fmt: skip
     console.print(table)
-    console.print(
-        f"expected KPI {interval(document['expected_kpi'])}; current plan "
-        f"{interval(document['current_kpi'])}"
-    )
-    console.print(
-        f"gain {interval(document['expected_gain'])} (90% interval); "
-        f"P(beats current) = {document['p_beats_current']:.0%}"
-    )
+    _print_gain(document, units)
     checks = document["checks"]
     spread = checks["marginal_spread"]
     console.print(
@@ -235,6 +288,22 @@ def print_plan(
     )
     print_notes(document["caveats"])
     console.print(f"[dim]{response.baseline_note}[/]")
+
+
+def _print_gain(document: dict[str, Any], units: dict[str, Any] | None) -> None:
+    """The plan's expected KPI and gain (in the report's and the dashboard's words)."""
+    from margin.report.views import gain_text, kpi_text
+
+    said = (lambda stat: kpi_text(stat, units)) if units else interval
+    console.print(
+        f"expected KPI {said(document['expected_kpi'])}; current plan "
+        f"{said(document['current_kpi'])}"
+    )
+    console.print(
+        f"gain {gain_text(document, units) if units else interval(document['expected_gain'])} "
+        "(90% interval); "
+        f"P(beats current) = {document['p_beats_current']:.0%}"
+    )
 
 
 def print_information(information: InformationValue) -> None:

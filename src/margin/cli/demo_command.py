@@ -16,6 +16,7 @@ import typer
 
 from margin.cli.common import (
     announce_key,
+    cycle_line,
     print_information,
     print_ingest,
     print_plan,
@@ -53,6 +54,7 @@ SECTIONS = {
     "measure": "[bold]7. measure[/]: the Bayesian MMM, calibrated with the lift tests",
     "decide": "[bold]8. decide[/]: reallocate the current budget over the next 13 weeks",
     "show": "[bold]9. show[/]: the report",
+    "learn": "[bold]10. learn[/]: the loop, quarter after quarter, against a world that reacts",
 }
 """The heading of each step of the demo."""
 
@@ -83,6 +85,14 @@ def demo(
     report: Annotated[
         Path, typer.Option(help="Where to write the HTML report of the demo's run.")
     ] = Path("margin-demo-report.html"),
+    cycles: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=12,
+            help="Cycles of 13 weeks of the learning loop at the end (0 skips it).",
+        ),
+    ] = 3,
 ) -> None:
     """Run the whole loop on a simulated world, say what it did, and write the report."""
     from margin.workflows.demo import run_demo
@@ -92,7 +102,7 @@ def demo(
         folder = data_dir or Path(tmp) / "world"
         ws_path = workspace or Path(tmp) / "demo.duckdb"
         printer = DemoPrinter(keep=keep)
-        run_demo(folder, ws_path, seed, keep=keep, report=report, show=printer)
+        run_demo(folder, ws_path, seed, keep=keep, report=report, show=printer, cycles=cycles)
 
 
 class DemoPrinter:
@@ -280,6 +290,33 @@ class DemoPrinter:
         console.print(
             f"wrote {out} ({size / 1e6:.1f} MB, one file, works offline): open "
             f"{out.resolve().as_uri()} in a browser"
+        )
+
+    def learning(self, cycle: dict[str, Any]) -> None:
+        """One cycle of the learning loop: its line (moves, tests, gain; truth's share)."""
+        console.print(cycle_line(cycle), markup=False, soft_wrap=True)
+
+    def learned(self, cycles: list[dict[str, Any]], workspace: Path, report: Path) -> None:
+        """What the loop gained in truth over the status quo, and where its report is."""
+        true = [c["true"] for c in cycles if c.get("true")]
+        if true:
+            gained = sum(t["gain"] for t in true)
+            best = sum(t["oracle_gain"] for t in true)
+            share = (
+                f" ({gained / best:.0%} of what the oracle, knowing the truth, gained)"
+                if best > 0
+                else ""
+            )
+            console.print(
+                f"simulation truth: following margin for {len(true)} cycle(s) gained "
+                f"{fmt_number(gained)} {cycles[-1]['currency']} over the status quo{share}, "
+                "tests included (known by construction, no interval)",
+                markup=False,
+            )
+        console.print(
+            f"wrote {report} (the learning report: budget, ROI intervals and tests cycle by "
+            f"cycle); the loop's workspace: {workspace}" + ("" if self.keep else self.removed),
+            markup=False,
         )
 
     def finished(self, workspace: Path) -> None:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from margin.cli.common import announce_key
+from margin.cli.common import announce_key, existing_workspace
 from margin.cli.console import console
 from margin.cli.options import WorkspaceOption
 
@@ -18,6 +18,8 @@ hash_key = typer.Typer(
     no_args_is_help=True,
 )
 """``margin hash-key …``."""
+
+_INIT_HINT = "; margin init creates a workspace with its key"
 
 
 @hash_key.command("show")
@@ -53,7 +55,7 @@ def create(
     from margin.data.workspace.hashing import create_key
     from margin.data.workspace.store import Workspace
 
-    with Workspace(workspace) as ws:
+    with Workspace(existing_workspace(workspace, _INIT_HINT)) as ws:
         announce_key(create_key(ws, force=force), ws.path)
 
 
@@ -63,7 +65,7 @@ def rotate(workspace: WorkspaceOption = None) -> None:
     from margin.data.workspace.hashing import rotate_key
     from margin.data.workspace.store import Workspace
 
-    with Workspace(workspace) as ws:
+    with Workspace(existing_workspace(workspace, _INIT_HINT)) as ws:
         key, counts = rotate_key(ws)
     console.print(
         f"re-keyed {counts['events']:,} event ids and {counts['transactions']:,} customer "

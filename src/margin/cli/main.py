@@ -50,10 +50,14 @@ def _register() -> None:
         experiment_command,
         forecast_command,
         hash_key_commands,
+        learning_command,
+        loop_command,
         mmm_command,
         optimize_command,
+        reconcile_command,
         refresh_command,
         report_command,
+        world_command,
     )
 
     app.command()(data_commands.init)
@@ -69,13 +73,17 @@ def _register() -> None:
     app.command()(optimize_command.frontier)
     app.command("forecast")(forecast_command.forecast_command)
     app.command()(attribution_command.attribute)
+    app.command()(reconcile_command.reconcile)
     app.add_typer(experiment_command.experiment, name="experiment")
     app.command()(report_command.report)
+    app.command("learning-report")(learning_command.learning_report)
     app.command()(refresh_command.refresh)
     app.command()(api_commands.serve)
     app.add_typer(api_commands.keys, name="keys")
     app.add_typer(api_commands.audit, name="audit")
     app.add_typer(hash_key_commands.hash_key, name="hash-key")
+    app.add_typer(world_command.world, name="world")
+    app.add_typer(loop_command.loop, name="loop")
 
 
 _register()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 import typer
 
 from margin.cli.common import (
+    existing_workspace,
     interval,
     load_run_response,
     print_information,
@@ -134,6 +135,8 @@ def optimize(
     tests = dict(parse_test_se(text) for text in test_se or [])
     designs = [read_design(path) for path in test_design or []]
     valuing = value_of_information or bool(tests) or bool(designs)
+    if workspace is not None:  # recording a plan never creates a workspace
+        workspace = existing_workspace(workspace)
     response = load_run_response(run, max_draws, controls)
     _optimize(response, request, tests, designs, valuing=valuing, run=run, out=out,
               workspace=workspace)  # fmt: skip
@@ -195,7 +198,7 @@ def _optimize(
     with status(f"optimising {len(response.channels)} channels over {request.weeks} weeks"):
         result = plan(response, request)
         document = plan_document(result, response, request)
-    print_plan(document, result, response, request, current)
+    print_plan(document, result, response, request, current, _units(run, workspace))
     if valuing:
         from margin.optimize.information import value_of_information
 
@@ -218,6 +221,21 @@ def _optimize(
         console.print(f"wrote {out} and {csv_path} (week × geo × channel spend)")
     if workspace is not None:
         _record_plan(workspace, run, document, out)
+
+
+def _units(run: Path, workspace: Path | None) -> dict[str, Any]:
+    """The run's units (KPI type, the workspace's currency when given), as the report and
+    the dashboard label the plan (:func:`margin.report.views.units_of`)."""
+    from margin.data.workspace.runs import load_summary
+    from margin.report.views import units_of
+
+    currency = None
+    if workspace is not None and workspace.exists():
+        from margin.data.workspace.store import Workspace
+
+        with Workspace(workspace, read_only=True) as ws:
+            currency = ws.settings.currency
+    return units_of(load_summary(run), currency)
 
 
 def _record_plan(workspace: Path, run: Path, document: dict[str, Any], out: Path | None) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -41,10 +41,30 @@ def report(
         )
     with status(f"building the report of {run}"):
         findings, currency = workspace_quality(workspace)
-        html = build_report(run, plan=plan, data_quality=findings, currency=currency)
+        curves = _curves_to_plan(run, plan)
+        html = build_report(run, plan=plan, data_quality=findings, currency=currency, curves=curves)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     console.print(
         f"wrote {out} ({len(html) / 1024:,.0f} KiB, one file, works offline): "
         f"open {out.resolve().as_uri()} in a browser"
     )
+
+
+def _curves_to_plan(run: Path, plan: Path | None) -> dict[str, Any] | None:
+    """Response curves extended to 1.2× the plan's spend when ``curves.json`` stops short
+    of it (so the plan's marker sits on its curve), else ``None`` (the saved curves)."""
+    from margin.report.views import curve_reach, load_json, read_run
+
+    if plan is None or not plan.is_file():
+        return None
+    _, saved = read_run(run)
+    reach = curve_reach(saved, load_json(plan, "plan")) if saved is not None else {}
+    if saved is None or not reach:
+        return None
+    from margin.limits import PLANNING_DRAWS
+    from margin.mmm.response import load_response
+    from margin.optimize.curves import response_curves
+
+    response = load_response(run, max_draws=PLANNING_DRAWS)
+    return response_curves(response, weeks=int(saved["horizon_weeks"]), reach=reach)

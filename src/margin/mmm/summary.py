@@ -18,6 +18,7 @@ from jax import Array
 
 from margin.data.panel.marketing_data import MarketingData
 from margin.mmm.config import ModelConfig
+from margin.mmm.decomposition import breakdown
 from margin.mmm.inputs import ModelInputs, Scaling
 from margin.mmm.model import mean_kpi
 from margin.types import FloatArray, Interval, quantiles
@@ -81,9 +82,12 @@ class ChannelSummary:
     spend: float
     weekly_contribution: WeeklySeries
     cpa: Interval | None = None
+    immediate: Interval | None = None
+    carryover: Interval | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The channel's ``summary.json`` entry."""
+        """The channel's ``summary.json`` entry (``immediate``/``carryover``: the lag-0 and
+        lags ≥ 1 parts of the contribution, :mod:`margin.mmm.decomposition`)."""
         out: dict[str, Any] = {
             "roi": self.roi.to_json(),
             "mroi": self.mroi.to_json(),
@@ -95,6 +99,8 @@ class ChannelSummary:
         }
         if self.cpa is not None:
             out["cpa"] = self.cpa.to_json()
+        if self.immediate is not None and self.carryover is not None:
+            out["immediate"], out["carryover"] = self.immediate.to_json(), self.carryover.to_json()
         return out
 
 
@@ -128,10 +134,12 @@ class Baseline:
 
     kpi: Interval
     share: Interval
+    parts: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The ``baseline`` of ``summary.json``."""
-        return {"kpi": self.kpi.to_json(), "share": self.share.to_json()}
+        """The ``baseline`` of ``summary.json`` (``parts``: :mod:`margin.mmm.decomposition`)."""
+        out = {"kpi": self.kpi.to_json(), "share": self.share.to_json()}
+        return out if self.parts is None else {**out, "parts": self.parts}
 
 
 @dataclass(frozen=True)
@@ -141,14 +149,17 @@ class PosteriorSummary:
     channels: dict[str, ChannelSummary]
     totals: Totals
     baseline: Baseline
+    geos: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """``{"channels", "totals", "baseline"}`` as in ``summary.json``."""
-        return {
+        """``{"channels", "totals", "baseline"}`` as in ``summary.json``, and ``geos``
+        (per geo × channel, geo models only: :mod:`margin.mmm.decomposition`)."""
+        out = {
             "channels": {name: c.to_json() for name, c in self.channels.items()},
             "totals": self.totals.to_json(),
             "baseline": self.baseline.to_json(),
         }
+        return out if self.geos is None else {**out, "geos": self.geos}
 
 
 @dataclass(frozen=True)
@@ -368,6 +379,7 @@ def summarize(
     total_media = per_channel.sum(axis=1)
     mroi = np.asarray(_mroi(params, inputs, config), dtype=np.float64)
     spend = data.spend.sum(axis=(0, 1))
+    parts = breakdown(params, data, inputs, config, scaling.kpi_scale)
     channels = {}
     for c, name in enumerate(data.channels):
         cpa = None
@@ -382,6 +394,8 @@ def summarize(
             spend=float(spend[c]),
             weekly_contribution=WeeklySeries.of(totals_.weekly[:, :, c]),
             cpa=cpa,
+            immediate=parts.immediate[name],
+            carryover=parts.carryover[name],
         )
     totals = Totals(
         spend=float(spend.sum()),
@@ -392,5 +406,5 @@ def summarize(
         media_share=Interval.of(total_media / total_kpi),
     )
     base = total_kpi - total_media
-    baseline = Baseline(kpi=Interval.of(base), share=Interval.of(base / total_kpi))
-    return PosteriorSummary(channels, totals, baseline)
+    baseline = Baseline(Interval.of(base), Interval.of(base / total_kpi), parts.parts)
+    return PosteriorSummary(channels, totals, baseline, parts.geos)

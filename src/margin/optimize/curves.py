@@ -19,6 +19,7 @@ channels), e.g. :class:`margin.mmm.response.MMMResponse`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -68,11 +69,14 @@ def _total(model: ResponseModel, plan: FloatArray) -> FloatArray:
     return result
 
 
-def _channel_curve(model: ResponseModel, current: FloatArray, c: int, weeks: int) -> dict[str, Any]:
+def _channel_curve(
+    model: ResponseModel, current: FloatArray, c: int, weeks: int, reach: float = 0.0
+) -> dict[str, Any]:
     weekly = float(current[:, 0, c].sum())
     n_geos = current.shape[0]
     geo_split = current[:, 0, c] / weekly if weekly > 0 else np.full(n_geos, 1.0 / n_geos)
     top = CURVE_MAX_MULTIPLE * weekly if weekly > 0 else float(current[:, 0, :].sum()) / 4
+    top = max(top, reach)
     levels = np.linspace(0.0, top, CURVE_LEVELS)
 
     def at(level: float) -> FloatArray:
@@ -96,12 +100,17 @@ def _channel_curve(model: ResponseModel, current: FloatArray, c: int, weeks: int
     }
 
 
-def response_curves(response: ResponseModel, weeks: int = 13) -> dict[str, Any]:
+def response_curves(
+    response: ResponseModel, weeks: int = 13, reach: Mapping[str, float] | None = None
+) -> dict[str, Any]:
     """Response curves of every channel and, when known, adstock curves (module docstring).
 
     Args:
         response: any response model (its current plan: last 13 weeks' average spend).
         weeks: the horizon N the curves spend over.
+        reach: weekly spend a channel's curve must reach at least (its grid then goes
+            from 0 to that level instead of 2.5× current), e.g. 1.2× a plan's spend
+            (:func:`margin.report.views.curve_reach`).
 
     Raises:
         ConfigError: ``weeks`` is not a whole number >= 1.
@@ -110,7 +119,7 @@ def response_curves(response: ResponseModel, weeks: int = 13) -> dict[str, Any]:
         raise ConfigError(f"weeks = {weeks!r}; expected a whole number of weeks >= 1")
     current = current_plan(response, weeks)
     channels = {
-        name: _channel_curve(response, current, c, weeks)
+        name: _channel_curve(response, current, c, weeks, (reach or {}).get(name, 0.0))
         for c, name in enumerate(response.channels)
     }
     out: dict[str, Any] = {

@@ -13,11 +13,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from margin.report.html import build_report
+    from margin.report.learning import build_learning_report, learning_view
     from margin.report.views import build_view
 
-__all__ = ["build_report", "build_view"]
+__all__ = ["build_learning_report", "build_report", "build_view", "learning_view"]
 
-_LAZY = {"build_report": "margin.report.html", "build_view": "margin.report.views"}
+_LAZY = {
+    "build_learning_report": "margin.report.learning",
+    "build_report": "margin.report.html",
+    "build_view": "margin.report.views",
+    "learning_view": "margin.report.learning",
+}
 
 
 def __getattr__(name: str) -> Any:

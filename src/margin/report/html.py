@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from margin.errors import ConfigError
 from margin.report.views import build_view, load_json, read_run
+from margin.types import Interval
+from margin.wording import abbreviate, kpi_amount, kpi_span
 
 if TYPE_CHECKING:
     import jinja2
@@ -26,7 +28,7 @@ __all__ = ["CHART_JS", "build_report", "environment", "json_for_script", "static
 
 CHART_JS = "vendor/chart.js/chart.umd.min.js"
 """The vendored Chart.js build, relative to ``margin/report/static``."""
-_SCRIPTS = (CHART_JS, "margin-charts.js", "margin-report.js")
+_SCRIPTS = (CHART_JS, "margin-charts.js", "margin-report.js", "margin-breakdown.js")
 
 
 def static_text(name: str) -> str:
@@ -63,14 +65,13 @@ def _script(name: str) -> str:
 
 
 def _money(value: float | None, symbol: str = "") -> str:
-    if value is None or not math.isfinite(value):
+    """Money with the currency prefix ``symbol`` (:func:`margin.wording.abbreviate`'s rule)."""
+    if value is None:
         return "–"
-    size = abs(value)
-    sign = "-" if value < 0 else ""
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if size >= limit:
-            return f"{sign}{symbol}{size / limit:.2f}{suffix}"
-    return f"{sign}{symbol}{size:,.2f}"
+    text = abbreviate(value)
+    if text == "–":
+        return text
+    return f"-{symbol}{text[1:]}" if text.startswith("-") else f"{symbol}{text}"
 
 
 def _span(stat: dict[str, float], symbol: str = "") -> str:
@@ -97,6 +98,18 @@ def _num(value: float | int | None) -> str:
     return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
+def _kpi(value: float, units: dict[str, Any]) -> str:
+    """A KPI amount in the run's unit (``units`` of :func:`margin.report.views.units_of`)."""
+    return kpi_amount(value, units["kpi_type"], units["currency"], units["kpi_name"])
+
+
+def _kpi_span(stat: dict[str, float], units: dict[str, Any]) -> str:
+    """A KPI interval in the run's unit, the unit said once."""
+    return kpi_span(
+        Interval.from_json(stat), units["kpi_type"], units["currency"], units["kpi_name"]
+    )
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """The Jinja2 environment of margin's templates (autoescape on, strict undefined)."""
@@ -109,8 +122,9 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
     )
     env.filters.update(
-        money=_money, span=_span, ratio=_ratio, pct=_pct, pctspan=_pct_span, num=_num
-    )
+        money=_money, span=_span, ratio=_ratio, pct=_pct, pctspan=_pct_span, num=_num,
+        kpi=_kpi, kpispan=_kpi_span,
+    )  # fmt: skip
     return env
 
 
@@ -133,6 +147,7 @@ def build_report(
     plan: str | Path | dict[str, Any] | None = None,
     data_quality: dict[str, Any] | None = None,
     currency: str | None = None,
+    curves: dict[str, Any] | None = None,
 ) -> str:
     """The report of an MMM run as one self-contained HTML document.
 
@@ -142,11 +157,15 @@ def build_report(
         data_quality: ``Report.to_dict()`` of the workspace's data-quality check (the
             caller gathers it: :func:`margin.data.rules.quality.workspace_quality`).
         currency: the workspace's currency (default: the summary's ``currency``, else none).
+        curves: response curves to draw instead of the run's ``curves.json``: the caller
+            that can evaluate the model passes curves extended to reach the plan
+            (:func:`margin.report.views.curve_reach` says when and how far).
 
     Raises:
         ConfigError: a missing or invalid run folder or plan.
     """
-    summary, curves = read_run(run_dir)
+    summary, saved = read_run(run_dir)
+    curves = curves if curves is not None else saved
     plan_body = _plan_body(plan)
     view = build_view(
         summary, curves=curves, plan=plan_body, data_quality=data_quality, currency=currency
@@ -164,5 +183,6 @@ def build_report(
             chart_js=markupsafe.Markup(scripts[CHART_JS]),
             charts_js=markupsafe.Markup(scripts["margin-charts.js"]),
             report_js=markupsafe.Markup(scripts["margin-report.js"]),
+            breakdown_js=markupsafe.Markup(scripts["margin-breakdown.js"]),
         )
     )

@@ -20,24 +20,43 @@ import math
 from pathlib import Path
 from typing import Any
 
+from margin.report.breakdown import decomposition_view, geos_view
 from margin.types import Interval
-from margin.wording import break_even, marginal_words, return_words
+from margin.wording import (
+    break_even,
+    currency_symbol,
+    gain_words,
+    kpi_span,
+    kpi_unit,
+    marginal_words,
+    minute,
+    money,
+    per_money,
+    return_words,
+)
 
 __all__ = [
+    "CURVE_REACH",
     "build_view",
     "channel_rows",
+    "curve_reach",
     "data_quality_view",
     "fit_view",
+    "gain_text",
     "health_view",
+    "kpi_text",
     "load_json",
     "over_time_view",
     "plan_view",
+    "planned_weekly_spend",
     "read_run",
     "scale",
+    "units_of",
     "waterfall_view",
 ]
 
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹", "CNY": "¥"}
+CURVE_REACH = 1.2
+"""A response curve reaches at least this multiple of the spend marked on it."""
 
 
 def load_json(path: Path, what: str) -> dict[str, Any]:
@@ -70,11 +89,9 @@ def scale(stat: dict[str, float], factor: float) -> dict[str, float]:
 
 
 def _money(value: float, symbol: str) -> str:
-    size = abs(value)
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if size >= limit:
-            return f"{'-' if value < 0 else ''}{symbol}{size / limit:.2f}{suffix}"
-    return f"{'-' if value < 0 else ''}{symbol}{size:,.2f}"
+    """Money with the currency prefix ``symbol`` (:func:`margin.wording.money`'s rule)."""
+    text = money(value, None)
+    return f"-{symbol}{text[1:]}" if text.startswith("-") else f"{symbol}{text}"
 
 
 def _span(stat: dict[str, float], symbol: str) -> str:
@@ -194,12 +211,29 @@ def over_time_view(summary: dict[str, Any]) -> dict[str, Any]:
     return {"labels": labels, "series": series}
 
 
-def plan_view(plan: dict[str, Any], symbol: str) -> dict[str, Any]:
-    """The recommended reallocation: per-channel change, expected gain, P(beats current)."""
+def units_of(summary: dict[str, Any], currency: str | None) -> dict[str, Any]:
+    """The units a run's numbers are shown in: ``{"kpi_type", "kpi_name", "kpi_unit",
+    "currency", "symbol", "roi_unit"}`` (:mod:`margin.wording`'s rules). ``kpi_unit`` is
+    ``"conversions"`` for a conversion KPI and the currency (or ``"money"``) for revenue."""
+    kpi = summary["kpi"]
+    kpi_type, kpi_name = str(kpi["type"]), str(kpi["name"])
+    unit = kpi_unit(kpi_type, kpi_name)
+    return {
+        "kpi_type": kpi_type,
+        "kpi_name": kpi_name,
+        "kpi_unit": unit or currency or "money",
+        "currency": currency,
+        "symbol": currency_symbol(currency),
+        "roi_unit": per_money(currency),
+    }
+
+
+def _plan_rows(plan: dict[str, Any], units: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     value = float(plan.get("kpi_value", 1.0))
     for name, a in plan["allocation"].items():
         spend, current = float(a["spend"]), float(a["current_spend"])
+        gain = a.get("gain")
         rows.append(
             {
                 "channel": name,
@@ -208,16 +242,41 @@ def plan_view(plan: dict[str, Any], symbol: str) -> dict[str, Any]:
                 "change": spend - current,
                 "change_pct": None if current <= 0 else 100 * (spend - current) / current,
                 "mroi": a.get("mroi"),
-                "gain_value": scale(a["gain"], value) if a.get("gain") else None,
+                "gain": gain,
+                "gain_value": scale(gain, value) if gain else None,
+                "gain_text": kpi_text(gain, units) if gain else None,
             }
         )
+    return rows
+
+
+def kpi_text(stat: dict[str, float], units: dict[str, Any]) -> str:
+    """A KPI interval with its unit (:func:`margin.wording.kpi_span`)."""
+    return kpi_span(
+        Interval.from_json(stat), units["kpi_type"], units["currency"], units["kpi_name"]
+    )
+
+
+def gain_text(plan: dict[str, Any], units: dict[str, Any]) -> str:
+    """A plan's expected gain in words and units, as the CLI and the dashboard say it
+    (:func:`margin.wording.gain_words`)."""
+    return gain_words(
+        Interval.from_json(plan["expected_gain"]), units["kpi_type"], units["currency"],
+        float(plan.get("kpi_value", 1.0)), units["kpi_name"],
+    )  # fmt: skip
+
+
+def plan_view(plan: dict[str, Any], units: dict[str, Any]) -> dict[str, Any]:
+    """The recommended reallocation: per-channel change, expected gain (in the KPI's unit,
+    with its worth in money for a conversion KPI), P(beats current); ``units`` from
+    :func:`units_of`."""
+    symbol = units["symbol"]
+    rows = _plan_rows(plan, units)
     gain, p = plan["expected_gain"], plan.get("p_beats_current")
-    gain_value = scale(gain, float(plan.get("kpi_value", 1.0)))
     weeks = int(plan["weeks"])
     moves = sorted(rows, key=lambda r: r["change"])
     verdict = (
-        f"Over {weeks} weeks, the recommended plan is expected to add "
-        f"{_span(gain_value, symbol)} of revenue"
+        f"Over {weeks} weeks, the recommended plan is expected to add {gain_text(plan, units)}"
     )
     if p is not None:
         verdict += f"; the chance it beats the current plan is {100 * float(p):.0f}%"
@@ -232,9 +291,11 @@ def plan_view(plan: dict[str, Any], symbol: str) -> dict[str, Any]:
         "start": plan.get("start"),
         "rows": rows,
         "expected_kpi": plan["expected_kpi"],
+        "expected_kpi_text": kpi_text(plan["expected_kpi"], units),
         "current_kpi": plan.get("current_kpi"),
         "expected_gain": gain,
-        "expected_gain_value": gain_value,
+        "expected_gain_value": scale(gain, float(plan.get("kpi_value", 1.0))),
+        "gain_text": gain_text(plan, units),
         "p_beats_current": None if p is None else float(p),
         "weekly_kpi": plan.get("weekly_kpi"),
         "verdict": verdict + ".",
@@ -274,13 +335,38 @@ def _information_view(info: dict[str, Any] | None) -> dict[str, Any] | None:
             "tested": any(r["test"] is not None for r in rows), "notes": notes}  # fmt: skip
 
 
+def planned_weekly_spend(plan: dict[str, Any] | None) -> dict[str, float]:
+    """The plan's weekly spend per channel (its totals over the horizon ÷ weeks)."""
+    if not plan or int(plan.get("weeks", 0)) < 1:
+        return {}
+    weeks = int(plan["weeks"])
+    allocation = plan.get("allocation") or {}
+    return {name: float(a["spend"]) / weeks for name, a in allocation.items()}
+
+
+def curve_reach(curves: dict[str, Any], plan: dict[str, Any] | None) -> dict[str, float]:
+    """How far each channel's response curve must reach: :data:`CURVE_REACH` × the larger
+    of its current and planned weekly spend, for the channels whose ``curves.json`` grid
+    stops short of it (empty when every curve already reaches; then no new curve is
+    needed). The caller that can evaluate the model (the CLI's ``report``, the API's
+    curves route) extends those curves with :func:`margin.optimize.curves.response_curves`
+    (``reach``)."""
+    planned = planned_weekly_spend(plan)
+    short = {}
+    for name, c in curves["channels"].items():
+        need = CURVE_REACH * max(float(c["current_weekly_spend"]), planned.get(name, 0.0))
+        if float(c["spend"][-1]) < need * (1 - 1e-9):
+            short[name] = need
+    return short
+
+
 def _curves_view(curves: dict[str, Any], plan: dict[str, Any] | None) -> dict[str, Any]:
-    """Response curves per channel with current and (when planned) recommended weekly spend."""
-    allocation = plan["allocation"] if plan else {}
-    weeks = int(plan["weeks"]) if plan else 0
+    """Response curves per channel with current and (when planned) recommended weekly spend;
+    ``short`` names the curves that stop before 1.2 × the spend marked on them."""
+    planned = planned_weekly_spend(plan)
+    short = curve_reach(curves, plan)
     channels = []
     for name, c in curves["channels"].items():
-        recommended = allocation.get(name, {}).get("spend")
         channels.append(
             {
                 "channel": name,
@@ -288,15 +374,15 @@ def _curves_view(curves: dict[str, Any], plan: dict[str, Any] | None) -> dict[st
                 "kpi": c["kpi"],
                 "mroi": c.get("mroi"),
                 "current_weekly_spend": float(c["current_weekly_spend"]),
-                "recommended_weekly_spend": (
-                    None if recommended is None or weeks < 1 else float(recommended) / weeks
-                ),
+                "recommended_weekly_spend": planned.get(name),
+                "short": name in short,
             }
         )
     return {
         "horizon_weeks": int(curves["horizon_weeks"]),
         "kpi_value": float(curves.get("kpi_value", 1.0)),
         "channels": channels,
+        "short": sorted(short),
         "adstock": curves.get("adstock"),
     }
 
@@ -503,7 +589,7 @@ def _meta(summary: dict[str, Any], currency: str | None) -> dict[str, Any]:
     run = summary["run"]
     return {
         "run_id": run.get("id"),
-        "created": run.get("created"),
+        "created": minute(run.get("created")) if run.get("created") else None,
         "status": run.get("status"),
         "code_version": run.get("code_version"),
         "seed": run.get("seed"),
@@ -511,7 +597,7 @@ def _meta(summary: dict[str, Any], currency: str | None) -> dict[str, Any]:
         "kpi_name": summary["kpi"]["name"],
         "kpi_type": summary["kpi"]["type"],
         "currency": currency,
-        "currency_symbol": _SYMBOLS.get(currency or "", ""),
+        "currency_symbol": currency_symbol(currency),
         "channels": list(summary["channels_order"]),
     }
 
@@ -536,12 +622,16 @@ def build_view(
     currency = currency or summary.get("currency")
     meta = _meta(summary, currency)
     symbol = meta["currency_symbol"]
+    units = units_of(summary, currency)
     rows = channel_rows(summary, symbol)
+    for row in rows:
+        row["contribution_text"] = kpi_text(row["contribution"], units)
     plan_body = None
     if plan is not None:
-        plan_body = plan_view(plan, symbol)
+        plan_body = plan_view(plan, units)
     return {
         "meta": meta,
+        "units": units,
         "summary": _summary_view(summary, rows, symbol),
         "channels": rows,
         "plan": plan_body,
@@ -550,4 +640,6 @@ def build_view(
         "curves": None if curves is None else _curves_view(curves, plan),
         "health": health_view(summary),
         "data_quality": None if data_quality is None else data_quality_view(data_quality),
+        "breakdown": decomposition_view(summary),
+        "geos": geos_view(summary),
     }

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from margin.optimize.results import AllocationResult
 
 __all__ = [
-    "DEMO_INFERENCE", "DEMO_SEED", "DEMO_TEST_CANDIDATES", "DEMO_TEST_MIN_ROI",
+    "DEMO_INFERENCE", "DEMO_LOOP_CYCLES", "DEMO_LOOP_GEOS", "DEMO_SEED", "DEMO_TEST_CANDIDATES", "DEMO_TEST_MIN_ROI",
     "DEMO_TEST_WEEKS", "DEMO_TEST_WEEKS_OF_SPEND", "DEMO_WEEKS", "DemoReporter",
     "DesignedTest", "FittedDemo", "PlanScore", "demo_key", "run_demo", "simulate",
 ]  # fmt: skip
@@ -56,6 +56,10 @@ DEMO_TEST_CANDIDATES = 8
 """Candidate treated sets the demo's design simulates (the CLI's default is 20)."""
 DEMO_TEST_MIN_ROI = 0.2
 """The ROI the design assumes is the channel's expected marginal ROI, at least this."""
+DEMO_LOOP_CYCLES = 3
+"""Cycles of 13 weeks the demo's learning loop runs (``margin demo --cycles``; 0 skips it)."""
+DEMO_LOOP_GEOS = 6
+"""Geos of the world the demo's learning loop plays against (no users: quicker steps)."""
 
 _LOAD_ORDER = (
     ("spend", "spend.csv"),
@@ -139,6 +143,8 @@ class DemoReporter(Protocol):
     def plan_recorded(self, plan_id: str, workspace: Path) -> None: ...
     def scored(self, score: PlanScore) -> None: ...
     def report_written(self, out: Path, size: int) -> None: ...
+    def learning(self, cycle: dict[str, Any]) -> None: ...
+    def learned(self, cycles: list[dict[str, Any]], workspace: Path, report: Path) -> None: ...
     def finished(self, workspace: Path) -> None: ...
 
 
@@ -179,11 +185,19 @@ def demo_key(
 
 
 def run_demo(
-    folder: Path, ws_path: Path, seed: int, *, keep: bool, report: Path, show: DemoReporter
+    folder: Path,
+    ws_path: Path,
+    seed: int,
+    *,
+    keep: bool,
+    report: Path,
+    show: DemoReporter,
+    cycles: int = DEMO_LOOP_CYCLES,
 ) -> dict[str, Any]:
     """Run the loop on a world simulated with ``seed`` into ``folder``, in the workspace
     ``ws_path`` (``keep``: the caller keeps it, so the run and its plan are recorded beside
-    it); write the HTML report to ``report``. Returns the plan document."""
+    it); write the HTML report to ``report``; then run ``cycles`` cycles of the learning loop
+    (:func:`learn`). Returns the plan document."""
     world, paths, panel, spec = _know(folder, ws_path, seed, keep=keep, show=show)
     truth = json.loads(paths["truth"].read_text(encoding="utf-8"))
     show.panel(panel, truth)
@@ -194,8 +208,45 @@ def run_demo(
     fit = _measure(panel, spec, ws_path, run_dir, truth, show)
     document = _decide(run_dir, world, folder, fit.missed, ws_path, keep=keep, show=show)
     _report(run_dir, document, ws_path, report, show)
+    if cycles > 0:
+        loop_ws = (
+            ws_path.with_name(ws_path.stem + "-loop.duckdb") if keep else folder / "loop.duckdb"
+        )
+        learn(loop_ws, seed, cycles, report.with_name(report.stem + "-learning.html"), show)
     show.finished(ws_path)
     return document
+
+
+def learn(workspace: Path, seed: int, cycles: int, report: Path, show: DemoReporter) -> None:
+    """The learning loop, short: ``cycles`` cycles of 13 weeks of the ``margin`` policy
+    against margin's stepping simulator (seed ``seed``, :data:`DEMO_LOOP_GEOS` geos, three
+    years of history), quick fits, each cycle scored by the world's truth; then the learning
+    report (``report``). The world runs as ``python -m margin world`` with this interpreter."""
+    import shlex
+    import sys
+
+    from margin.loop import LoopSettings, list_cycles, run_loop
+    from margin.report import build_learning_report
+
+    show.section("learn")
+    world = shlex.join(
+        [sys.executable, "-m", "margin", "world", "--seed", str(seed), "--geos",
+         str(DEMO_LOOP_GEOS), "--no-users"]
+    )  # fmt: skip
+    settings = LoopSettings(score=True, draws=DEMO_INFERENCE.draws, test_candidates=4)
+    for k in range(1, cycles + 1):
+        with show.status(
+            f"cycle {k} of {cycles}: ingest, analyse tests, fit, plan, design tests, step the world"
+        ):
+            done = run_loop(workspace, world, 1, settings)
+        for body in done.cycles:
+            show.learning(body)
+    records = list_cycles(workspace)
+    with show.status("writing the learning report"):
+        html = build_learning_report(records)
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(html, encoding="utf-8")
+    show.learned(records, workspace, report)
 
 
 def _know(

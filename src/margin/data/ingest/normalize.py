@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 _DATE = ("date", "week", "day", "ds")
-_GEO = ("geo", "region", "market", "dma")
+_GEO = ("geo", "region", "market", "dma", "location", "city")
 
 
 def _text(staged: StagedFile, column: str | None, default: str = "NULL") -> str:

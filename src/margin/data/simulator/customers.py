@@ -13,6 +13,7 @@ events, not reconciled with this ledger.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from margin.data.simulator.journeys import ORGANIC, Conversions, UserSample
@@ -20,20 +21,45 @@ from margin.data.simulator.params import LtvParams, WorldParams
 from margin.errors import ConfigError
 from margin.types import FloatArray, IntArray
 
-__all__ = ["simulate_repeat_purchases", "simulate_transactions"]
+__all__ = [
+    "draw_purchase_rates",
+    "purchase_process",
+    "simulate_repeat_purchases",
+    "simulate_transactions",
+]
 
 _WEEK_US = 7 * 24 * 3600 * 1_000_000
 _MIN_RATE = 1e-300
 
 
-def _repeat_purchases(
-    horizons: FloatArray, ltv: LtvParams, rng: np.random.Generator
-) -> tuple[IntArray, FloatArray]:
-    n = horizons.size
+def draw_purchase_rates(
+    n: int, ltv: LtvParams, rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray]:
+    """Each of ``n`` customers' purchase rate ``λ`` (per week) and dropout ``p``, ``(n,)`` each."""
     rate = np.maximum(rng.gamma(ltv.r, 1.0 / ltv.alpha, n), _MIN_RATE)
     dropout = rng.beta(ltv.a, ltv.b, n)
-    clock = np.zeros(n)
-    alive = np.arange(n, dtype=np.int64)
+    return rate, dropout
+
+
+def purchase_process(
+    rate: FloatArray,
+    dropout: FloatArray,
+    starts: FloatArray,
+    horizons: FloatArray,
+    rng: np.random.Generator,
+) -> tuple[IntArray, FloatArray, npt.NDArray[np.bool_]]:
+    """Purchases of live customers from ``starts`` to ``horizons`` (weeks, ``(n,)`` each).
+
+    A live customer buys at rate ``rate`` and drops out with probability ``dropout`` after
+    each purchase; the process is memoryless, so a path continues from any time.
+
+    Returns:
+        ``(customer, time, dropped)``: index and time of each purchase (unsorted), and who
+        dropped out before the horizon, ``(n,)``.
+    """
+    clock = np.array(starts, dtype=np.float64)
+    dropped = np.zeros(rate.size, dtype=bool)
+    alive = np.arange(rate.size, dtype=np.int64)
     customers: list[IntArray] = []
     times: list[FloatArray] = []
     while alive.size:
@@ -43,9 +69,19 @@ def _repeat_purchases(
         customers.append(alive)
         times.append(arrival)
         clock[alive] = arrival
-        alive = alive[rng.random(alive.size) >= dropout[alive]]
+        stays = rng.random(alive.size) >= dropout[alive]
+        dropped[alive[~stays]] = True
+        alive = alive[stays]
     customer = np.concatenate([np.zeros(0, dtype=np.int64), *customers])
     time = np.concatenate([np.zeros(0), *times])
+    return customer, time, dropped
+
+
+def _repeat_purchases(
+    horizons: FloatArray, ltv: LtvParams, rng: np.random.Generator
+) -> tuple[IntArray, FloatArray]:
+    rate, dropout = draw_purchase_rates(horizons.size, ltv, rng)
+    customer, time, _ = purchase_process(rate, dropout, np.zeros(horizons.size), horizons, rng)
     order = np.lexsort((time, customer))
     return customer[order], time[order]
 

@@ -6,6 +6,7 @@ Pure numpy functions on arrays ordered ``(n_geos, n_times, n_channels)``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,7 +14,28 @@ from margin.data.simulator.params import WorldParams
 from margin.errors import ConfigError
 from margin.types import FloatArray
 
-__all__ = ["FloatArray", "adstock_weights", "geometric_adstock", "hill", "media_effects"]
+__all__ = [
+    "Drift",
+    "FloatArray",
+    "adstock_weights",
+    "geometric_adstock",
+    "hill",
+    "media_effects",
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Drift:
+    """Time-varying multipliers of the true parameters (1 = no drift; ``None`` = none at all).
+
+    ``beta`` scales each channel's effect and ``half_saturation`` its K, both
+    ``(n_times, n_channels)``; ``baseline`` scales the KPI without media, ``(n_times,)``.
+    The time axis is the spend's (used by the stepping world, :mod:`.stepping_drift`).
+    """
+
+    beta: FloatArray | None = None
+    half_saturation: FloatArray | None = None
+    baseline: FloatArray | None = None
 
 
 def adstock_weights(
@@ -96,7 +118,7 @@ def hill(
     return result
 
 
-def media_effects(spend: FloatArray, params: WorldParams) -> FloatArray:
+def media_effects(spend: FloatArray, params: WorldParams, drift: Drift | None = None) -> FloatArray:
     """Each channel's true effect on the KPI, in KPI units.
 
     ``effect[g, t, c] = beta_c · s_g · hill(adstock(spend)[g, t, c] / s_g; K_c, slope_c)``
@@ -106,6 +128,7 @@ def media_effects(spend: FloatArray, params: WorldParams) -> FloatArray:
     Args:
         spend: shape ``(n_geos, n_times, n_channels)``, currency units.
         params: the world's parameters (channels in the same order as the last axis).
+        drift: time-varying multipliers of beta and K (``(n_times, n_channels)`` each).
 
     Returns:
         Shape ``(n_geos, n_times, n_channels)``.
@@ -116,5 +139,9 @@ def media_effects(spend: FloatArray, params: WorldParams) -> FloatArray:
     half = np.array([c.half_saturation for c in channels])
     slope = np.array([c.slope for c in channels])
     beta = np.array([c.beta for c in channels])
+    if drift is not None and drift.half_saturation is not None:
+        half = half * drift.half_saturation
+    if drift is not None and drift.beta is not None:
+        beta = beta * drift.beta
     effects: FloatArray = beta * share * hill(adstocked / share, half, slope) / params.kpi_value
     return effects

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from margin.data.simulator.media import media_effects
+from margin.data.simulator.media import Drift, media_effects
 from margin.data.simulator.params import WorldParams
 from margin.data.simulator.plan import seasonality, years_elapsed
 from margin.errors import ConfigError
@@ -55,7 +55,11 @@ def baseline(params: WorldParams, price: FloatArray, holiday: FloatArray) -> Flo
 
 
 def expected_kpi(
-    spend: FloatArray, price: FloatArray, holiday: FloatArray, params: WorldParams
+    spend: FloatArray,
+    price: FloatArray,
+    holiday: FloatArray,
+    params: WorldParams,
+    drift: Drift | None = None,
 ) -> FloatArray:
     """Noise-free KPI: baseline plus every channel's media effect, ``(n_geos, n_times)``.
 
@@ -63,8 +67,12 @@ def expected_kpi(
         spend: ``(n_geos, n_times, n_channels)``, currency units.
         price, holiday: ``(n_geos, n_times)``.
         params: the world's parameters.
+        drift: time-varying multipliers of beta, K and the baseline (default: none).
     """
-    total: FloatArray = baseline(params, price, holiday) + media_effects(spend, params).sum(axis=2)
+    base = baseline(params, price, holiday)
+    if drift is not None and drift.baseline is not None:
+        base = base * drift.baseline
+    total: FloatArray = base + media_effects(spend, params, drift).sum(axis=2)
     return total
 
 

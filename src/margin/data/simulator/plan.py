@@ -27,11 +27,13 @@ __all__ = [
     "black_friday",
     "campaign_names",
     "demand_index",
+    "expected_price_path",
     "holiday_flags",
     "impressions_and_clicks",
     "lift_test_mask",
     "seasonality",
     "simulate_price",
+    "simulate_price_path",
     "simulate_spend_plan",
     "week_starts",
     "years_elapsed",
@@ -105,16 +107,48 @@ def simulate_price(params: WorldParams, rng: np.random.Generator) -> FloatArray:
 
     Rounded to 4 decimals (the stored value is the one the KPI responds to).
     """
-    n_geos, n_times = len(params.geos), params.n_weeks
+    price, _ = simulate_price_path(params, rng, params.n_weeks)
+    return price
+
+
+def simulate_price_path(
+    params: WorldParams,
+    rng: np.random.Generator,
+    n_times: int,
+    previous: FloatArray | None = None,
+) -> tuple[FloatArray, FloatArray]:
+    """``n_times`` weeks of the price process and its AR(1) drift, both ``(n_geos, n_times)``.
+
+    ``previous`` (``(n_geos,)``) is the drift of the week before the first, to continue a
+    path; without it the first week's drift is drawn from the stationary law (as
+    :func:`simulate_price`, which draws the same numbers).
+    """
+    n_geos = len(params.geos)
     shocks = rng.normal(0.0, params.price_sd * math.sqrt(1 - _PRICE_AR**2), (n_geos, n_times))
     drift = np.zeros((n_geos, n_times))
-    drift[:, 0] = rng.normal(0.0, params.price_sd, n_geos)
+    if previous is None:
+        drift[:, 0] = rng.normal(0.0, params.price_sd, n_geos)
+    else:
+        drift[:, 0] = _PRICE_AR * previous + shocks[:, 0]
     for t in range(1, n_times):
         drift[:, t] = _PRICE_AR * drift[:, t - 1] + shocks[:, t]
     promo = rng.random((n_geos, n_times)) < params.promo_rate
     price = params.reference_price * (1 + drift) * np.where(promo, 1 - params.promo_depth, 1.0)
     rounded: FloatArray = np.round(price, 4)
-    return rounded
+    return rounded, drift
+
+
+def expected_price_path(params: WorldParams, previous: FloatArray, n_times: int) -> FloatArray:
+    """E[price] for the ``n_times`` weeks after a week whose drift was ``previous`` (``(n_geos,)``).
+
+    ``reference_price · (1 + AR^k · previous) · (1 − promo_rate · promo_depth)`` in week
+    ``k = 1..n_times`` after it, shape ``(n_geos, n_times)``; the KPI is linear in price,
+    so this gives its expected baseline.
+    """
+    decay = _PRICE_AR ** np.arange(1, n_times + 1)
+    promo = 1 - params.promo_rate * params.promo_depth
+    path: FloatArray = params.reference_price * (1 + previous[:, None] * decay[None, :]) * promo
+    return path
 
 
 def _flights(channel: ChannelParams, n_times: int, rng: np.random.Generator) -> FloatArray:

@@ -44,7 +44,7 @@ from margin.data.simulator.truth import EventTruth, build_truth
 from margin.errors import ConfigError
 from margin.types import FloatArray
 
-__all__ = ["World", "WorldArrays", "simulate_world"]
+__all__ = ["World", "WorldArrays", "simulate_arrays", "simulate_world", "world_rngs"]
 
 _STREAMS = (
     "price",
@@ -172,6 +172,20 @@ def _simulate_arrays(params: WorldParams, rngs: dict[str, np.random.Generator]) 
     return WorldArrays(plan, spend, impressions, clicks, price, holiday, expected, observed, media)
 
 
+def world_rngs(seed: int) -> dict[str, np.random.Generator]:
+    """One generator per component (``"price"``, ``"plan"``, ``"noise"``, ``"users"``, …),
+    each a child of ``SeedSequence(seed)``: the streams :func:`simulate_world` draws from."""
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"simulate_world(seed={seed!r}) needs a non-negative integer seed.")
+    streams = np.random.SeedSequence(int(seed)).spawn(len(_STREAMS))
+    return {name: np.random.default_rng(s) for name, s in zip(_STREAMS, streams, strict=True)}
+
+
+def simulate_arrays(params: WorldParams, *, seed: int) -> WorldArrays:
+    """The arrays of :func:`simulate_world` alone (spend, controls, KPI), same numbers."""
+    return _simulate_arrays(params, world_rngs(seed))
+
+
 def simulate_world(params: WorldParams | None = None, *, seed: int) -> World:
     """Simulate one causal world; pure and deterministic given ``params`` and ``seed``.
 
@@ -179,11 +193,8 @@ def simulate_world(params: WorldParams | None = None, *, seed: int) -> World:
     the number of users leaves spend and outcomes unchanged.
     """
     params = params or WorldParams()
-    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"simulate_world(seed={seed!r}) needs a non-negative integer seed.")
+    rngs = world_rngs(seed)
     seed = int(seed)
-    streams = np.random.SeedSequence(seed).spawn(len(_STREAMS))
-    rngs = {name: np.random.default_rng(s) for name, s in zip(_STREAMS, streams, strict=True)}
     a = _simulate_arrays(params, rngs)
     lifts = evaluate_lift_tests(params, a.planned_spend, a.spend, a.price, a.holiday, rngs["lift"])
 

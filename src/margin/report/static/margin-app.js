@@ -13,6 +13,28 @@
   var RANK = { viewer: 1, analyst: 2, admin: 3 };
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var CSRF = csrfMeta ? csrfMeta.getAttribute("content") : "";
+  /* Every money figure carries the workspace's currency (body data-currency). */
+  var SYMBOL = F.symbol(body.getAttribute("data-currency") || "");
+  var PLAN = body.getAttribute("data-plan") || "";
+  var WS = "-w margin.duckdb";
+  var NO_RUN = ["No model fitted yet",
+    "This workspace has no usable model run, so there is nothing to show here yet. Load " +
+    "spend and outcomes, then fit a model:",
+    "margin ingest spend spend.csv " + WS + "\nmargin ingest outcomes outcomes.csv " + WS +
+    "\nmargin mmm fit --spec spec.toml " + WS + " --out runs/fit1"];
+
+  /* The units of a run's numbers (margin.report.views.units_of): money in the workspace's
+     currency, KPI amounts in the KPI's unit. */
+  function unitsOf(summary) {
+    var kpi = (summary && summary.kpi) || {};
+    return { symbol: SYMBOL, kpiType: kpi.type || "revenue", kpiName: kpi.name || "KPI" };
+  }
+
+  function money(x) { return F.money(x, SYMBOL); }
+
+  var UNITS = unitsOf(null);  /* the page's run's units, once its summary is read */
+
+  function roiUnit() { return F.perMoney({ symbol: SYMBOL }); }
 
   function $(id) { return document.getElementById(id); }
 
@@ -38,6 +60,7 @@
       init.body = JSON.stringify(o.body);
     }
     if (init.method !== "GET") { init.headers["X-CSRF-Token"] = CSRF; }
+    if (o.signal) { init.signal = o.signal; }
     return fetch(path, init).then(function (response) {
       return response.text().then(function (text) {
         var payload = null;
@@ -58,6 +81,27 @@
     var box = (where && $(where)) || $("page-error");
     box.textContent = (err && err.message) ? err.message : String(err);
     box.classList.remove("hidden");
+  }
+
+  /* The page's empty state: what is missing and the command that loads it, instead of the
+     page's charts and tables (no error banner, no "Loading…"). */
+  function showEmpty(title, text, command) {
+    $("empty-title").textContent = title;
+    $("empty-text").textContent = text;
+    $("empty-command").textContent = command || "";
+    $("empty-state").classList.remove("hidden");
+    $("page-body").classList.add("hidden");
+    body.setAttribute("data-empty", "1");
+  }
+
+  /* An API answer that means "nothing there yet" (no usable run for 'latest') as the
+     empty state; true when it was one. */
+  function emptyFor(err) {
+    if (err && err.status === 404 && RUN === "latest" && /no usable model run/.test(err.message)) {
+      showEmpty(NO_RUN[0], NO_RUN[1], NO_RUN[2]);
+      return true;
+    }
+    return false;
   }
 
   function clearError(where) {
@@ -183,60 +227,101 @@
 
   function overview() {
     return api(runQuery("/summary")).then(function (s) {
+      var units = unitsOf(s);
       var revenue = scale(s.totals.roi, s.totals.spend);
       $("run-info").textContent = "Run " + s.run.id + " (" + s.method + "), fitted " +
-        s.run.created + "; KPI " + s.kpi.name + ". Brackets: 90% interval.";
-      metric("metrics", "Incremental revenue from marketing", F.money(revenue.mean),
-             "[" + F.money(revenue.p05) + ", " + F.money(revenue.p95) + "]");
-      metric("metrics", "Marketing spend", F.money(s.totals.spend), "as recorded");
-      metric("metrics", "Return on marketing (ROI)", s.totals.roi.mean.toFixed(2) + "×",
+        F.minute(s.run.created) + "; KPI " + s.kpi.name + " (" +
+        (F.kpiUnit(units) || "money") + "). Brackets: 90% interval.";
+      metric("metrics", "Incremental revenue from marketing", money(revenue.mean),
+             "[" + money(revenue.p05) + ", " + money(revenue.p95) + "]");
+      metric("metrics", "Marketing spend", money(s.totals.spend), "as recorded");
+      metric("metrics", "Return on marketing (ROI, " + roiUnit() + ")",
+             s.totals.roi.mean.toFixed(2) + "×",
              "[" + s.totals.roi.p05.toFixed(2) + ", " + s.totals.roi.p95.toFixed(2) + "]");
       metric("metrics", "Baseline share", (100 * s.baseline.share.mean).toFixed(1) + "%",
              "[" + (100 * s.baseline.share.p05).toFixed(1) + "%, " +
              (100 * s.baseline.share.p95).toFixed(1) + "%]");
       list("verdicts", s.channels_order.map(function (name) {
         var c = s.channels[name];
-        return name + " " + roiWord(c.roi) + ": " + F.ratio(c.roi) + "; each 1 spent returned " +
-          c.roi.mean.toFixed(2) + ". The next 1 returns " + F.ratio(c.mroi) + ": " +
-          mroiWord(c.mroi) + ".";
+        return name + " " + roiWord(c.roi) + ": " + F.ratio(c.roi) + "; each " + SYMBOL + "1 " +
+          "spent returned " + SYMBOL + c.roi.mean.toFixed(2) + ". The next " + SYMBOL + "1 returns " +
+          F.ratio(c.mroi) + ": " + mroiWord(c.mroi) + ".";
       }));
-      C.waterfall($("chart-waterfall"), waterfallOf(s));
-      C.intervals($("chart-roi"), channelRows(s, "roi"), { title: "ROI (mean)", reference: 1 });
+      C.waterfall($("chart-waterfall"), waterfallOf(s), { units: units });
+      C.intervals($("chart-roi"), channelRows(s, "roi"), { title: "ROI (mean)", reference: 1,
+                                                          yTitle: "ROI (" + roiUnit() + ")" });
+      return nextDollar();
     });
+  }
+
+  /* The overview's first answer: the latest recorded plan's headline (where the next
+     dollar goes: top moves, expected gain with its interval), or how to make a plan. */
+  function nextDollar() {
+    return api("/api/runs?kind=plan&limit=1").then(function (found) {
+      if (!found.runs.length) {
+        $("next-dollar-none").classList.remove("hidden");
+        return;
+      }
+      return api("/api/plans/" + encodeURIComponent(found.runs[0].id)).then(showNextDollar);
+    });
+  }
+
+  function showNextDollar(p) {
+    var v = p.view;
+    $("next-dollar-title").textContent = "Where the next " + (SYMBOL.trim() || "dollar") +
+      " goes";
+    $("next-dollar-gain").textContent = v.verdict;
+    list("next-dollar-moves", p.top_moves.map(function (r) {
+      var pct = r.change_pct === null ? "" : " (" + (r.change_pct > 0 ? "+" : "") +
+        r.change_pct.toFixed(0) + "%)";
+      return r.channel + ": " + (r.change > 0 ? "+" : "-") + money(Math.abs(r.change)) + pct +
+        " over " + v.weeks + " weeks" + (r.gain_text ? "; this move alone " + r.gain_text : "");
+    }));
+    list("next-dollar-headline", v.headline);
+    var link = $("next-dollar-link");
+    link.href = "/plans/" + encodeURIComponent(p.run.id);
+    link.textContent = "Open plan " + p.run.id + " (made " + F.minute(p.run.created) + ")";
+    $("next-dollar-plan").classList.remove("hidden");
   }
 
   function contributions() {
     return api(runQuery("/summary")).then(function (s) {
-      C.waterfall($("chart-waterfall"), waterfallOf(s));
-      C.overTime($("chart-over-time"), overTimeOf(s));
-      var rows = [["baseline", F.interval(s.baseline.kpi), F.pct(s.baseline.share)]];
+      var units = unitsOf(s);
+      C.waterfall($("chart-waterfall"), waterfallOf(s), { units: units });
+      C.overTime($("chart-over-time"), overTimeOf(s), { units: units });
+      var rows = [["baseline", F.kpiSpan(s.baseline.kpi, units), F.pct(s.baseline.share)]];
       s.channels_order.forEach(function (name) {
         var c = s.channels[name];
-        rows.push([name, F.interval(c.contribution), F.pct(c.contribution_share)]);
+        rows.push([name, F.kpiSpan(c.contribution, units), F.pct(c.contribution_share)]);
       });
-      rows.push(["predicted total", F.interval(s.totals.kpi_predicted), "observed: " +
-                 F.number(s.totals.kpi_observed)]);
-      table("table-contributions", ["component", s.kpi.name, "share of predicted"], rows);
+      rows.push(["predicted total", F.kpiSpan(s.totals.kpi_predicted, units), "observed: " +
+                 F.kpi(s.totals.kpi_observed, units)]);
+      table("table-contributions", ["component", s.kpi.name + " (" + (F.kpiUnit(units) ||
+            SYMBOL.trim() || "money") + ")", "share of predicted"], rows);
     });
   }
 
   function roi() {
-    return api(runQuery("/channels")).then(function (body) {
-      var rows = body.channels;
+    return Promise.all([api(runQuery("/channels")), api(runQuery("/summary"))]).then(function (both) {
+      var rows = both[0].channels, units = unitsOf(both[1]), per = roiUnit();
       C.intervals($("chart-roi"), rows.map(function (r) { return { label: r.channel, stat: r.roi }; }),
-                  { title: "ROI (mean)", reference: 1, colour: 0 });
+                  { title: "ROI (mean)", reference: 1, colour: 0, yTitle: "ROI (" + per + ")" });
       C.intervals($("chart-mroi"), rows.map(function (r) { return { label: r.channel, stat: r.mroi }; }),
-                  { title: "marginal ROI (mean)", reference: 1, colour: 1 });
-      table("table-roi", ["channel", "spend", "ROI", "marginal ROI", "contribution", "share of KPI"],
+                  { title: "marginal ROI (mean)", reference: 1, colour: 1,
+                    yTitle: "marginal ROI (" + per + ")" });
+      table("table-roi", ["channel", "spend", "ROI (" + per + ")", "marginal ROI (" + per + ")",
+                          "contribution (" + (F.kpiUnit(units) || SYMBOL.trim() || "money") + ")",
+                          "share of KPI"],
         rows.map(function (r) {
-          return [r.channel, F.money(r.spend), F.ratio(r.roi), F.ratio(r.mroi),
-                  F.interval(r.contribution), F.pct(r.contribution_share)];
+          return [r.channel, money(r.spend), F.ratio(r.roi), F.ratio(r.mroi),
+                  F.kpiSpan(r.contribution, units), F.pct(r.contribution_share)];
         }));
     });
   }
 
   function curves() {
-    return api(runQuery("/curves")).then(function (body) {
+    return Promise.all([api(runQuery("/curves")), api(runQuery("/summary"))]).then(function (both) {
+      var body = both[0], units = unitsOf(both[1]);
       var grid = $("curve-grid");
       grid.textContent = "";
       $("curve-note").textContent = "Incremental KPI from spending a given amount every week for " +
@@ -251,7 +336,7 @@
         C.responseCurve(canvas, { channel: name, spend: c.spend, kpi: c.kpi,
                                   current_weekly_spend: c.current_weekly_spend,
                                   recommended_weekly_spend: null },
-                        { horizon: body.horizon_weeks });
+                        { horizon: body.horizon_weeks, units: units, kpiName: units.kpiName });
       });
       var lags = $("adstock-grid");
       lags.textContent = "";
@@ -316,14 +401,16 @@
     });
   }
 
+  /* A plan document (plan.json, or the optimize answer) in the run's units (UNITS): the
+     gain as margin.wording.gain_words says it (the CLI's and the report's words). */
   function renderPlan(plan) {
     var cards = $("plan-metrics");
     cards.textContent = "";
-    metric("plan-metrics", "Expected KPI over " + plan.weeks + " weeks",
-           F.number(plan.expected_kpi.mean),
-           "[" + F.number(plan.expected_kpi.p05) + ", " + F.number(plan.expected_kpi.p95) + "]");
-    metric("plan-metrics", "Expected gain over the current plan", F.number(plan.expected_gain.mean),
-           "[" + F.number(plan.expected_gain.p05) + ", " + F.number(plan.expected_gain.p95) + "]");
+    metric("plan-metrics", "Expected " + UNITS.kpiName + " over " + plan.weeks + " weeks",
+           F.kpi(plan.expected_kpi.mean, UNITS), F.kpiSpan(plan.expected_kpi, UNITS));
+    metric("plan-metrics", "Expected gain over the current plan",
+           F.kpi(plan.expected_gain.mean, UNITS), F.gain(plan.expected_gain, UNITS, plan.kpi_value));
+    $("plan-metrics").lastChild.querySelector(".range").id = "plan-gain";
     metric("plan-metrics", "Chance it beats the current plan",
            plan.p_beats_current === null || plan.p_beats_current === undefined ? "–"
              : (100 * plan.p_beats_current).toFixed(0) + "%", "share of posterior draws");
@@ -335,23 +422,27 @@
                gain: a.gain };
     });
     table("table-allocation", ["channel", "current spend", "recommended", "change",
-                               "marginal ROI at the plan", "KPI from this move alone"],
+                               "marginal ROI at the plan (" + roiUnit() + ")",
+                               UNITS.kpiName + " from this move alone (" +
+                               (F.kpiUnit(UNITS) || SYMBOL.trim() || "money") + ")"],
       rows.map(function (r) {
         var pctChange = r.current_spend > 0
           ? " (" + (100 * (r.spend - r.current_spend) / r.current_spend).toFixed(0) + "%)" : "";
-        return [r.channel, F.money(r.current_spend), F.money(r.spend),
-                F.money(r.spend - r.current_spend) + pctChange, r.mroi ? F.ratio(r.mroi) : "–",
-                F.interval(r.gain)];
+        return [r.channel, money(r.current_spend), money(r.spend),
+                money(r.spend - r.current_spend) + pctChange, r.mroi ? F.ratio(r.mroi) : "–",
+                F.kpiSpan(r.gain, UNITS)];
       }));
     renderInformation(plan.value_of_information);
     $("plan-result").classList.remove("hidden");
-    C.allocation($("chart-allocation"), rows);
+    C.allocation($("chart-allocation"), rows, { symbol: SYMBOL });
     var weekly = plan.weekly_kpi;
     if (weekly && weekly.mean && weekly.mean.length) {
       var labels = (weekly.dates && weekly.dates.length === weekly.mean.length) ? weekly.dates
         : weekly.mean.map(function (_, i) { return "week " + (i + 1); });
       C.band($("chart-weekly"), { labels: labels, mean: weekly.mean, p05: weekly.p05,
-                                  p95: weekly.p95 }, { label: "planned KPI per week" });
+                                  p95: weekly.p95 },
+             { label: "planned " + UNITS.kpiName + " per week",
+               yTitle: UNITS.kpiName + " (" + (F.kpiUnit(UNITS) || SYMBOL.trim() || "money") + ")" });
     }
   }
 
@@ -367,10 +458,10 @@
       names.map(function (name) {
         var c = info.channels[name];
         var spend = c.group_spend;
-        var row = [name, F.interval(c.value), c.above_floor ? "yes" : "no",
-                   F.money(spend[0]) + " → " + F.money(spend[spend.length - 1])];
+        var row = [name, F.interval(c.value, money), c.above_floor ? "yes" : "no",
+                   money(spend[0]) + " → " + money(spend[spend.length - 1])];
         if (tested.length) {
-          row.push(c.test_value ? F.interval(c.test_value) + " (se " + c.test_se.toPrecision(3) +
+          row.push(c.test_value ? F.interval(c.test_value, money) + " (se " + c.test_se.toPrecision(3) +
                    (c.test_above_floor ? "" : ", not above noise") + ")" : "");
         }
         return row;
@@ -380,7 +471,7 @@
     $("information-note").textContent =
       "Expected value, over the horizon and its carry-over, of knowing each channel's return " +
       "exactly before planning (an upper bound on what a lift test can add). Noise floor " +
-      F.number(info.noise_floor.mean) + ". " + (info.best
+      money(info.noise_floor.mean) + ". " + (info.best
         ? "A lift test on " + info.best + " would inform this plan most."
         : "No channel is worth testing for this plan above the noise.");
     block.classList.remove("hidden");
@@ -402,9 +493,54 @@
     }));
   }
 
+  /* A long request (optimize, frontier) with its progress shown and a Cancel button: the
+     elapsed time ticks beside what is being done; Cancel aborts the request, and the
+     server stops the computation at its next checkpoint (margin.cancellation: the client
+     closed the connection). `start(signal)` returns the request's promise; the answer
+     rejects with err.cancelled = true when cancelled. */
+  function longRequest(what, start) {
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    var began = Date.now();
+    var status = $("planner-status"), cancel = $("planner-cancel"), bar = $("planner-progress");
+    function tick() {
+      status.textContent = what + "… " + Math.round((Date.now() - began) / 1000) + " s";
+    }
+    tick();
+    var timer = setInterval(tick, 1000);
+    bar.classList.remove("hidden");
+    cancel.classList.remove("hidden");
+    cancel.disabled = !controller;
+    var stop = function () { if (controller) { controller.abort(); } };
+    cancel.addEventListener("click", stop);
+    function finish() {
+      clearInterval(timer);
+      bar.classList.add("hidden");
+      cancel.classList.add("hidden");
+      cancel.removeEventListener("click", stop);
+    }
+    return start(controller ? controller.signal : undefined).then(function (answer) {
+      finish();
+      status.textContent = "done in " + Math.round((Date.now() - began) / 1000) + " s";
+      return answer;
+    }, function (err) {
+      finish();
+      if (err && err.name === "AbortError") {
+        status.textContent = "cancelled after " + Math.round((Date.now() - began) / 1000) +
+          " s: the server stopped the computation";
+        var stopped = new Error("cancelled");
+        stopped.cancelled = true;
+        throw stopped;
+      }
+      status.textContent = "";
+      throw err;
+    });
+  }
+
   function planner() {
     gateControls();
-    return api(runQuery("/channels")).then(function (body) {
+    return Promise.all([api(runQuery("/channels")), api(runQuery("/summary"))]).then(function (both) {
+      var body = both[0];
+      UNITS = unitsOf(both[1]);
       boundsInputs("bounds", body.channels);
       gateControls();
       $("planner-form").addEventListener("submit", function (event) {
@@ -414,29 +550,36 @@
         var request = { budget: budget === "" ? null : Number(budget),
                         weeks: Number($("weeks").value || 13), bounds: readBounds(),
                         objective: $("objective").value,
-                        value_of_information: $("information").checked };
+                        value_of_information: $("information").checked,
+                        by_geo: $("by-geo").checked };
         $("planner-submit").disabled = true;
-        $("planner-status").textContent = "optimizing…";
         readDesigns($("test-designs").files).then(function (designs) {
           if (designs.length) { request.test_designs = designs; }
-          return api(runQuery("/optimize"), { method: "POST", body: request });
+          return longRequest(request.value_of_information || designs.length
+                               ? "optimizing, then valuing a test of each channel"
+                               : "optimizing", function (signal) {
+            return api(runQuery("/optimize"), { method: "POST", body: request, signal: signal });
+          });
         }).then(function (plan) {
           renderPlan(plan);
-          $("planner-status").textContent = "done";
         }).catch(function (err) {
-          $("planner-status").textContent = "";
-          showError(err, "planner-error");
+          if (!err.cancelled) { showError(err, "planner-error"); }
         }).then(function () { $("planner-submit").disabled = false; });
       });
       $("frontier-button").addEventListener("click", function () {
         clearError("planner-error");
         $("frontier-button").disabled = true;
         var weeks = Number($("weeks").value || 13);
-        api(runQuery("/frontier?points=6&weeks=" + weeks)).then(function (f) {
+        longRequest("finding the best plan at 6 budgets", function (signal) {
+          return api(runQuery("/frontier?points=6&weeks=" + weeks), { signal: signal });
+        }).then(function (f) {
           $("frontier-block").classList.remove("hidden");
-          C.frontier($("chart-frontier"), f.points, { yTitle: "expected KPI over " + f.weeks +
-                                                             " weeks" });
-        }).catch(function (err) { showError(err, "planner-error"); })
+          var unit = F.kpiUnit(UNITS) || SYMBOL.trim();
+          C.frontier($("chart-frontier"), f.points, {
+            yTitle: "expected " + UNITS.kpiName + " over " + f.weeks + " weeks" +
+                    (unit ? " (" + unit + ")" : ""),
+            xTitle: "budget" + (SYMBOL.trim() ? " (" + SYMBOL.trim() + ")" : "") });
+        }).catch(function (err) { if (!err.cancelled) { showError(err, "planner-error"); } })
           .then(function () { $("frontier-button").disabled = false; });
       });
     });
@@ -444,7 +587,9 @@
 
   function scenarios() {
     gateControls();
-    return api(runQuery("/channels")).then(function (body) {
+    return Promise.all([api(runQuery("/channels")), api(runQuery("/summary"))]).then(function (both) {
+      var body = both[0];
+      UNITS = unitsOf(both[1]);
       var holder = $("changes");
       holder.textContent = "";
       body.channels.forEach(function (r) {
@@ -473,27 +618,41 @@
             var cards = $("scenario-metrics");
             cards.textContent = "";
             notes("scenario-caveats", result.caveats);
-            metric("scenario-metrics", "Predicted KPI with the change", F.number(result.kpi.mean),
-                   "[" + F.number(result.kpi.p05) + ", " + F.number(result.kpi.p95) + "]");
-            metric("scenario-metrics", "Current plan", F.number(result.current_kpi.mean),
-                   "[" + F.number(result.current_kpi.p05) + ", " +
-                   F.number(result.current_kpi.p95) + "]");
-            metric("scenario-metrics", "Difference", F.number(result.gain.mean),
-                   "[" + F.number(result.gain.p05) + ", " + F.number(result.gain.p95) + "]");
+            metric("scenario-metrics", "Difference (scenario − current plan)",
+                   F.kpi(result.gain.mean, UNITS), F.gain(result.gain, UNITS, result.kpi_value));
+            metric("scenario-metrics", "Predicted " + UNITS.kpiName + " with the change",
+                   F.kpi(result.kpi.mean, UNITS), F.kpiSpan(result.kpi, UNITS));
+            metric("scenario-metrics", "Current plan", F.kpi(result.current_kpi.mean, UNITS),
+                   F.kpiSpan(result.current_kpi, UNITS));
             metric("scenario-metrics", "Chance it beats the current plan",
                    (100 * result.p_beats_current).toFixed(0) + "%", "share of posterior draws");
-            C.intervals($("chart-scenario"), [{ label: "current plan", stat: result.current_kpi },
-                                              { label: "scenario", stat: result.kpi }],
-                        { title: "predicted KPI (mean)", zero: false });
+            C.difference($("chart-scenario"), result.gain,
+                         { units: UNITS, kpiName: UNITS.kpiName,
+                           label: "scenario − current plan over " + result.weeks + " weeks" });
           }).catch(function (err) { showError(err, "scenario-error"); })
           .then(function () { $("scenario-submit").disabled = false; });
       });
     });
   }
 
+  /* No events loaded: the attribution API says so (400 "… has no events; load them with
+     'margin ingest events FILE'"); that is an empty state, not an error. */
+  function noEvents(err) {
+    if (err && err.status === 400 && /has no events/.test(err.message)) {
+      showEmpty("No journeys to attribute yet",
+        "Attribution credits conversions along users' journeys, and this workspace has no " +
+        "events. Load an events file (one row per touch or conversion: user, time, channel, " +
+        "event) and come back:",
+        "margin ingest events events.parquet " + WS);
+      return null;
+    }
+    throw err;
+  }
+
   function attribution() {
-    return Promise.all([api("/api/attribution"), api(runQuery("/summary")).catch(function () {
+    return Promise.all([api("/api/attribution").catch(noEvents), api(runQuery("/summary")).catch(function () {
       return null; })]).then(function (both) {
+      if (both[0] === null) { return; }
       var a = both[0], s = both[1];
       $("attribution-note").textContent = a.note || "";
       var models = Object.keys(a.models || {});
@@ -571,14 +730,20 @@
 
   function runs() {
     return api("/api/runs").then(function (body) {
+      if (!body.runs.length) {
+        showEmpty("No runs yet", "Fits, plans and refreshes are listed here once made. Fit a " +
+                  "model first:", NO_RUN[2]);
+        return;
+      }
       table("table-runs", ["run", "kind", "created", "status", "message"],
         body.runs.map(function (r) {
           var cell = r.id;
-          if (r.kind === "mmm") {
+          if (r.kind === "mmm" || r.kind === "plan") {
             cell = el("a", r.id);
-            cell.href = "/?run=" + encodeURIComponent(r.id);
+            cell.href = r.kind === "plan" ? "/plans/" + encodeURIComponent(r.id)
+              : "/?run=" + encodeURIComponent(r.id);
           }
-          return [cell, r.kind, r.created, r.status, r.message || ""];
+          return [cell, r.kind, F.minute(r.created), r.status, r.message || ""];
         }));
     });
   }
@@ -586,6 +751,52 @@
   var PAGES = { overview: overview, contributions: contributions, roi: roi, curves: curves,
                 planner: planner, scenarios: scenarios, attribution: attribution,
                 diagnostics: diagnostics, data_quality: dataQuality, runs: runs };
+
+  /* A recorded plan (/plans/<id>), read-only: where it came from, its headline, the
+     allocation with intervals, caveats, and each channel's response curve reaching the
+     plan (the curves API extends them to 1.2 × the planned spend). */
+  function planPage() {
+    return api("/api/plans/" + encodeURIComponent(PLAN)).then(function (p) {
+      var plan = p.plan, u = p.units;
+      UNITS = { symbol: SYMBOL, kpiType: u.kpi_type, kpiName: u.kpi_name };
+      $("plan-title").textContent = "Plan " + p.run.id;
+      $("plan-info").textContent = "Made " + F.minute(p.run.created) + " from run " +
+        plan.run_id + ": budget " + money(plan.budget) + " over " + plan.weeks + " weeks" +
+        (plan.start ? " from " + plan.start : "") + ". Brackets: 90% interval.";
+      $("plan-verdict").textContent = p.view.verdict;
+      renderPlan(plan);
+      var runLink = $("plan-run-link");
+      runLink.href = "/?run=" + encodeURIComponent(plan.run_id);
+      runLink.textContent = "the run it was made from (" + plan.run_id + ")";
+      return api("/api/runs/" + encodeURIComponent(plan.run_id) + "/curves?plan=" +
+                 encodeURIComponent(p.run.id)).then(function (body) {
+        var grid = $("plan-curves");
+        grid.textContent = "";
+        Object.keys(body.channels).forEach(function (name, i) {
+          var holder = el("div", null, "chart small");
+          var canvas = el("canvas");
+          canvas.id = "chart-plan-curve-" + i;
+          holder.appendChild(canvas);
+          grid.appendChild(holder);
+          var c = body.channels[name], a = plan.allocation[name];
+          C.responseCurve(canvas, { channel: name, spend: c.spend, kpi: c.kpi,
+                                    current_weekly_spend: c.current_weekly_spend,
+                                    recommended_weekly_spend: a ? a.spend / plan.weeks : null },
+                          { horizon: body.horizon_weeks, units: UNITS, kpiName: UNITS.kpiName });
+        });
+      }).catch(function (err) {
+        $("plan-curves-block").classList.add("hidden");
+        if (err.status !== 404) { throw err; }
+      });
+    }).catch(function (err) {
+      if (err.status === 404) {
+        showEmpty("No such plan", err.message, "margin optimize --run runs/fit1 " + WS);
+        return;
+      }
+      throw err;
+    });
+  }
+  PAGES.plan = planPage;
 
   function start() {
     var logout = $("logout-form");
@@ -596,7 +807,10 @@
     if (!run) { return; }
     var done = function () { body.setAttribute("data-loaded", "1"); };
     try {
-      Promise.resolve(run()).then(done, function (err) { showError(err); done(); });
+      Promise.resolve(run()).then(done, function (err) {
+        if (!emptyFor(err)) { showError(err); }
+        done();
+      });
     } catch (err) {
       showError(err);
       done();

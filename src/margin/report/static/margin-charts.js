@@ -32,6 +32,59 @@
     return (x < 0 ? "-" : "") + (symbol || "") + number(Math.abs(x));
   }
 
+  /* Units: the rules of margin.wording (currency_symbol, kpi_unit, kpi_span, gain_words,
+   * per_money, minute); keep in step. `units` is {symbol, kpiType, kpiName}: symbol the
+   * prefix of money ("$", "CHF "), kpiType "revenue" or "conversions". */
+  var SYMBOLS = { USD: "$", EUR: "€", GBP: "£", JPY: "¥", INR: "₹", CNY: "¥" };
+
+  function symbol(currency) {
+    if (!currency) { return ""; }
+    return SYMBOLS[currency] || currency + " ";
+  }
+
+  function kpiUnit(units) {
+    if (!units || units.kpiType !== "conversions") { return ""; }
+    return !units.kpiName || units.kpiName === "conversions" ? "conversions" : units.kpiName;
+  }
+
+  function kpi(x, units) {
+    var unit = kpiUnit(units);
+    return unit ? number(x) + " " + unit : money(x, units && units.symbol);
+  }
+
+  function kpiSpan(stat, units) {
+    if (!stat) { return "–"; }
+    var unit = kpiUnit(units);
+    if (unit) { return interval(stat) + " " + unit; }
+    return interval(stat, function (x) { return money(x, units && units.symbol); });
+  }
+
+  function gain(stat, units, kpiValue) {
+    var text = kpiSpan(stat, units);
+    if (!stat || !kpiUnit(units) || !(kpiValue > 0)) { return text; }
+    var worth = interval({ mean: stat.mean * kpiValue, p05: stat.p05 * kpiValue,
+                           p95: stat.p95 * kpiValue },
+                         function (x) { return money(x, units.symbol); });
+    return text + " (worth " + worth + " at " + money(kpiValue, units.symbol) + " a conversion)";
+  }
+
+  function perMoney(units) {
+    var s = (units && units.symbol || "").trim();
+    return s ? s + " per " + s : "×";
+  }
+
+  /* "2026-12-07 16:14 UTC" from ISO text (naive: UTC, as margin stores times). */
+  function minute(text) {
+    if (!text) { return ""; }
+    var iso = String(text).replace(" ", "T");
+    if (!/([zZ]|[+-]\d\d:?\d\d)$/.test(iso)) { iso += "Z"; }
+    var d = new Date(iso);
+    if (isNaN(d.getTime())) { return String(text); }
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()) +
+      " " + two(d.getUTCHours()) + ":" + two(d.getUTCMinutes()) + " UTC";
+  }
+
   function interval(stat, format) {
     var f = format || number;
     if (!stat) { return "–"; }
@@ -69,12 +122,44 @@
     return chart;
   }
 
-  /* Waterfall: baseline, each channel stacked on it, predicted KPI.
-   * data: {kpi, steps: [{label, kind, start, end, value: I}]} */
-  function waterfall(canvas, data) {
+  /* Error bars: a vertical p05–p95 line with caps on each bar of dataset 0, from
+   * options.plugins.whiskers.ranges ([[low, high] per bar, null for none]). The canvas gets
+   * data-whiskers="<number drawn>". */
+  var whiskerPlugin = {
+    id: "whiskers",
+    afterDatasetsDraw: function (chart, args, options) {
+      var ranges = (options && options.ranges) || [];
+      var y = chart.scales.y, bars = chart.getDatasetMeta(0).data, ctx = chart.ctx, n = 0;
+      ctx.save();
+      ctx.strokeStyle = options.colour || "#0f172a";
+      ctx.lineWidth = 1.5;
+      ranges.forEach(function (r, i) {
+        if (!r || !bars[i]) { return; }
+        var x = bars[i].x, top = y.getPixelForValue(r[1]), bottom = y.getPixelForValue(r[0]);
+        var cap = Math.max(4, Math.min(12, (bars[i].width || 20) / 4));
+        ctx.beginPath();
+        ctx.moveTo(x, bottom); ctx.lineTo(x, top);
+        ctx.moveTo(x - cap, top); ctx.lineTo(x + cap, top);
+        ctx.moveTo(x - cap, bottom); ctx.lineTo(x + cap, bottom);
+        ctx.stroke();
+        n += 1;
+      });
+      ctx.restore();
+      chart.canvas.setAttribute("data-whiskers", String(n));
+    }
+  };
+
+  /* Waterfall: baseline, each channel stacked on it, predicted KPI; each step's 90%
+   * interval (p05–p95) as an error bar around where the step ends.
+   * data: {kpi, steps: [{label, kind, start, end, value: I}]}, opts: {units} */
+  function waterfall(canvas, data, opts) {
+    var o = opts || {};
+    var show = function (v) { return kpi(v, o.units); };
+    /* the axis title carries the unit, so ticks show plain numbers (money keeps its sign) */
+    var tick = kpiUnit(o.units) ? number : show;
     var labels = data.steps.map(function (s) { return s.label; });
     var bars = data.steps.map(function (s) { return [s.start, s.end]; });
-    var whiskers = data.steps.map(function (s) {
+    var ranges = data.steps.map(function (s) {
       var offset = s.kind === "channel" ? s.start : 0;
       return [offset + s.value.p05, offset + s.value.p95];
     });
@@ -83,39 +168,47 @@
     });
     var baseline = data.steps[0].end, total = data.steps[data.steps.length - 1].end;
     var media = Math.abs(total - baseline), floor = 0;
+    var lowest = Math.min.apply(null, ranges.map(function (r) { return r[0]; }));
+    var highest = Math.max.apply(null, ranges.map(function (r) { return r[1]; }));
     if (baseline > 0 && media < 0.3 * total) {
-      var raw = Math.max(0, baseline - 2 * media);
+      var raw = Math.max(0, Math.min(baseline - 2 * media, lowest));
       var unit = Math.pow(10, Math.floor(Math.log10(raw || 1)) - 1);
       floor = Math.floor(raw / unit) * unit;
     }
+    var unitText = kpiUnit(o.units) || (o.units && o.units.symbol ? o.units.symbol.trim() : "");
     return draw(canvas, {
       type: "bar",
+      plugins: [whiskerPlugin],
       data: {
         labels: labels,
         datasets: [
           { label: data.kpi + " (mean)", data: bars, backgroundColor: colours, grouped: false },
-          { label: "90% interval", data: whiskers, backgroundColor: "rgba(15,23,42,0.55)",
-            barPercentage: 0.12, grouped: false }
+          { type: "line", label: "90% interval (p05–p95)", data: [], borderColor: "#0f172a",
+            backgroundColor: "#0f172a", borderWidth: 1.5 }
         ]
       },
       options: base({
         plugins: {
           legend: { position: "bottom" },
+          whiskers: { ranges: ranges },
           tooltip: { callbacks: { label: function (ctx) {
-            return ctx.label + ": " + interval(data.steps[ctx.dataIndex].value);
+            return ctx.label + ": " + kpiSpan(data.steps[ctx.dataIndex].value, o.units);
           } } },
-          subtitle: { display: floor > 0, text: "axis starts at " + number(floor) +
+          subtitle: { display: floor > 0, text: "axis starts at " + show(floor) +
                       ", not zero, so that the channels show" }
         },
-        scales: { y: { min: floor > 0 ? floor : undefined,
-                       ticks: { callback: function (v) { return number(v); } } } }
+        scales: { y: { min: floor > 0 ? floor : undefined, suggestedMax: highest,
+                       title: { display: !!unitText, text: data.kpi + (unitText ? " (" +
+                                unitText + ")" : "") },
+                       ticks: { callback: function (v) { return tick(v); } } } }
       })
     });
   }
 
   /* Weekly contribution per channel as stacked areas.
    * data: {labels: [...], series: [{channel, mean, p05, p95}]} */
-  function overTime(canvas, data) {
+  function overTime(canvas, data, opts) {
+    var o = opts || {};
     var datasets = data.series.map(function (s, i) {
       return { label: s.channel, data: s.mean, fill: i === 0 ? "origin" : "-1",
                backgroundColor: colour(i, 0.45), borderColor: colour(i), borderWidth: 1,
@@ -130,11 +223,11 @@
           legend: { position: "bottom" },
           tooltip: { callbacks: { label: function (ctx) {
             var s = ctx.dataset.interval, k = ctx.dataIndex;
-            return s.channel + ": " + number(s.mean[k]) + " [" + number(s.p05[k]) + ", " +
-              number(s.p95[k]) + "]";
+            return s.channel + ": " + kpiSpan({ mean: s.mean[k], p05: s.p05[k], p95: s.p95[k] },
+                                              o.units);
           } } }
         },
-        scales: { y: { stacked: true, ticks: { callback: function (v) { return number(v); } } } }
+        scales: { y: { stacked: true, ticks: { callback: function (v) { return kpi(v, o.units); } } } }
       })
     });
   }
@@ -166,11 +259,12 @@
         plugins: {
           legend: { position: "bottom" },
           tooltip: { callbacks: { label: function (ctx) {
-            return labels[ctx.dataIndex] + ": " + interval(rows[ctx.dataIndex].stat);
+            return labels[ctx.dataIndex] + ": " + interval(rows[ctx.dataIndex].stat, o.format);
           } } }
         },
         scales: { y: { beginAtZero: o.zero !== false,
-                       ticks: { callback: function (v) { return number(v); } } } }
+                       title: { display: !!o.yTitle, text: o.yTitle },
+                       ticks: { callback: function (v) { return (o.tick || o.format || number)(v); } } } }
       })
     });
   }
@@ -188,9 +282,11 @@
 
   /* One channel's response curve with its 90% band, current and recommended spend marked.
    * curve: {channel, spend: [...], kpi: {mean, p05, p95}, current_weekly_spend,
-   *         recommended_weekly_spend (or null)}, opts: {symbol, horizon} */
+   *         recommended_weekly_spend (or null)}, opts: {symbol, horizon, units, kpiName} */
   function responseCurve(canvas, curve, opts) {
     var o = opts || {};
+    var sym = o.symbol !== undefined ? o.symbol : (o.units && o.units.symbol);
+    var unitText = kpiUnit(o.units) || (sym ? sym.trim() : "");
     function points(ys) {
       return curve.spend.map(function (x, i) { return { x: x, y: ys[i] }; });
     }
@@ -221,10 +317,13 @@
         },
         scales: {
           x: { type: "linear", title: { display: true, text: "weekly spend" +
-               (o.horizon ? " (every week for " + o.horizon + " weeks)" : "") },
-               ticks: { callback: function (v) { return money(v, o.symbol); } } },
-          y: { title: { display: true, text: "incremental KPI" },
-               ticks: { callback: function (v) { return number(v); } } }
+               (sym ? " (" + sym.trim() + ")" : "") +
+               (o.horizon ? ", every week for " + o.horizon + " weeks" : "") },
+               ticks: { callback: function (v) { return money(v, sym); } } },
+          y: { title: { display: true, text: "incremental " + (o.kpiName || "KPI") +
+                        (unitText ? " (" + unitText + ")" : "") },
+               ticks: { callback: function (v) {
+                 return kpiUnit(o.units) ? number(v) : kpi(v, o.units); } } }
         }
       })
     });
@@ -277,6 +376,19 @@
                        yTitle: "KPI" }, opts || {}));
   }
 
+  /* A difference (scenario − reference) with its 90% interval against zero (no change).
+   * stat: I, opts: {label, units} */
+  function difference(canvas, stat, opts) {
+    var o = opts || {};
+    return intervals(canvas, [{ label: o.label || "scenario − current plan", stat: stat }], {
+      title: "difference (mean)", reference: 0, referenceLabel: "no difference", colour: 2,
+      format: function (v) { return kpi(v, o.units); },
+      tick: kpiUnit(o.units) ? number : function (v) { return kpi(v, o.units); },
+      yTitle: "difference in " + (o.kpiName || "KPI") + (kpiUnit(o.units) ? " (" +
+              kpiUnit(o.units) + ")" : o.units && o.units.symbol ? " (" + o.units.symbol.trim() + ")" : "")
+    });
+  }
+
   /* Grouped bars: current against recommended spend per channel.
    * rows: [{channel, current_spend, spend}] */
   function allocation(canvas, rows, opts) {
@@ -292,8 +404,9 @@
             backgroundColor: colour(2) }
         ]
       },
-      options: base({ scales: { y: { beginAtZero: true, ticks: { callback: function (v) {
-        return money(v, o.symbol); } } } } })
+      options: base({ scales: { y: { beginAtZero: true,
+        title: { display: !!o.symbol, text: "spend over the horizon (" + (o.symbol || "").trim() + ")" },
+        ticks: { callback: function (v) { return money(v, o.symbol); } } } } })
     });
   }
 
@@ -393,10 +506,13 @@
     band: band,
     bars: bars,
     colour: colour,
+    difference: difference,
     fitted: fitted,
     frontier: frontier,
     grouped: grouped,
-    format: { interval: interval, money: money, number: number, pct: pct, ratio: ratio },
+    format: { gain: gain, interval: interval, kpi: kpi, kpiSpan: kpiSpan, kpiUnit: kpiUnit,
+              minute: minute, money: money, number: number, pct: pct, perMoney: perMoney,
+              ratio: ratio, symbol: symbol },
     intervals: intervals,
     overTime: overTime,
     residuals: residuals,

@@ -4,19 +4,23 @@
   var C = window.MarginCharts;
   var view = JSON.parse(document.getElementById("margin-view").textContent);
   var symbol = view.meta.currency_symbol;
+  var units = { symbol: symbol, kpiType: view.units.kpi_type, kpiName: view.units.kpi_name };
+  var roiTitle = "ROI (" + view.units.roi_unit + ")";
 
   function canvas(id) { return document.getElementById(id); }
 
-  C.waterfall(canvas("chart-waterfall"), view.waterfall);
-  C.overTime(canvas("chart-over-time"), view.over_time);
+  C.waterfall(canvas("chart-waterfall"), view.waterfall, { units: units });
+  C.overTime(canvas("chart-over-time"), view.over_time, { units: units });
   C.intervals(canvas("chart-roi"), view.channels.map(function (r) {
     return { label: r.channel, stat: r.roi };
-  }), { title: "ROI (mean)", reference: 1, colour: 0 });
+  }), { title: "ROI (mean)", reference: 1, colour: 0, yTitle: roiTitle });
   C.intervals(canvas("chart-mroi"), view.channels.map(function (r) {
     return { label: r.channel, stat: r.mroi };
-  }), { title: "marginal ROI (mean)", reference: 1, colour: 1 });
+  }), { title: "marginal ROI (mean)", reference: 1, colour: 1,
+        yTitle: "marginal " + roiTitle });
   if (view.health.fit) {
-    C.fitted(canvas("chart-fit"), view.health.fit, { yTitle: view.meta.kpi_name });
+    C.fitted(canvas("chart-fit"), view.health.fit, { yTitle: view.meta.kpi_name + " (" +
+                                                     view.units.kpi_unit + ")" });
     C.residuals(canvas("chart-residuals"), view.health.fit);
   }
   if (view.plan) {
@@ -25,7 +29,8 @@
   if (view.curves) {
     view.curves.channels.forEach(function (curve, i) {
       C.responseCurve(canvas("chart-curve-" + i), curve,
-                      { symbol: symbol, horizon: view.curves.horizon_weeks });
+                      { symbol: symbol, horizon: view.curves.horizon_weeks, units: units,
+                        kpiName: view.meta.kpi_name });
     });
     Object.keys(view.curves.adstock || {}).forEach(function (name, i) {
       var a = view.curves.adstock[name];

@@ -1,0 +1,179 @@
+"""Which lift tests a cycle runs, their design, and how they enter the executed plan.
+
+The value of information on the cycle's plan picks the channels worth testing (above its
+noise floor, most valuable first, at most ``max_tests`` minus the tests still running).
+Each is designed as a heavy-up on the workspace's history (:func:`margin.experiments.design.design_test`),
+starting at the cycle's first week, 4-8 weeks long (lengths that leave the carry-over
+inside the cycle when there are any), with a share of the test budget.
+
+Rules on geos: tests whose window or carry-over has not ended block their geos (treated
+and control) for new tests; new tests of one cycle get disjoint groups of the free geos
+(each design sees only its group, so its controls are its group's other geos); a test's
+analysis pre-period starts after the carry-over of any earlier test that treated one of
+its geos (so its pre-period is clean).
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from margin.experiments.panel import MIN_GEOS
+from margin.loop.ledger import Loop
+from margin.loop.steps import sub_panel
+from margin.types import FloatArray
+
+if TYPE_CHECKING:
+    from margin.loop.planning import MmmPlan
+    from margin.loop.world import WorldInfo
+    from margin.protocols import ResponseModel
+
+__all__ = [
+    "TEST_WEEKS",
+    "blocked_geos",
+    "fold_tests",
+    "geo_groups",
+    "loop_tests",
+    "pre_start",
+    "schedule_tests",
+    "window_lengths",
+]
+
+TEST_WEEKS = (4, 5, 6, 7, 8)
+"""Test lengths (weeks) a design considers."""
+MIN_ROI = 0.2
+"""A design is powered at the channel's expected marginal ROI, at least this."""
+
+
+def _clean_after(test: dict[str, Any]) -> date:
+    end = date.fromisoformat(test["end"])
+    return end + timedelta(days=1) + timedelta(weeks=int(test["carryover_weeks"]))
+
+
+def blocked_geos(tests: list[dict[str, Any]], start: date) -> set[str]:
+    """Geos of tests (treated or control) whose window or carry-over reaches ``start`` or later."""
+    out: set[str] = set()
+    for test in tests:
+        if _clean_after(test) > start:
+            out |= {*test["treated"], *test["controls"]}
+    return out
+
+
+def pre_start(tests: list[dict[str, Any]], geos: set[str]) -> date | None:
+    """The first clean week for ``geos``: after the carry-over of every earlier test that
+    treated one of them (``None``: none did)."""
+    ends = [_clean_after(t) for t in tests if set(t["treated"]) & geos]
+    return max(ends) if ends else None
+
+
+def geo_groups(free: list[str], n: int) -> list[list[str]]:
+    """``free`` geos dealt into at most ``n`` disjoint groups of at least :data:`MIN_GEOS`."""
+    n = min(n, len(free) // MIN_GEOS)
+    if n <= 0:
+        return []
+    return [sorted(free)[i::n] for i in range(n)]
+
+
+def window_lengths(weeks: int, carryover: int) -> tuple[int, ...]:
+    """Test lengths that leave the carry-over inside a cycle of ``weeks`` (all of
+    :data:`TEST_WEEKS` when none does: the test is then analysed in a later cycle)."""
+    fitting = tuple(n for n in TEST_WEEKS if n + carryover <= weeks)
+    return fitting or TEST_WEEKS
+
+
+def schedule_tests(
+    loop: Loop, info: WorldInfo, planned: MmmPlan, model: ResponseModel,
+    earlier: list[dict[str, Any]], k: int,
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:  # fmt: skip
+    """The tests cycle ``k`` starts (``cycle.json``'s ``tests.scheduled`` rows) and the
+    value of information they were chosen by (its JSON; ``None`` when no slot was free)."""
+    from margin.optimize.information import value_of_information
+
+    settings, start = loop.settings, loop.cycle_start(k)
+    running = [t for t in earlier if _clean_after(t) > start]
+    slots = settings.max_tests - len(running)
+    if slots <= 0:
+        return [], None
+    information = value_of_information(model, planned.result, planned.request)
+    chosen = [c for c in information.channels if c.above_floor][:slots]
+    free = [g for g in loop.geos if g not in blocked_geos(earlier, start)]
+    groups = geo_groups(free, len(chosen))
+    budget = settings.test_share * loop.budget() / max(len(groups), 1)
+    out = []
+    for channel, group in zip(chosen, groups, strict=False):
+        test = _design(loop, info, (channel.channel, group, budget), planned, earlier, k)
+        if test is not None:
+            out.append({**test, "value": channel.value.to_json()})
+    return out, information.to_json()
+
+
+def _design(
+    loop: Loop, info: WorldInfo, what: tuple[str, list[str], float], planned: MmmPlan,
+    earlier: list[dict[str, Any]], k: int,
+) -> dict[str, Any] | None:  # fmt: skip
+    """Design a heavy-up of ``channel`` on ``group``'s history (``None``: it cannot be)."""
+    from margin.data.workspace.store import Workspace
+    from margin.errors import MarginError
+    from margin.experiments import load_panel_workspace
+    from margin.experiments.design import DesignSpec, design_test
+
+    channel, group, budget = what
+    since = pre_start(earlier, set(group))
+    with Workspace(loop.workspace, read_only=True) as ws:
+        panel = sub_panel(load_panel_workspace(ws, info.kpi, channel=channel), group, since)
+    mroi = next(a.current_mroi.mean for a in planned.result.allocation if a.channel == channel)
+    spec = DesignSpec(
+        channel=channel, lengths=window_lengths(loop.settings.weeks, info.carryover_weeks),
+        n_treated=tuple(n for n in (1, 2) if len(group) - n >= MIN_GEOS - 1) or (1,),
+        budget=budget, roi=max(float(mroi), MIN_ROI), n_candidates=loop.settings.test_candidates,
+        seed=loop.settings.seed + k,
+    )  # fmt: skip
+    try:
+        design = design_test(panel, spec)
+    except MarginError:  # too little clean history or too few geos: no test this cycle
+        return None
+    start = loop.cycle_start(k)
+    return {
+        "design_id": design.design_id, "channel": channel, "kind": spec.kind,
+        "treated": list(design.treated), "controls": list(design.controls),
+        "start": start.isoformat(),
+        "end": (start + timedelta(weeks=design.length) - timedelta(days=1)).isoformat(),
+        "weeks": design.length, "spend": float(budget), "roi_se": design.roi_se,
+        "carryover_weeks": info.carryover_weeks, "cycle": k,
+        "pre_start": None if since is None else since.isoformat(),
+    }  # fmt: skip
+
+
+def fold_tests(loop: Loop, weekly: FloatArray, tests: list[dict[str, Any]], k: int) -> FloatArray:
+    """The executed plan: ``weekly`` ``(n_weeks, n_geos, n_channels)`` with each heavy-up's
+    spend added over its treated geos in proportion to their planned spend (evenly when
+    they have none), evenly over its weeks; a go-dark zeroes its cells."""
+    out = np.array(weekly, dtype=np.float64, copy=True)
+    start = loop.cycle_start(k)
+    for test in tests:
+        c = loop.channels.index(test["channel"])
+        geos = [loop.geos.index(g) for g in test["treated"]]
+        first = (date.fromisoformat(test["start"]) - start).days // 7
+        last = min((date.fromisoformat(test["end"]) - start).days // 7 + 1, out.shape[0])
+        if test["kind"] != "heavy_up":
+            out[first:last, geos, c] = 0.0
+            continue
+        planned = out[first:last, geos, c].sum(axis=0)
+        share = planned / planned.sum() if planned.sum() > 0 else np.full(len(geos), 1 / len(geos))
+        out[first:last, geos, c] += test["spend"] * share / max(last - first, 1)
+    return out
+
+
+def loop_tests(loop: Loop) -> list[dict[str, Any]]:
+    """Every test the loop scheduled (its cycles' ``plan.json``), oldest first."""
+    from margin.loop.ledger import read_step
+
+    found: list[dict[str, Any]] = []
+    for path in sorted(loop.folder.glob("cycle-*/plan.json")):
+        body = read_step(Path(path))
+        if body is not None:
+            found.extend(body.get("tests", {}).get("scheduled", []))
+    return found
