@@ -33,6 +33,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -73,22 +74,42 @@ def parse_settings(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+def _workspace(folder: str, world: str, policy: str) -> Path:
+    safe = world.replace(":", "_").replace(",", "+")
+    return Path(folder) / f"{safe}-{policy}" / "ws.duckdb"
+
+
 def run_one(
     world: str, policy: str, cycles: int, folder: str, overrides: dict[str, Any]
 ) -> dict[str, Any]:
-    """One policy on one world: its cycles' records and wall time."""
-    workspace = Path(folder) / f"{world.replace(':', '_').replace(',', '+')}-{policy}" / "ws.duckdb"
+    """One policy on one world, cycle by cycle: its cycles' records and wall time.
+
+    Before each cycle of a policy other than ``oracle``, the oracle run's ``oracle.json``
+    of that cycle (its channel totals, found by searching the world's score) is copied into
+    the cycle's folder, where the loop takes it instead of searching again: the same plan
+    is then scored in this policy's own world state (carry-over of its own past spend).
+    """
+    from margin.loop.ledger import default_state, loop_id, loops_folder
+
+    workspace = _workspace(folder, world, policy)
     workspace.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("XDG_CONFIG_HOME", str(Path(folder) / "config"))
     settings = LoopSettings(policy=policy, score=True, **overrides)
+    oracle_ws = _workspace(folder, world, "oracle")
+    oracle_dir = loops_folder(oracle_ws) / loop_id(oracle_ws, default_state(oracle_ws))
+    mine = loops_folder(workspace) / loop_id(workspace, default_state(workspace))
     started = time.perf_counter()
-    run_loop(workspace, world_command(world), cycles, settings)
-    records = list_cycles(workspace)
+    for k in range(1, cycles + 1):
+        cached = oracle_dir / f"cycle-{k:03d}" / "oracle.json"
+        if policy != "oracle" and cached.is_file():
+            (mine / f"cycle-{k:03d}").mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(cached, mine / f"cycle-{k:03d}" / "oracle.json")
+        run_loop(workspace, world_command(world), 1, settings)
     return {
         "world": world,
         "policy": policy,
         "seconds": time.perf_counter() - started,
-        "cycles": records,
+        "cycles": list_cycles(workspace),
     }
 
 
@@ -176,20 +197,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     folder = str(args.keep) if args.keep else tempfile.mkdtemp(prefix="margin-loop-bench-")
-    jobs = [(w, p) for w in args.worlds for p in args.policies]
+    overrides = parse_settings(args.settings)
+    first = [(w, p) for w in args.worlds for p in args.policies if p == "oracle"]
+    then = [(w, p) for w in args.worlds for p in args.policies if p != "oracle"]
     started = time.perf_counter()
+    results = []
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        futures = [
-            pool.submit(run_one, w, p, args.cycles, folder, parse_settings(args.settings))
-            for w, p in jobs
-        ]
-        results = []
-        for future in futures:
-            result = future.result()
-            result["metrics"] = metrics(result)
-            results.append(result)
-            print(f"done {result['world']} {result['policy']} in {result['seconds']:.0f} s",
-                  flush=True)  # fmt: skip
+        for jobs in (first, then):  # the oracle's searches first: the others reuse them
+            futures = [pool.submit(run_one, w, p, args.cycles, folder, overrides) for w, p in jobs]
+            for future in futures:
+                result = future.result()
+                result["metrics"] = metrics(result)
+                results.append(result)
+                print(f"done {result['world']} {result['policy']} in {result['seconds']:.0f} s",
+                      flush=True)  # fmt: skip
     print(table(results))
     body = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

@@ -478,17 +478,33 @@ def _risky_model(n_draws: int = 200) -> Any:
 def test_the_risk_guardrail_shrinks_a_risky_plan_toward_the_previous(tmp_path: Path) -> None:
     model = _risky_model()
     previous = _loop(tmp_path).status_quo_totals()
-    free = mmm_plan(model, _loop(tmp_path, max_change=0.5, max_loss=1e9), previous)
+    mean = {"max_change": 0.5, "risk": "mean"}  # the plain mean's optimum bets on tv
+    free = mmm_plan(model, _loop(tmp_path, max_loss=1e9, **mean), previous)
     assert free.shrunk is None
     assert free.gain.p05 < -300  # the optimum bets on tv: a loss at its p05
-    guarded = mmm_plan(model, _loop(tmp_path, max_change=0.5, max_loss=300.0), previous)
+    guarded = mmm_plan(model, _loop(tmp_path, max_loss=300.0, **mean), previous)
     assert guarded.shrunk == 0.25  # halved twice: 1/2 still lost more than 300 at p05
     assert guarded.gain.p05 >= -300.0
     assert guarded.totals == pytest.approx(previous + 0.25 * (free.totals - previous))
     assert guarded.totals.sum() == pytest.approx(previous.sum())
-    none = mmm_plan(model, _loop(tmp_path, max_change=0.5, max_loss=0.0), previous)
+    none = mmm_plan(model, _loop(tmp_path, max_loss=0.0, **mean), previous)
     assert none.shrunk == 0.0  # nothing but the previous plan risks no loss
     assert none.totals == pytest.approx(previous)
+
+
+def test_the_default_plan_moves_into_an_uncertain_channel_only_as_far_as_the_evidence(
+    tmp_path: Path,
+) -> None:
+    """mean − 1 sd over the draws (the default) puts less into tv, whose return is very
+    uncertain, than the plain mean does, and risks less at the gain's p05."""
+    model = _risky_model()
+    previous = _loop(tmp_path).status_quo_totals()
+    mean = mmm_plan(model, _loop(tmp_path, max_change=0.5, max_loss=1e9, risk="mean"), previous)
+    robust = mmm_plan(model, _loop(tmp_path, max_change=0.5, max_loss=1e9), previous)
+    assert LoopSettings().risk == "mean_sd"
+    assert robust.totals[0] < mean.totals[0] - 1.0
+    assert robust.gain.p05 > mean.gain.p05
+    assert robust.totals.sum() == pytest.approx(previous.sum())
 
 
 def test_margin_schedules_tests_without_shared_geos_and_analyses_them(
@@ -651,3 +667,19 @@ def test_a_business_loop_plans_waits_for_its_data_then_records_and_plans_on(
     Workspace(tmp_path / "empty" / "ws.duckdb").close()
     with pytest.raises(ConfigError, match="has no outcomes to plan for; ingest"):
         plan_next_cycle(tmp_path / "empty" / "ws.duckdb")
+
+
+def test_a_worlds_weeks_years_ahead_load_on_the_worlds_clock(tmp_path: Path) -> None:
+    """A simulated world's weeks may lie years after today: the loop ingests them on the
+    world's own clock (its current week), where a real file that far ahead is refused."""
+    from margin.errors import LoadRejectedError
+    from margin.loop.steps import ingest
+
+    spend = tmp_path / "spend.csv"
+    spend.write_text("date,geo,channel,spend\n2031-03-03,a,tv,10\n", encoding="utf-8")
+    with pytest.raises(LoadRejectedError, match="date_out_of_range"):
+        ingest(tmp_path / "real.duckdb", {"spend": spend}, "USD")
+    loaded = ingest(
+        tmp_path / "world.duckdb", {"spend": spend}, "USD", today=pd.Timestamp("2031-03-10").date()
+    )
+    assert loaded["files"]["spend"]["rows"] == 1

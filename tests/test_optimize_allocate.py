@@ -286,6 +286,38 @@ def test_risk_aware_objectives_each_win_on_their_own_measure() -> None:
     assert plans["cvar"].expected_kpi.p05 >= plans["mean"].expected_kpi.p05 * (1 - 1e-6)
 
 
+def test_relative_risk_reads_each_draws_gain_over_the_reference() -> None:
+    """``Objective(relative=True)``: the risk measure of (plan − reference) per draw. Its
+    values are the plain values less the reference's in the same draw (an identity), and the
+    plan it picks is the best on that measure among the plain one's and its own (both on
+    the same draws), while the mean is untouched."""
+    from margin.optimize.problem import build_problem
+    from margin.optimize.solver import plan_values
+
+    model = _world(spread=0.6)
+    weeks = 13
+    budget = _current_budget(model, weeks)
+    plain = Objective(risk="mean_sd", risk_aversion=1.0)
+    relative = Objective(risk="mean_sd", risk_aversion=1.0, relative=True)
+    problem = build_problem(model, weeks, Constraints(), cap=budget)
+    x = problem.current * 1.1
+    reference = model.kpi_value * problem.kpi_draws(problem.current)
+    np.testing.assert_allclose(
+        plan_values(problem, x, relative), plan_values(problem, x, plain) - reference, rtol=1e-12
+    )
+    picked = {
+        name: allocate(model, budget, weeks, objective=objective)
+        for name, objective in (("plain", plain), ("relative", relative))
+    }
+
+    def gain_measure(result: AllocationResult) -> float:
+        gain = plan_values(problem, result.plan.sum(axis=(0, 1)), relative)
+        return float(gain.mean() - gain.std())
+
+    assert picked["relative"].checks.passed
+    assert gain_measure(picked["relative"]) >= gain_measure(picked["plain"]) - 1e-6 * budget
+
+
 def test_profit_objective_stops_where_marginal_profit_is_zero() -> None:
     model = _world(n_draws=30)
     weeks = 13

@@ -7,12 +7,13 @@ its world, and prints the plan and the test calendar to execute.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from margin.cli.common import cycle_line
+from margin.cli.common import announce_key, cycle_line
 from margin.cli.console import console, fmt_number, write_json
 from margin.cli.options import WorkspaceOption
 
@@ -66,6 +67,15 @@ def loop_run(
             help="Largest loss vs the status quo at the gain's p05 (default: 1% of its media contribution).",
         ),
     ] = None,
+    risk: Annotated[
+        str,
+        typer.Option(help="What the plan maximises over the draws: mean_sd, mean or cvar."),
+    ] = "mean_sd",
+    max_tests: Annotated[int, typer.Option("--max-tests", help="Most tests at once.")] = 1,
+    test_share: Annotated[
+        float,
+        typer.Option("--test-share", help="Share of the cycle budget the tests add (0.1 = 10%)."),
+    ] = 0.1,
     method: Annotated[str, typer.Option(help="MMM fit: 'approximate' (default) or 'nuts'.")] = (
         "approximate"
     ),
@@ -99,15 +109,19 @@ def loop_run(
     try:
         settings = LoopSettings(
             policy=policy, weeks=weeks, max_change=max_change, budget=budget, max_loss=max_loss,
-            method=method, draws=draws, seed=seed, score=score,
+            method=method, draws=draws, seed=seed, score=score, risk=risk, max_tests=max_tests,
+            test_share=test_share,
         )  # fmt: skip
+        path = _workspace(workspace)
+        new = not path.exists()
         with _Steps() as steps:
             result = run_loop(
-                _workspace(workspace), world, cycles, settings, steps.show, state=state,
-                plan_next=plan_next,
+                path, world, cycles, settings, steps.show, state=state, plan_next=plan_next
             )  # fmt: skip
     except MarginError as err:
         fail(str(err))
+    if new:
+        _announce_key(path)
     for body in result.cycles:
         console.print(cycle_line(body), markup=False)
     if result.next_plan is not None:
@@ -157,6 +171,19 @@ def loop_plan(
 
 loop.callback(invoke_without_command=True)(loop_run)
 loop.command("plan")(loop_plan)
+
+
+def _announce_key(path: Path) -> None:
+    """Say where the key of a workspace the loop created is, if it made one (a world with
+    users: their ids are hashed on ingest)."""
+    from margin.data.workspace.hashing import KEY_ENV, key_path, load_key
+    from margin.data.workspace.store import Workspace
+
+    with Workspace(path, read_only=True) as ws:
+        if os.environ.get(KEY_ENV) or not ws.workspace_id:
+            return
+        if key_path(ws.workspace_id).exists():
+            announce_key(load_key(ws), path)
 
 
 def _workspace(workspace: Path | None) -> Path:

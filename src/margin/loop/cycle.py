@@ -273,7 +273,9 @@ def _measure(run: _Run, info: WorldInfo, k: int) -> dict[str, dict[str, Any] | N
     run.progress(k, "ingest")
     out["ingest"] = _timed(
         folder / "ingest.json",
-        lambda: measure.ingest(loop.workspace, _inputs(run, info, k), info.currency),
+        lambda: measure.ingest(
+            loop.workspace, _inputs(run, info, k), info.currency, today=loop.cycle_start(k)
+        ),
     )
     run.progress(k, "analyse")
     done = {t["design_id"] for t in _analysed(loop, k)}

@@ -156,7 +156,11 @@ def _optimum(
         max_change=None,
     )  # fmt: skip
     reference = model_order(model, loop, spread(loop, loop.status_quo_totals()))
-    objective = Objective(risk=risk, risk_aversion=loop.settings.risk_aversion)  # type: ignore[arg-type]
+    objective = Objective(
+        risk=risk,  # type: ignore[arg-type]
+        risk_aversion=loop.settings.risk_aversion,
+        relative=True,  # the risk a reallocation adds to the status quo's
+    )
     result = allocate(
         model, loop.budget(), loop.settings.weeks, objective=objective,
         constraints=request.to_constraints(), reference=reference,

@@ -79,8 +79,8 @@ class LoopSettings:
     max_loss: float | None = None
     max_loss_share: float = 0.01
     budget: float | None = None
-    test_share: float = 0.05
-    max_tests: int = 2
+    test_share: float = 0.1
+    max_tests: int = 1
     test_candidates: int = 8
     method: str = "approximate"
     chains: int = 1
@@ -89,7 +89,7 @@ class LoopSettings:
     approximate_steps: int = 2000
     seed: int = 0
     score: bool = False
-    risk: str = "mean"
+    risk: str = "mean_sd"
     risk_aversion: float = 1.0
 
     def __post_init__(self) -> None:

@@ -36,7 +36,9 @@ __all__ = [
 INGEST_ORDER = ("spend", "outcomes", "controls", "events", "transactions")
 
 
-def ingest(workspace: Path, files: dict[str, Path], currency: str) -> dict[str, Any]:
+def ingest(
+    workspace: Path, files: dict[str, Path], currency: str, today: date | None = None
+) -> dict[str, Any]:
     """Load the world's files (already checked) into the workspace (a new one in the
     world's ``currency``; an existing one must use it).
 
@@ -45,7 +47,10 @@ def ingest(workspace: Path, files: dict[str, Path], currency: str) -> dict[str, 
     transactions are hashed with the workspace's key (made if missing).
     """
     from margin.data.ingest.pipeline import ingest_file
+    from margin.data.ingest.readers import ReadOptions
     from margin.data.workspace.hashing import ensure_key
+
+    options = ReadOptions(today=today)  # the world's clock: its weeks may lie years ahead
     from margin.data.workspace.store import Workspace, WorkspaceSettings
 
     loaded: dict[str, Any] = {}
@@ -63,7 +68,7 @@ def ingest(workspace: Path, files: dict[str, Path], currency: str) -> dict[str, 
         with ws.transaction():  # the cycle's files load all together, or none
             for kind in INGEST_ORDER:
                 if kind in files:
-                    result = ingest_file(ws, kind, files[kind])
+                    result = ingest_file(ws, kind, files[kind], options=options)
                     loaded[kind] = {
                         "file": str(files[kind]), "rows": result.rows_written,
                         "replaced": result.rows_replaced,

@@ -37,6 +37,11 @@ class Objective:
             ``"cvar"`` (mean of the worst ``cvar_alpha`` share of draws).
         risk_aversion: λ >= 0 of ``"mean_sd"``.
         cvar_alpha: tail share in (0, 1] of ``"cvar"``.
+        relative: the risk measure reads each draw's gain over the reference plan (the
+            current plan) instead of the plan's own KPI, so a plan is judged on the risk it
+            adds, not on the uncertainty it shares with the reference (a reallocation that
+            keeps an uncertain channel's spend is not penalised for it). The mean is the
+            same either way.
     """
 
     kind: Kind = "kpi"
@@ -44,6 +49,7 @@ class Objective:
     risk: Risk = "mean"
     risk_aversion: float = 1.0
     cvar_alpha: float = 0.1
+    relative: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("kpi", "profit"):

@@ -13,6 +13,7 @@ spend late in the horizon gets the KPI it earns after it (see
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -167,6 +168,11 @@ class Problem:
         """``(n_draws,)`` media KPI over the horizon and its tail."""
         result: FloatArray = self.model.media_kpi(self.padded(totals)).sum(axis=(1, 2))
         return result
+
+    @functools.cached_property
+    def reference_draws(self) -> FloatArray:
+        """``(n_draws,)`` :meth:`kpi_draws` of the current (reference) plan."""
+        return self.kpi_draws(self.current)
 
     def unit_gradient(self, totals: FloatArray, draw_weights: FloatArray) -> FloatArray:
         """``(n_units,)`` ``∂/∂totals Σ_d w_d · kpi_draws[d]``."""

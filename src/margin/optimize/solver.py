@@ -117,8 +117,12 @@ class _Meter:
 
 
 def plan_values(problem: Problem, totals: FloatArray, objective: Objective) -> FloatArray:
-    """Per-draw value of a plan in currency, ``(n_draws,)`` (see :mod:`.objective`)."""
-    value = problem.model.kpi_value * problem.kpi_draws(totals)
+    """Per-draw value of a plan in currency, ``(n_draws,)`` (see :mod:`.objective`); with
+    ``objective.relative``, less the reference plan's value in the same draw."""
+    kpi = problem.kpi_draws(totals)
+    if objective.relative:
+        kpi = kpi - problem.reference_draws
+    value = problem.model.kpi_value * kpi
     if objective.kind == "profit":
         result: FloatArray = objective.margin * value - totals.sum()
         return result

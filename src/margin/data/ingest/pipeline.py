@@ -142,7 +142,7 @@ def ingest_file(
         _to_normalized(workspace, kind, staged)
         notes = [replace(note, table=kind) for note in staged.notes]
         result = _validate_and_write(
-            workspace, kind, staged.path, staged.sha256, used_layout, staged.n_rows, unmapped, notes
+            workspace, kind, staged, used_layout, unmapped, notes, options.today
         )
     except duckdb.IOException as err:
         _drop_scratch(con, _SCRATCH, failing=True)
@@ -319,7 +319,12 @@ def _check_fx(con: duckdb.DuckDBPyConnection, staged: StagedFile, target: str) -
 
 
 def _validate(
-    workspace: Workspace, kind: str, relation: str, path: Path | str, layout: str
+    workspace: Workspace,
+    kind: str,
+    relation: str,
+    path: Path | str,
+    layout: str,
+    today: date | None = None,
 ) -> list[Finding]:
     """Run the load rules on ``relation``; raise :class:`LoadRejectedError` on errors."""
     from margin.data.rules.validation import validate_load
@@ -328,7 +333,7 @@ def _validate(
     if kind == "spend":
         con.execute(f"UPDATE {relation} SET source = ?", [layout])
     findings = validate_load(
-        con, kind, relation, file=str(path), currency=workspace.settings.currency
+        con, kind, relation, file=str(path), currency=workspace.settings.currency, today=today
     )
     findings = sorted(findings, key=lambda f: {"error": 0, "warning": 1, "info": 2}[f.severity])
     errors = [f for f in findings if f.severity == "error"]
@@ -348,14 +353,14 @@ def _validate(
 def _validate_and_write(
     workspace: Workspace,
     kind: str,
-    path: Path | str,
-    sha256: str,
+    staged: StagedFile,
     layout: str,
-    rows_read: int,
     unmapped: tuple[str, ...],
     notes: list[Finding] | None = None,
+    today: date | None = None,
 ) -> IngestResult:
-    findings = _validate(workspace, kind, _NORMALIZED, path, layout) + list(notes or ())
+    path, sha256, rows_read = staged.path, staged.sha256, staged.n_rows
+    findings = _validate(workspace, kind, _NORMALIZED, path, layout, today) + list(notes or ())
     with workspace.transaction():
         load_id, written, replaced = _write(
             workspace, kind, _NORMALIZED, str(path), sha256, layout, rows_read

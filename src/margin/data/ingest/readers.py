@@ -13,6 +13,7 @@ import hashlib
 import io
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +60,10 @@ class ReadOptions:
     Checked on creation: ``encoding`` becomes the reader's name for it (``utf8`` →
     ``utf-8``), a ``delimiter`` written ``\\t`` or ``tab`` becomes a tab.
 
+    ``today``: the day after which dates count as the future (more than a year later is
+    taken for a parsing error); default the real today. A simulated world passes its own
+    clock (the loop: the world's current week), since its weeks may lie years ahead.
+
     Raises:
         ConfigError: an encoding margin cannot read, a delimiter that is not one
             character, or a date format DuckDB cannot use.
@@ -67,6 +72,7 @@ class ReadOptions:
     delimiter: str | None = None
     encoding: str | None = None
     date_format: str | None = None
+    today: date | None = None
 
     def __post_init__(self) -> None:
         if self.encoding is not None:
