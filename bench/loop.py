@@ -99,7 +99,8 @@ def run_one(
     oracle_dir = loops_folder(oracle_ws) / loop_id(oracle_ws, default_state(oracle_ws))
     mine = loops_folder(workspace) / loop_id(workspace, default_state(workspace))
     started = time.perf_counter()
-    for k in range(1, cycles + 1):
+    done = len(list_cycles(workspace)) if workspace.exists() else 0  # a re-run resumes
+    for k in range(done + 1, cycles + 1):
         cached = oracle_dir / f"cycle-{k:03d}" / "oracle.json"
         if policy != "oracle" and cached.is_file():
             (mine / f"cycle-{k:03d}").mkdir(parents=True, exist_ok=True)
@@ -109,7 +110,7 @@ def run_one(
         "world": world,
         "policy": policy,
         "seconds": time.perf_counter() - started,
-        "cycles": list_cycles(workspace),
+        "cycles": list_cycles(workspace)[:cycles],
     }
 
 
@@ -136,7 +137,9 @@ def metrics(result: dict[str, Any]) -> dict[str, Any]:
         if c.get("p_beats_status_quo") is not None
     ]
     fit_seconds = [float((c.get("timings") or {}).get("fit") or 0.0) for c in cycles]
-    cycle_seconds = [sum(float(v) for v in (c.get("timings") or {}).values()) for c in cycles]
+    cycle_seconds = [
+        sum(float(v) for v in (c.get("timings") or {}).values() if v is not None) for c in cycles
+    ]
     return {
         "shares": shares,
         "late_share": float(np.mean(late)) if late else None,

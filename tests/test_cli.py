@@ -210,7 +210,8 @@ def test_demo_runs_the_loop_and_keeps_a_named_workspace(tmp_path: Path) -> None:
     assert "10. learn" in said
     assert "cycle 1:" in said
     assert "of the oracle's" in said
-    assert "following margin for 1 cycle(s) gained" in said
+    assert "over 1 cycle(s) margin's plans gained" in said
+    assert "less their extra spend" in said
     learning = (tmp_path / "margin-demo-report-learning.html").read_text(encoding="utf-8")
     assert "cycle 1" in learning.lower()
     from margin.loop import list_cycles

@@ -297,26 +297,27 @@ class DemoPrinter:
         console.print(cycle_line(cycle), markup=False, soft_wrap=True)
 
     def learned(self, cycles: list[dict[str, Any]], workspace: Path, report: Path) -> None:
-        """What the loop gained in truth over the status quo, and where its report is."""
+        """What the loop's plans truly gained over the status quo, and where its report is."""
         true = [c["true"] for c in cycles if c.get("true")]
         if true:
-            gained = sum(t["gain"] for t in true)
+            currency = cycles[-1]["currency"]
+            chosen = sum(t.get("allocation_gain", t["gain"]) for t in true)
             best = sum(t["oracle_gain"] for t in true)
-            share = (
-                f" ({gained / best:.0%} of what the oracle, knowing the truth, gained)"
-                if best > 0
-                else ""
-            )
+            net = sum(t.get("net_gain", t["gain"]) for t in true)
+            share = f" ({chosen / best:.0%} of what the oracle, knowing the truth, gained)"
             console.print(
-                f"simulation truth: following margin for {len(true)} cycle(s) gained "
-                f"{fmt_number(gained)} {cycles[-1]['currency']} over the status quo{share}, "
-                "tests included (known by construction, no interval)",
+                f"simulation truth: over {len(true)} cycle(s) margin's plans gained "
+                f"{fmt_number(chosen)} {currency} over the status quo"
+                f"{share if best > 0 else ''}; with the tests' returns, less their extra "
+                f"spend: {fmt_number(net)} {currency} (known by construction, no interval)",
                 markup=False,
+                soft_wrap=True,
             )
         console.print(
             f"wrote {report} (the learning report: budget, ROI intervals and tests cycle by "
             f"cycle); the loop's workspace: {workspace}" + ("" if self.keep else self.removed),
             markup=False,
+            soft_wrap=True,
         )
 
     def finished(self, workspace: Path) -> None:
