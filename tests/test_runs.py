@@ -187,9 +187,14 @@ def test_a_plan_is_recorded_by_one_rule_and_idempotently(ws: Workspace, tmp_path
     assert Path(recorded.artifact_path).parent.name == recorded.id.removeprefix("plan-")
     assert Path(recorded.artifact_path).parent.parent == (folder / "plans").resolve()
     assert (recorded.status, recorded.data_hash, recorded.seed) == ("ok", "data-mmm-a", 7)
+    assert recorded.message.endswith("gain 3 [1, 5] (the workspace currency)")
+    counted = record_plan(ws, folder, {**_document("mmm-a", budget=95.0), "kpi_value": 35.0})
+    assert counted.message.endswith(
+        "gain 3 [1, 5] KPI units (worth 105 in the workspace currency at 35 each)"
+    )
     again = record_plan(ws, folder, document)
     assert again.id == recorded.id
-    assert [r.id for r in list_runs(ws, kind="plan")] == [recorded.id]
+    assert sorted(r.id for r in list_runs(ws, kind="plan")) == sorted([recorded.id, counted.id])
     warned = record_plan(ws, folder, _document("mmm-a", passed=False, budget=90.0))
     assert warned.id != recorded.id
     assert warned.status == "warning"

@@ -387,6 +387,14 @@ def _plan_message(document: Mapping[str, Any]) -> str:
     )
     if all(isinstance(gain.get(k), int | float) for k in ("mean", "p05", "p95")):
         text += f", gain {gain['mean']:,.0f} [{gain['p05']:,.0f}, {gain['p95']:,.0f}]"
+        value = document.get("kpi_value")
+        if isinstance(value, int | float) and value != 1:  # a KPI counted in units
+            text += (
+                f" KPI units (worth {gain['mean'] * value:,.0f} in the workspace "
+                f"currency at {value:g} each)"
+            )
+        else:
+            text += " (the workspace currency)"
     return text
 
 
