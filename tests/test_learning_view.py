@@ -396,3 +396,16 @@ def test_learning_report_command_without_a_loop_fails_clearly(tmp_path: Path) ->
     assert "margin loop --world" in said
     assert "Traceback" not in said
     assert not out.exists()
+
+
+def test_the_truth_reads_the_plans_gain_and_the_net_after_the_tests_spend() -> None:
+    """A record with the allocation's own gain and the executed plan's net of test spend
+    (``margin.loop.records.true_block``): the page's gain is the plan's; the net beside it."""
+    cycles = make_loop(2, truth=True)
+    cycles[0]["true"] |= {"gain": 300.0, "allocation_gain": 100.0, "net_gain": -200.0}
+    cycles[1]["true"] |= {"gain": 50.0, "allocation_gain": 50.0, "net_gain": 50.0}
+    truth = learning_view(cycles)["truth"]
+    assert [r["gain"] for r in truth["rows"]] == [100.0, 50.0]
+    assert [r["net_gain"] for r in truth["rows"]] == [-200.0, 50.0]
+    assert truth["cumulative_gain"] == pytest.approx(150.0)
+    assert truth["cumulative_net_gain"] == pytest.approx(-150.0)

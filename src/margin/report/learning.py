@@ -467,17 +467,22 @@ def _truth(cycles: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
             {
                 "cycle": int(c["cycle"]),
                 "share_of_oracle": as_float(true.get("share_of_oracle")),
-                "gain": as_float(true.get("gain")),
+                # the plan's own gain (the allocation, tests left out), and the executed
+                # plan's less the tests' extra spend (older records: the executed gain)
+                "gain": as_float(true.get("allocation_gain", true.get("gain"))),
+                "net_gain": as_float(true.get("net_gain", true.get("gain"))),
                 "oracle_gain": as_float(true.get("oracle_gain")),
             }
         )
     if not rows:
         return None
     gains = [r["gain"] for r in rows if r["gain"] is not None]
+    nets = [r["net_gain"] for r in rows if r["net_gain"] is not None]
     return {
         "rows": rows,
         "labels": [f"cycle {r['cycle']}" for r in rows],
         "cumulative_gain": math.fsum(gains) if gains else None,
+        "cumulative_net_gain": math.fsum(nets) if nets else None,
         "note": _SIMULATION,
     }
 

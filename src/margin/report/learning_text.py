@@ -192,9 +192,11 @@ def headline(view: Mapping[str, Any], unit: str) -> list[str]:
         + (f"; test spend {amount(math.fsum(spend), unit)} in all." if spend else ".")
     )
     if view["truth"] is not None and view["truth"]["cumulative_gain"] is not None:
+        truth = view["truth"]
         lines.append(
-            f"True cumulative gain (simulation only): "
-            f"{amount(view['truth']['cumulative_gain'], unit)}."
+            f"True cumulative gain of the plans (simulation only): "
+            f"{amount(truth['cumulative_gain'], unit)}; with the tests' returns, less their "
+            f"extra spend: {amount(truth.get('cumulative_net_gain'), unit)}."
         )
     return lines
 
@@ -220,9 +222,10 @@ def cards(view: Mapping[str, Any], unit: str) -> list[dict[str, str]]:
     truth = view["truth"]
     if truth is not None:
         out.append(
-            {"label": "True cumulative gain (known only in simulation)",
+            {"label": "True cumulative gain of the plans (known only in simulation)",
              "value": amount(truth["cumulative_gain"], unit),
-             "range": "the world's score of each plan against the status quo's"}
+             "range": "the world's score of each plan against the status quo's; net of "
+                      f"the tests' extra spend {amount(truth.get('cumulative_net_gain'), unit)}"}
         )  # fmt: skip
     return out
 
@@ -259,10 +262,11 @@ def tables(view: Mapping[str, Any], unit: str) -> dict[str, dict[str, Any]]:
     truth = view["truth"]
     if truth is not None:
         found["truth"] = _table(
-            ("cycle", "share of the oracle's gain", "true gain vs status quo",
-             "oracle's true gain vs status quo"),
+            ("cycle", "share of the oracle's gain", "plan's true gain vs status quo",
+             "with tests, net of their spend", "oracle's true gain vs status quo"),
             [[str(r["cycle"]), percent(r["share_of_oracle"]), amount(r["gain"], unit),
-              amount(r["oracle_gain"], unit)] for r in truth["rows"]],
+              amount(r.get("net_gain"), unit), amount(r["oracle_gain"], unit)]
+             for r in truth["rows"]],
         )  # fmt: skip
     recon = view["reconciliation"]
     if recon is not None:
