@@ -260,6 +260,7 @@ def test_a_failing_world_is_one_line_and_writes_nothing_for_that_cycle(
     assert "\n" not in str(caught.value)
     if extra[-1:] in ((), ("init",)):
         assert not workspace.exists()  # nothing to ingest: no workspace made
+        assert not (tmp_path / "w").exists()  # nor the world's folder
         return
     assert "runs:loop_cycle" not in counts(workspace)
     assert not list((tmp_path / "loop").glob("loop-*/cycle-*/cycle.json"))

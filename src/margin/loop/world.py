@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import shlex
+import shutil
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -243,8 +244,14 @@ class WorldClient:
     def init(self) -> WorldInfo:
         """The world's info, running ``init`` first when ``world.json`` is missing."""
         if not (self.state_dir / "world.json").is_file():
+            made = [d for d in (self.state_dir, *self.state_dir.parents) if not d.exists()]
             self.state_dir.mkdir(parents=True, exist_ok=True)
-            self._run("init", "--state", str(self.state_dir))
+            try:
+                self._run("init", "--state", str(self.state_dir))
+            except BaseException:  # a world that failed to start leaves no folder behind
+                if made:
+                    shutil.rmtree(made[-1], ignore_errors=True)
+                raise
         info = self.info()
         self.history()  # present and readable
         return info
