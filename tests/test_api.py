@@ -108,6 +108,7 @@ ENDPOINTS: list[tuple[str, str, Any, str, int]] = [
     ("GET", "/api/data-quality", None, "viewer", 200),
     ("GET", "/api/session", None, "viewer", 200),
     ("GET", "/api/loop/cycles", None, "viewer", 200),
+    ("GET", "/api/ltv", None, "viewer", 404),  # allowed; the workspace has no ltv run
     ("POST", "/api/refresh", None, "admin", 400),  # allowed; the workspace has no settings
     ("POST", "/api/keys", {"role": "viewer", "name": "made-by-test"}, "admin", 201),
     ("GET", "/api/keys", None, "admin", 200),
@@ -667,6 +668,8 @@ def test_openapi_lists_every_endpoint(client: TestClient) -> None:
         "/api/audit": {"get"},
         "/api/session": {"get"},
         "/api/loop/cycles": {"get"},
+        "/api/ltv": {"get"},
+        "/api/ltv/{run_id}": {"get"},
     }
     assert {path: set(ops) for path, ops in schema["paths"].items()} == expected
     optimize = schema["components"]["schemas"]["OptimizeRequest"]

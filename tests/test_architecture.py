@@ -45,6 +45,7 @@ LAYERS: dict[str, str] = {
     "margin.mmm": "mmm",
     "margin.attribution": "attribution",
     "margin.experiments": "experiments",
+    "margin.ltv": "ltv",
     "margin.optimize": "optimize",
     "margin.refresh": "refresh",
     "margin.report": "report",
@@ -56,7 +57,7 @@ LAYERS: dict[str, str] = {
 }
 """Module prefix → layer (the longest prefix wins). ``margin`` itself is the facade."""
 
-MEASURING = {"data", "engines", "mmm", "attribution", "experiments"}
+MEASURING = {"data", "engines", "mmm", "attribution", "experiments", "ltv"}
 ALLOWED: dict[str, set[str]] = {
     "core": {"core"},
     "data": {"core", "data"},
@@ -65,6 +66,7 @@ ALLOWED: dict[str, set[str]] = {
     "mmm": {"core", "data", "mmm"},
     "attribution": {"core", "data", "engines", "attribution"},
     "experiments": {"core", "data", "engines", "experiments"},
+    "ltv": {"core", "data", "engines", "ltv"},
     "optimize": {"core", "optimize"},
     "refresh": {"core", "optimize", "refresh", *MEASURING},
     "report": {"core", "report"},
@@ -296,6 +298,8 @@ MANY_PARAMETERS: dict[str, str] = {
     "margin.cli.experiment_command:design": "a Typer command: one parameter per option",
     "margin.cli.forecast_command:forecast_command": "a Typer command: one parameter per option",
     "margin.cli.loop_command:loop_run": "a Typer command: one parameter per option",
+    "margin.cli.ltv_command:by_channel": "a Typer command: one parameter per option",
+    "margin.cli.ltv_command:fit": "a Typer command: one parameter per option",
     "margin.cli.mmm_command:fit": "a Typer command: one parameter per option",
     "margin.cli.optimize_command:optimize": "a Typer command: one parameter per option",
     "margin.cli.refresh_command:refresh": "a Typer command: one parameter per option",
@@ -304,6 +308,7 @@ MANY_PARAMETERS: dict[str, str] = {
     "margin.experiments.analysis:_result": "assembles the frozen result from every estimate",
     "margin.experiments.power:simulate_power": "the power simulation's documented knobs",
     "margin.experiments.simulate:simulate_geo_panel": "the synthetic panel's documented knobs",
+    "margin.ltv.hierarchical:fit_bgnbd_hierarchical": "lifetimes' columns, the channel, NUTS's knobs (keyword-only)",
     "margin.mmm.inference:run_laplace": "the Laplace fit's knobs and its progress callback",
     "margin.mmm.inference:run_nuts": "NUTS's knobs, flat for the kernel (run_inference passes a Nuts object's fields)",
     "margin.optimize.frontier:efficient_frontier": "the frontier's documented knobs (keyword-only)",

@@ -34,6 +34,7 @@ GROUPS = {
     "hash-key": ("show", "create", "rotate", "export"),
     "world": ("init", "step", "score"),
     "loop": ("plan",),
+    "ltv": ("fit", "by-channel", "holdout", "export"),
 }
 
 

@@ -23,7 +23,14 @@ from margin.loop import LoopSettings, WorldClient, WorldError, list_cycles, plan
 from margin.loop.ledger import Loop, latest_loop
 from margin.loop.planning import channel_bounds, clamp, mmm_plan, spread
 from margin.loop.policies import project
-from margin.loop.schedule import blocked_geos, fold_tests, geo_groups, pre_start, window_lengths
+from margin.loop.schedule import (
+    blocked_geos,
+    economics_of_test,
+    fold_tests,
+    geo_groups,
+    pre_start,
+    window_lengths,
+)
 
 TINY_WORLD = r'''
 """A tiny world for margin's loop tests: known log response, geometric carry-over."""
@@ -395,7 +402,7 @@ def margin_loop(
     from margin.loop import cycle
 
     ws = tmp_path_factory.mktemp("margin") / "ws.duckdb"
-    settings = LoopSettings(**FAST)
+    settings = LoopSettings(**FAST, test_horizon=52)  # tests pay over a year of weekly cycles
     run_loop(ws, command(world_script), 1, settings)
     with pytest.MonkeyPatch.context() as patch:
         keep = cycle.write_json
@@ -522,8 +529,9 @@ def test_margin_schedules_tests_without_shared_geos_and_analyses_them(
         assert not set(test["treated"]) & set(test["controls"])
         used |= geos
         assert test["start"] == first["weeks"]["start"]
-        assert test["spend"] > 0
+        assert (test["spend"] > 0) == (test["kind"] == "heavy_up")
         assert set(test["value"]) == {"mean", "p05", "p95"}
+        assert test["economics"]["net"] > 0  # worth more than it costs, by the model
     assert first["test_spend"] == pytest.approx(sum(t["spend"] for t in scheduled))
     executed = pd.read_csv(latest_loop(ws).cycle_dir(1) / "plan.csv")
     assert executed["spend"].sum() == pytest.approx(first["budget"] + first["test_spend"], abs=1)
@@ -531,6 +539,72 @@ def test_margin_schedules_tests_without_shared_geos_and_analyses_them(
     assert [t["design_id"] for t in analysed] == [t["design_id"] for t in scheduled]
     assert all(set(t["iroas"]) == {"mean", "p05", "p95"} for t in analysed if t["id"])
     assert counts(ws)["experiments"] == len([t for t in analysed if t["id"]])
+
+
+def test_each_test_designed_is_weighed_against_its_cost_and_the_best_worth_it_runs(
+    margin_loop: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    _, cycles = margin_loop
+    for cycle in cycles:
+        considered = cycle["tests"]["considered"]
+        scheduled = {t["design_id"] for t in cycle["tests"]["scheduled"]}
+        assert {t["design_id"] for t in considered if t["scheduled"]} == scheduled
+        for t in considered:
+            assert t["kind"] in {"heavy_up", "go_dark"}
+            assert t["net"] == pytest.approx(t["worth"] - t["cost"])
+            assert t["worth"] == pytest.approx(
+                max(t["value_per_cycle"] - t["noise_floor"], 0) * t["horizon_cycles"]
+            )
+            mine = [u for u in considered if u["channel"] == t["channel"]]
+            if t["scheduled"]:  # only a channel's best test, and only when worth its cost
+                assert t["net"] > 0
+                assert t["net"] == max(u["net"] for u in mine)
+        # one slot (max_tests 1): a test runs whenever one is worth its cost
+        assert len(scheduled) == (1 if any(t["net"] > 0 for t in considered) else 0)
+    assert cycles[0]["tests"]["scheduled"], "with a year of cycles to inform, a test pays"
+
+
+def test_a_tests_cost_is_the_spend_it_adds_less_what_that_spend_returns() -> None:
+    heavy = economics_of_test(value=300.0, floor=100.0, read=0.3, spend_change=1000.0, horizon=4)
+    assert heavy["worth"] == pytest.approx(800.0)  # (300 − 100) × 4 cycles
+    assert heavy["cost"] == pytest.approx(700.0)  # 1000 added, 300 back
+    assert heavy["net"] == pytest.approx(100.0)
+    dark = economics_of_test(value=300.0, floor=100.0, read=1.7, spend_change=-1000.0, horizon=1)
+    assert dark["cost"] == pytest.approx(700.0)  # 1000 saved, 1700 of KPI value lost
+    assert dark["net"] == pytest.approx(-500.0)
+    cheap = economics_of_test(value=50.0, floor=100.0, read=0.6, spend_change=-1000.0, horizon=4)
+    assert cheap["worth"] == 0.0  # below the noise floor: nothing learnt
+    assert cheap["cost"] == pytest.approx(-400.0)  # switching off a channel returning 0.6 saves
+    assert cheap["net"] == pytest.approx(400.0)
+
+
+def test_the_next_plan_says_why_no_test_runs() -> None:
+    from margin.cli.console import console
+    from margin.cli.loop_command import _print_next
+
+    plan = {
+        "currency": "USD", "start": "2025-01-06", "budget": 1000.0,
+        "plan": {"tv": {"spend": 1000.0, "change": 0.0}}, "tests": {"scheduled": []},
+        "value_of_information": {"considered": [
+            {"channel": "tv", "kind": "heavy_up", "worth": 1200.0, "cost": 5000.0,
+             "net": -3800.0, "horizon_cycles": 4.0},
+            {"channel": "tv", "kind": "go_dark", "worth": 1900.0, "cost": 2000.0,
+             "net": -100.0, "horizon_cycles": 4.0},
+        ]},
+    }  # fmt: skip
+    with console.capture() as captured:
+        _print_next(plan, LoopSettings())
+        plan["value_of_information"]["considered"][1]["bound"] = True  # not designed
+        _print_next(plan, LoopSettings())
+    said = words(captured.get())
+    assert (
+        "no new test this cycle (the best, a tv go-dark, would cost at least 2,000 USD net "
+        "and is worth at most 1,900 USD"
+    ) in said
+    assert (
+        "test calendar: no new test this cycle (the best, a tv go-dark, would cost 2,000 USD "
+        "net and is worth 1,900 USD to the next 4 cycles' plans)"
+    ) in said
 
 
 # -- scheduling rules and guardrail arithmetic ----------------------------------------------
@@ -603,6 +677,32 @@ def test_bounds_clamp_and_projection_respect_change_minimum_and_budget(tmp_path:
     y = project(np.array([5.0, -3.0, 1.0]), np.array([1.0, 1.0, 0.0]), 6.0)
     assert y.sum() == pytest.approx(6.0)
     assert np.all(y >= [1.0, 1.0, 0.0])
+
+
+def test_a_test_that_cannot_pay_is_not_even_designed(world_script: Path, tmp_path: Path) -> None:
+    """A large test (half the budget) read for one cycle costs more than even perfect
+    information is worth in the tiny world: the bounds say so and no design is simulated."""
+    from margin.loop import schedule
+
+    designed: list[Any] = []
+    keep = schedule._design
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        designed.append(args)
+        return keep(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schedule, "_design", counted)
+        (body,) = run_loop(
+            tmp_path / "ws.duckdb", command(world_script), 1,
+            LoopSettings(**FAST, test_share=0.5, test_horizon=1),
+        ).cycles  # fmt: skip
+    considered = body["tests"]["considered"]
+    assert considered, "the most valuable channel was weighed"
+    assert all(t["bound"] and t["design_id"] is None for t in considered)
+    assert all(t["net"] <= 0 and t["kind"] == "heavy_up" for t in considered)
+    assert body["tests"]["scheduled"] == []
+    assert designed == []
 
 
 # -- each policy runs a cycle ----------------------------------------------------------------

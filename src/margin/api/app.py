@@ -181,6 +181,7 @@ def create_app(
         routes_docs,
         routes_keys,
         routes_loop,
+        routes_ltv,
         routes_pages,
         routes_plans,
         routes_runs,
@@ -211,7 +212,7 @@ def create_app(
     app.state.margin = state
     _install_error_handlers(app)
     for module in (routes_runs, routes_breakdown, routes_decide, routes_data, routes_keys,
-                   routes_docs, routes_plans, routes_loop, routes_pages):  # fmt: skip
+                   routes_docs, routes_plans, routes_loop, routes_ltv, routes_pages):  # fmt: skip
         app.include_router(module.router)
     static = _static_dir()
     if static is not None:

@@ -53,6 +53,7 @@ PAGES = {
     "/data-quality": "data_quality",
     "/runs": "runs",
     "/learning": "learning",
+    "/value": "value",
 }
 """URL path → page name (template ``pages/<name>.html``)."""
 PLAN_PAGE = re.compile(r"/plans/(latest|plan-[0-9a-f]{12})")

@@ -76,6 +76,17 @@ def loop_run(
         float,
         typer.Option("--test-share", help="Share of the cycle budget the tests add (0.1 = 10%)."),
     ] = 0.1,
+    test_kind: Annotated[
+        str,
+        typer.Option("--test-kind", help="Tests designed: heavy_up (default), go_dark or either."),
+    ] = "heavy_up",
+    test_horizon: Annotated[
+        int,
+        typer.Option(
+            "--test-horizon",
+            help="Cycles a test's read informs: a test runs when its value over them exceeds its cost.",
+        ),
+    ] = 4,
     method: Annotated[str, typer.Option(help="MMM fit: 'approximate' (default) or 'nuts'.")] = (
         "approximate"
     ),
@@ -110,7 +121,7 @@ def loop_run(
         settings = LoopSettings(
             policy=policy, weeks=weeks, max_change=max_change, budget=budget, max_loss=max_loss,
             method=method, draws=draws, seed=seed, score=score, risk=risk, max_tests=max_tests,
-            test_share=test_share,
+            test_share=test_share, test_kind=test_kind, test_horizon=test_horizon,
         )  # fmt: skip
         path = _workspace(workspace)
         new = not path.exists()
@@ -227,11 +238,39 @@ def _print_next(plan: dict[str, Any], settings: LoopSettings) -> None:
         console.print(f"  {name:<20} {fmt_number(row['spend'])} {currency}{moved}", markup=False)
     tests = plan["tests"]["scheduled"]
     if not tests:
-        console.print("  test calendar: no new test this cycle", markup=False)
+        console.print(f"  test calendar: no new test this cycle{_why_no_test(plan)}", markup=False)
     for test in tests:
         console.print(
             f"  test {test['channel']} {test['kind'].replace('_', '-')}: "
             f"{', '.join(test['treated'])} from {test['start']} to {test['end']}, "
-            f"+{fmt_number(test['spend'])} {currency} (controls {', '.join(test['controls'])})",
+            f"{'+' if test['spend'] > 0 else ''}{fmt_number(test['spend'])} {currency} "
+            f"(controls {', '.join(test['controls'])}){_economics(test, currency)}",
             markup=False,
         )
+
+
+def _economics(test: dict[str, Any], currency: str) -> str:
+    """``; worth W over H cycles against a net cost of C`` (expected, by the model)."""
+    money = test.get("economics")
+    if not money:
+        return ""
+    return (
+        f"; worth {fmt_number(money['worth'])} {currency} to the next "
+        f"{money['horizon_cycles']:.0f} cycles' plans against an expected net cost of "
+        f"{fmt_number(money['cost'])} {currency}"
+    )
+
+
+def _why_no_test(plan: dict[str, Any]) -> str:
+    """Why the best test designed was not run (its worth did not cover its cost)."""
+    considered = (plan.get("value_of_information") or {}).get("considered") or []
+    if not considered:
+        return ""
+    best = max(considered, key=lambda t: t["net"])
+    least, most = ("at least ", "at most ") if best.get("bound") else ("", "")
+    return (
+        f" (the best, a {best['channel']} {best['kind'].replace('_', '-')}, would cost "
+        f"{least}{fmt_number(best['cost'])} {plan['currency']} net and is worth "
+        f"{most}{fmt_number(best['worth'])} {plan['currency']} to the next "
+        f"{best['horizon_cycles']:.0f} cycles' plans)"
+    )

@@ -52,6 +52,7 @@ def _register() -> None:
         hash_key_commands,
         learning_command,
         loop_command,
+        ltv_command,
         mmm_command,
         optimize_command,
         reconcile_command,
@@ -84,6 +85,7 @@ def _register() -> None:
     app.add_typer(hash_key_commands.hash_key, name="hash-key")
     app.add_typer(world_command.world, name="world")
     app.add_typer(loop_command.loop, name="loop")
+    app.add_typer(ltv_command.ltv, name="ltv")
 
 
 _register()

@@ -105,6 +105,14 @@ def optimize(
             "to value as the model says it would read.",
         ),
     ] = None,
+    customer_value: Annotated[
+        Path | None,
+        typer.Option(
+            "--customer-value",
+            help="by_channel.json (margin ltv by-channel --out DIR), or its folder: a run "
+            "whose KPI counts new customers is planned in their lifetime value.",
+        ),
+    ] = None,
     max_draws: DrawsOption = MAX_DRAWS,
     out: OutOption = None,
     workspace: WorkspaceOption = None,
@@ -138,8 +146,36 @@ def optimize(
     if workspace is not None:  # recording a plan never creates a workspace
         workspace = existing_workspace(workspace)
     response = load_run_response(run, max_draws, controls)
+    if customer_value is not None:
+        response = _valued(response, run, customer_value)
     _optimize(response, request, tests, designs, valuing=valuing, run=run, out=out,
               workspace=workspace)  # fmt: skip
+
+
+def _valued(response: MMMResponse, run: Path, path: Path) -> MMMResponse:
+    """The run's model with each channel's new customers valued at their customer value
+    (``by_channel.json``); the run's KPI must count customers (conversions)."""
+    from margin.data.workspace.runs import load_summary, read_json_object
+    from margin.errors import ConfigError
+    from margin.ltv.channels import value_draws
+
+    kpi = load_summary(run)["kpi"]
+    if kpi["type"] != "conversions":
+        raise ConfigError(
+            f"--customer-value values new customers, but this run's KPI {kpi['name']!r} is "
+            f"{kpi['type']}; fit a run whose KPI counts new customers (kpi_type conversions)"
+        )
+    file = path / "by_channel.json" if path.is_dir() else path
+    body = read_json_object(
+        file, "customer values", "write it with margin ltv by-channel --out DIR"
+    )
+    values, baseline, horizon = value_draws(body, response.channels, response.n_draws)
+    console.print(
+        f"each channel's {kpi['name']} valued at the value of a customer it acquires over "
+        f"{horizon:g} weeks ({file}; its interval is carried into every figure)",
+        markup=False,
+    )
+    return response.with_channel_values(values, baseline, f"customer value ({horizon:g} weeks)")
 
 
 def scenario_command(
@@ -198,7 +234,12 @@ def _optimize(
     with status(f"optimising {len(response.channels)} channels over {request.weeks} weeks"):
         result = plan(response, request)
         document = plan_document(result, response, request)
-    print_plan(document, result, response, request, current, _units(run, workspace))
+    units = _units(run, workspace)
+    if response.kpi_name.startswith("customer value"):
+        document["valued_as"] = response.kpi_name  # the KPI is in lifetime value (currency)
+        units = {**units, "kpi_type": "revenue", "kpi_name": response.kpi_name,
+                 "kpi_unit": units["currency"] or "money"}  # fmt: skip
+    print_plan(document, result, response, request, current, units)
     if valuing:
         from margin.optimize.information import value_of_information
 

@@ -23,10 +23,16 @@ def report(
     ] = None,
     workspace: Annotated[
         Path | None,
-        typer.Option("--workspace", "-w", help="Workspace file: adds its data-quality findings."),
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Workspace file: adds its data-quality findings and its newest customer-value "
+            "run (margin ltv).",
+        ),
     ] = None,
 ) -> None:
-    """Write the run's report: money, ROI, contributions, curves, health, data quality."""
+    """Write the run's report: money, ROI, contributions, curves, health, data quality,
+    customer value."""
     from margin.data.rules.quality import workspace_quality
     from margin.errors import ConfigError
     from margin.report.html import build_report
@@ -42,13 +48,26 @@ def report(
     with status(f"building the report of {run}"):
         findings, currency = workspace_quality(workspace)
         curves = _curves_to_plan(run, plan)
-        html = build_report(run, plan=plan, data_quality=findings, currency=currency, curves=curves)
+        html = build_report(run, plan=plan, data_quality=findings, currency=currency,
+                            curves=curves, ltv=_ltv_run(workspace))  # fmt: skip
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
     console.print(
         f"wrote {out} ({len(html) / 1024:,.0f} KiB, one file, works offline): "
         f"open {out.resolve().as_uri()} in a browser"
     )
+
+
+def _ltv_run(workspace: Path | None) -> dict[str, Any] | None:
+    """The workspace's newest customer-value run (``margin ltv``), ``None`` without one."""
+    if workspace is None:
+        return None
+    from margin.data.workspace.runs import latest_run
+    from margin.data.workspace.store import Workspace
+    from margin.ltv.runs import KIND, load_ltv_run
+
+    with Workspace(workspace, read_only=True) as ws:
+        return None if latest_run(ws, kind=KIND) is None else load_ltv_run(ws)
 
 
 def _curves_to_plan(run: Path, plan: Path | None) -> dict[str, Any] | None:

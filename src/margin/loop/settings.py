@@ -14,12 +14,17 @@ from margin.mmm.settings import PARAMETERS as FIT_PARAMETERS
 from margin.mmm.settings import Inference, inference_for
 from margin.params import Constraint, check_params
 
-__all__ = ["MMM_POLICIES", "POLICIES", "LoopSettings"]
+__all__ = ["MMM_POLICIES", "POLICIES", "TEST_KINDS", "LoopSettings"]
 
 POLICIES = ("margin", "mmm-only", "status-quo", "last-touch", "markov", "oracle")
 """``margin``: fit, plan with guardrails, test; ``mmm-only``: the same without tests;
 ``status-quo``: repeat the status quo; ``last-touch``/``markov``: re-allocate in proportion
 to attributed ROAS; ``oracle``: plan on the world's true score (benchmarks only)."""
+TEST_KINDS = ("heavy_up", "go_dark", "either")
+"""``heavy_up``: add spend in the test geos (it reads the return of more spend, what a
+re-allocation needs); ``go_dark``: switch the channel off there (cheaper, but it reads the
+channel's average return); ``either``: design both, run the one whose worth exceeds its
+cost by more."""
 MMM_POLICIES = ("margin", "mmm-only")
 """Policies that fit the MMM each cycle."""
 
@@ -33,6 +38,8 @@ PARAMETERS: dict[str, Constraint] = {
     "budget": Constraint("number", low=1.0, high=1e15, fix="the spend over one cycle, currency"),
     "test_share": Constraint.number(0.0, 0.5),
     "max_tests": Constraint("integer", low=0, high=10),
+    "test_kind": Constraint.one_of(*TEST_KINDS),
+    "test_horizon": Constraint("integer", low=1, high=52, fix="cycles a test's read informs"),
     "test_candidates": Constraint("integer", low=1, high=200),
     "seed": Constraint("integer", low=0),
     "score": Constraint("boolean"),
@@ -59,6 +66,10 @@ class LoopSettings:
         budget: spend over a cycle (currency); ``None``: the status quo's.
         test_share: the tests of a cycle add at most this share of the cycle budget.
         max_tests: the most tests running at once.
+        test_kind: the tests designed (:data:`TEST_KINDS`).
+        test_horizon: the cycles whose plans a test's read informs: a test runs only when
+            its value of sample information to a plan, times this, exceeds its expected
+            net cost (the spend it adds less what that spend returns, by the model).
         test_candidates: candidate treated sets each test design simulates.
         method, chains, draws, warmup, approximate_steps: the MMM fit
             (:func:`margin.mmm.settings.inference_for`); default the approximate fit,
@@ -81,6 +92,8 @@ class LoopSettings:
     budget: float | None = None
     test_share: float = 0.1
     max_tests: int = 1
+    test_kind: str = "heavy_up"
+    test_horizon: int = 4
     test_candidates: int = 8
     method: str = "approximate"
     chains: int = 1

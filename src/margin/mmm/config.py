@@ -6,7 +6,7 @@ Example (every key optional; defaults shown)::
     adstock = "geometric"        # or "delayed" (Weibull)
     saturation = "hill"          # or "logistic"
     max_lag = 8                  # weeks of carry-over, lags 0 .. max_lag-1
-    likelihood = "normal"        # or "student_t"
+    likelihood = "normal"        # or "student_t", or "negative_binomial" (conversion counts)
     fourier_terms = 2            # yearly seasonality harmonics (0 = none)
     trend = true
 
@@ -20,6 +20,9 @@ Example (every key optional; defaults shown)::
     "*" = [0.5, 0.2]             # every channel not named
     [priors.half_saturation]     # Hill: [median, sigma], log-normal
     search = [0.8, 0.4]
+
+``likelihood = "negative_binomial"`` is for a conversions KPI of whole counts (checked when
+the model is fitted): counts ~ NegativeBinomial2 (see :mod:`margin.mmm.model`).
 
 ROI priors are log-normal on revenue per unit of spend (conversions KPIs: value of the
 conversions, using the panel's revenue per KPI). The default median ``e^0.2 ≈ 1.22`` and
@@ -59,12 +62,12 @@ __all__ = ["DEFAULT_SHAPE_PRIORS", "SHAPE_SITES", "ModelConfig", "RoiPrior", "Sh
 
 Adstock = Literal["geometric", "delayed"]
 Saturation = Literal["hill", "logistic"]
-Likelihood = Literal["normal", "student_t"]
+Likelihood = Literal["normal", "student_t", "negative_binomial"]
 Seasonality = Literal["additive", "multiplicative"]
 _CHOICES: dict[str, tuple[str, ...]] = {
     "adstock": ("geometric", "delayed"),
     "saturation": ("hill", "logistic"),
-    "likelihood": ("normal", "student_t"),
+    "likelihood": ("normal", "student_t", "negative_binomial"),
     "seasonality": ("additive", "multiplicative"),
 }
 _MODEL_KEYS = (

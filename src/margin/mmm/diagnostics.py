@@ -34,7 +34,7 @@ MAX_CORRELATION = 0.9
 PRIOR_DOMINANCE = 0.7
 """Posterior sd of log ROI above this fraction of the prior's: the answer is mostly prior."""
 _CHECKED_SITES = ("roi", "decay", "adstock_shape", "adstock_scale", "half_saturation", "slope",
-                  "rate", "intercept", "sigma")  # fmt: skip
+                  "rate", "intercept", "sigma", "phi")  # fmt: skip
 
 
 def data_checks(data: MarketingData) -> list[str]:

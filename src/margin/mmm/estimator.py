@@ -21,10 +21,19 @@ from margin.mmm.diagnostics import convergence, data_checks, fit_quality, prior_
 from margin.mmm.fit_quality import model_fit, national_series, ppc_p_value
 from margin.mmm.inference import FitProgress, run_inference
 from margin.mmm.inputs import ModelInputs, fit_scaling, model_inputs
-from margin.mmm.model import START, draw_geo_intercepts, level_offset, mmm_model, roi_latents
+from margin.mmm.model import (
+    START,
+    CountData,
+    count_mean,
+    draw_geo_intercepts,
+    level_offset,
+    mmm_model,
+    roi_latents,
+)
 from margin.mmm.settings import PARAMETERS, Inference, Method, Nuts, inference_for
 from margin.mmm.summary import FitRecord, RunSummary, flat_params, predict_draws, summarize
 from margin.params import check_params
+from margin.types import Interval
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -136,6 +145,8 @@ class MarketingMixModel:
         """
         self._check(data)
         config = self.config or ModelConfig()
+        if config.likelihood == "negative_binomial":
+            check_counts(data)
         warnings = data_checks(data)
         if data.kpi_type == "conversions" and data.revenue_per_kpi is None:
             warnings.append("conversions KPI without revenue_per_kpi: ROI is conversions per "
@@ -147,7 +158,12 @@ class MarketingMixModel:
         priors = [config.roi_prior(c) for c in data.channels]
         roi_loc = jax.device_put(np.log([p.median for p in priors]).astype(np.float32))
         roi_scale = jax.device_put(np.asarray([p.sigma for p in priors], dtype=np.float32))
-        args = (inputs, config, roi_loc, roi_scale, lift, config.shape_arrays(data.channels))
+        counts = None
+        if config.likelihood == "negative_binomial":
+            kpi_scale = jax.device_put(np.float32(scaling.kpi_scale))
+            counts = CountData(jax.device_put(fitted.kpi.astype(np.float32)), kpi_scale)
+        shape = config.shape_arrays(data.channels)
+        args = (inputs, config, roi_loc, roi_scale, lift, shape, counts)
         if init is not None and "roi" in init and "media_log_total" not in init:
             init = {**init, **_roi_init(init["roi"], inputs.spend_total)}
         if init is not None and "intercept" in init and "baseline_level" not in init:
@@ -190,6 +206,8 @@ class MarketingMixModel:
             full = self._predictive(self.predict(data), rng)[:, :, fitted.n_times :]
             holdout = fit_quality(data.kpi[:, fitted.n_times :], full)
             held_series = national_series(data.kpi[:, fitted.n_times :], full)
+        if "phi" in draws.samples:
+            result["dispersion"] = dispersion_json(draws.samples["phi"])
         loud = [conflict.message()] if conflict.detected else []
         result["warnings"] = loud + warnings + result["warnings"] + prior_warnings
         result.update({
@@ -218,6 +236,11 @@ class MarketingMixModel:
     ) -> npt.NDArray[np.float64]:
         """Posterior predictive draws: ``mean`` ``(n_samples, g, t)`` plus observation noise."""
         samples = self.draws_.samples
+        if "phi" in samples:  # negative binomial: counts around the (floored) mean
+            phi = np.broadcast_to(samples["phi"].reshape(-1)[:, None, None], mean.shape)
+            positive = np.asarray(count_mean(jnp.asarray(mean, jnp.float32)), np.float64)
+            rate = rng.gamma(phi, positive / phi)  # Gamma-Poisson: exact at any phi
+            return rng.poisson(rate).astype(np.float64)
         sigma = samples["sigma"].reshape(-1)[:, None, None]
         scale = sigma * self.scaling_.share[None, :, None] * self.scaling_.kpi_scale
         if "nu" in samples:
@@ -272,6 +295,41 @@ class MarketingMixModel:
                 row |= {f"{key}_mean": stat.mean, f"{key}_p05": stat.p05, f"{key}_p95": stat.p95}
             rows.append(row)
         return pd.DataFrame(rows).set_index("channel")
+
+
+def check_counts(data: MarketingData) -> None:
+    """The negative-binomial likelihood's data: a conversions KPI of whole counts >= 0.
+
+    Raises:
+        ConfigError: the KPI is not ``conversions``, or a value is negative or fractional
+            (the first such geo and week named).
+    """
+    fix = 'or set [model] likelihood = "normal" (or "student_t")'
+    if data.kpi_type != "conversions":
+        raise ConfigError(
+            f'[model] likelihood = "negative_binomial" models counts, but the KPI '
+            f"{data.kpi_name!r} is {data.kpi_type!r}; use it with a conversions KPI "
+            f'([data] kpi_type = "conversions") {fix}'
+        )
+    kpi = data.kpi
+    bad = ~np.isfinite(kpi) | (kpi < 0) | (kpi != np.round(kpi))
+    if bad.any():
+        g, t = (int(i[0]) for i in np.nonzero(bad))
+        raise ConfigError(
+            f'[model] likelihood = "negative_binomial" needs the KPI {data.kpi_name!r} as '
+            f"whole counts >= 0; geo {data.geos[g]!r}, week {data.dates[t]} has "
+            f"{kpi[g, t]!r} ({int(bad.sum())} such value(s)): give conversion counts {fix}"
+        )
+
+
+def dispersion_json(phi: npt.NDArray[np.float64]) -> dict[str, Any]:
+    """The negative binomial's concentration ``phi`` for ``diagnostics.dispersion``: its
+    mean and 90% interval (variance ``mean + mean²/phi``: larger is closer to Poisson)."""
+    return {
+        "likelihood": "negative_binomial",
+        "phi": Interval.of(np.asarray(phi, np.float64).reshape(-1)).to_json(),
+        "unit": "concentration (variance = mean + mean²/phi, in conversions²)",
+    }
 
 
 def _roi_init(value: npt.ArrayLike, spend_total: jnp.ndarray) -> dict[str, jnp.ndarray]:

@@ -6,6 +6,9 @@ week ``t`` and channel ``c``::
     mu[g, t] = s_g · (intercept_g + trend · years_t + season_t · fourier
                       + controls[g, t] · gamma + Σ_c beta_c · sat_c(adstock_c(x[g, :, c]))_t)
     y[g, t]  ~ Normal(mu, sigma · s_g)   or   StudentT(nu, mu, sigma · s_g)
+    or, for conversion counts, kpi[g, t] ~ NegativeBinomial2(count_mean(m · mu), phi)
+
+(the negative binomial in counts, not scaled units: see :func:`_count_likelihood`).
 
 Geo intercepts are partially pooled (``intercept_g ~ Normal(intercept, tau)``): with
 the normal likelihood they are integrated out exactly and drawn afterwards (see
@@ -44,18 +47,23 @@ from margin.mmm.inputs import ModelInputs
 from margin.mmm.transforms import delayed_adstock, geometric_adstock, hill, logistic_saturation
 
 __all__ = [
+    "COUNT_FLOOR",
     "GEO_SD_PRIOR",
     "INTERCEPT_PRIOR",
     "START",
+    "CountData",
     "FixedBeta",
     "FixedGamma",
     "LiftArrays",
+    "NegativeBinomial2",
     "ShapeArrays",
+    "count_mean",
     "draw_geo_intercepts",
     "level_offset",
     "mean_kpi",
     "media_response",
     "mmm_model",
+    "nb_log_prob",
     "roi_latents",
 ]
 
@@ -94,6 +102,107 @@ class FixedGamma(dist.Gamma):  # type: ignore[misc]
     def log_prob(self, value: Array) -> Array:
         out: Array = (self._a - 1.0) * jnp.log(value) - self._rate * value - self._log_norm
         return out
+
+
+COUNT_FLOOR = 0.5
+"""Scale, in counts, of the softplus that keeps the negative binomial's mean positive
+(:func:`count_mean`)."""
+_STIRLING_FROM = 10.0
+"""``phi`` from which :func:`nb_log_prob` uses Stirling's series (float32-stable) instead
+of ``lgamma``."""
+
+
+def count_mean(mu_counts: Array) -> Array:
+    """The negative binomial's mean from the linear predictor in counts: ``k ·
+    softplus(mu / k)`` with ``k`` = :data:`COUNT_FLOOR`.
+
+    The model's mean is linear (baseline, seasonality and controls can be negative), so
+    it can reach 0 or below, where a count distribution has no mean. The softplus is the
+    identity within ``k · e^(-mu/k)`` (0.01 counts at 2 counts, under 1e-4 from 4 counts
+    up) and tends to 0 (never reaches it) below; predictions (:func:`mean_kpi`) stay
+    linear, so fitted values below ~2 counts a week read slightly low.
+    """
+    out: Array = COUNT_FLOOR * jax.nn.softplus(mu_counts / COUNT_FLOOR)
+    return out
+
+
+def _log_count_mean(mu_counts: Array) -> Array:
+    """``log(count_mean(mu_counts))`` without underflow: ``log(k) + z`` once ``z = mu/k``
+    is so negative that ``softplus(z) = e^z`` underflows (a chain starting far out)."""
+    z = mu_counts / COUNT_FLOOR
+    safe = jnp.maximum(z, -20.0)  # keeps the unused branch's gradient finite
+    log_softplus = jnp.where(z < -20.0, z, jnp.log(jax.nn.softplus(safe)))
+    out: Array = math.log(COUNT_FLOOR) + log_softplus
+    return out
+
+
+def _lgamma_shift(y: Array, phi: Array) -> Array:
+    """``lgamma(y + phi) - lgamma(phi) - y · log(phi)``, stable in float32 for any ``phi``.
+
+    For ``phi`` ≥ :data:`_STIRLING_FROM`, Stirling's series with two correction terms
+    (error below 1e-7): ``(y + phi - ½) log1p(y/phi) - y + c(y + phi) - c(phi)``, ``c(x) =
+    1/(12x) - 1/(360x³)``; the ``lgamma`` difference of two numbers near ``phi · log phi``
+    would lose every digit once ``phi`` is large (near the Poisson limit).
+    """
+    small = jnp.minimum(phi, _STIRLING_FROM)  # each branch sees only its own range (no NaN
+    large = jnp.maximum(phi, _STIRLING_FROM)  # gradients through jnp.where)
+    direct = jax.lax.lgamma(y + small) - jax.lax.lgamma(small) - y * jnp.log(small)
+
+    def correction(x: Array) -> Array:
+        return 1.0 / (12.0 * x) - 1.0 / (360.0 * x**3)
+
+    series = (
+        (y + large - 0.5) * jnp.log1p(y / large) - y + correction(y + large) - correction(large)
+    )
+    out: Array = jnp.where(phi < _STIRLING_FROM, direct, series)
+    return out
+
+
+def nb_log_prob(y: Array, mean: Array, phi: Array) -> Array:
+    """Log density of ``NegativeBinomial2(mean, phi)`` at counts ``y``: mean ``mean`` > 0,
+    variance ``mean + mean²/phi`` (scipy's ``nbinom(n=phi, p=phi/(phi + mean))``)::
+
+        log p = lgamma(y + phi) - lgamma(phi) - lgamma(y + 1)
+                + phi · log(phi / (phi + mean)) + y · log(mean / (phi + mean))
+
+    written as ``_lgamma_shift(y, phi) - lgamma(y + 1) - (phi + y) · log1p(mean/phi) +
+    y · log(mean)``, which tends to the Poisson's as ``phi`` grows, without cancellation.
+    """
+    return _nb_log_prob(y, mean, jnp.log(mean), phi)
+
+
+def _nb_log_prob(y: Array, mean: Array, log_mean: Array, phi: Array) -> Array:
+    out: Array = (
+        _lgamma_shift(y, phi) - jax.lax.lgamma(y + 1.0)
+        - (phi + y) * jnp.log1p(mean / phi) + y * log_mean
+    )  # fmt: skip
+    return out
+
+
+class NegativeBinomial2(dist.NegativeBinomial2):  # type: ignore[misc]
+    """NumPyro's ``NegativeBinomial2(mean, concentration)`` (sampled as Gamma-Poisson),
+    its log density by :func:`nb_log_prob`: NumPyro's goes through ``betaln`` and
+    ``phi · log(rate)`` terms that cancel in float32 as ``phi`` grows."""
+
+    def __init__(self, mean: Array, concentration: Array, log_mean: Array | None = None) -> None:
+        super().__init__(mean, concentration, validate_args=False)
+        self._mean, self._phi = mean, concentration
+        self._log_mean = jnp.log(mean) if log_mean is None else log_mean
+
+    def log_prob(self, value: Array) -> Array:
+        return _nb_log_prob(value, self._mean, self._log_mean, self._phi)
+
+
+class CountData(NamedTuple):
+    """The KPI as counts, for the negative-binomial likelihood.
+
+    Attributes:
+        y: ``(n_geos, n_times)`` the KPI in its own units (whole counts), float32.
+        kpi_scale: the scaling's ``kpi_scale`` (counts per scaled unit).
+    """
+
+    y: Array
+    kpi_scale: Array
 
 
 class LiftArrays(NamedTuple):
@@ -392,9 +501,11 @@ def mmm_model(
     roi_scale: Array,
     lift: LiftArrays | None = None,
     shape: ShapeArrays | None = None,
+    counts: CountData | None = None,
 ) -> None:
     """The NumPyro model (arguments as in :func:`mean_kpi`; ``roi_loc/scale`` ``(n_channels,)``;
-    ``shape`` the shape priors' parameters, the defaults when not given)."""
+    ``shape`` the shape priors' parameters, the defaults when not given; ``counts`` the KPI
+    as counts, needed by the negative-binomial likelihood only)."""
     params = _media_priors(config, roi_loc, roi_scale, inputs.spend_total, shape)
     media_total = (params["roi"] * inputs.spend_total).sum()
     params.update(_baseline_priors(inputs, config, media_total))
@@ -403,9 +514,12 @@ def mmm_model(
     beta = params["roi"] * inputs.spend_total / jnp.maximum(weighted, 1e-9)
     params["beta"] = numpyro.deterministic("beta", beta)
     mu, _ = mean_kpi(params, inputs, config)
-    sigma = numpyro.sample("sigma", dist.HalfNormal(0.2))
     if lift is not None:
         _lift_likelihood(params, inputs, config, lift)
+    if config.likelihood == "negative_binomial":
+        _count_likelihood(mu, counts)
+        return
+    sigma = numpyro.sample("sigma", dist.HalfNormal(0.2))
     if _marginal_geos(inputs, config):
         weight = jnp.ones(())
         if config.seasonality == "multiplicative":  # the intercept is scaled by 1 + season
@@ -420,3 +534,28 @@ def mmm_model(
         likelihood = dist.Normal(mu, scale)
     with numpyro.plate("geo_obs", mu.shape[0], dim=-2), numpyro.plate("time", mu.shape[1]):
         numpyro.sample("y", likelihood, obs=inputs.y)
+
+
+INV_SQRT_PHI_PRIOR = 1.0
+"""Scale of the HalfNormal prior of ``1/sqrt(phi)`` (the negative binomial's overdispersion)."""
+
+
+def _count_likelihood(mu: Array, counts: CountData | None) -> None:
+    """``kpi[g, t] ~ NegativeBinomial2(count_mean(kpi_scale · mu), phi)`` in counts.
+
+    ``phi`` (the concentration; variance ``mean + mean²/phi``) is sampled as
+    ``nb_inv_sqrt_phi = 1/sqrt(phi) ~ HalfNormal(1)``, the prior Stan's prior-choice wiki
+    recommends: its mode at 0 is the Poisson (no overdispersion), so extra variance has to
+    be earned by the data, and ``phi`` below ~0.4 (a variance more than 2.5 mean² above
+    the Poisson's) is a priori unlikely (prior 90% of ``phi``: above 0.37). The geo share
+    is already in ``mu``; geo intercepts are sampled (no closed-form marginal here).
+    """
+    if counts is None:
+        raise ValueError("the negative-binomial likelihood needs the KPI as counts (CountData)")
+    inv_sqrt_phi = numpyro.sample("nb_inv_sqrt_phi", dist.HalfNormal(INV_SQRT_PHI_PRIOR))
+    # floored at 1e-16: phi at most 1e16 (float32 overflows at 3e38), a Poisson to 1e-16
+    phi = numpyro.deterministic("phi", 1.0 / jnp.maximum(jnp.square(inv_sqrt_phi), 1e-16))
+    mu_counts = mu * counts.kpi_scale
+    likelihood = NegativeBinomial2(count_mean(mu_counts), phi, _log_count_mean(mu_counts))
+    with numpyro.plate("geo_obs", mu.shape[0], dim=-2), numpyro.plate("time", mu.shape[1]):
+        numpyro.sample("y", likelihood, obs=counts.y)

@@ -15,7 +15,9 @@ a plan.
 Baseline of future weeks (:meth:`MMMResponse.baseline_kpi`): the intercept, the trend
 extrapolated, the yearly Fourier seasonality of the future dates, and the **controls held at
 their mean over the last 13 weeks of history** (controls are not forecast). Observation
-noise: ``sigma · share[g] · kpi_scale`` per draw.
+noise: ``sigma · share[g] · kpi_scale`` per draw; with the negative-binomial likelihood the
+sd of the counts at the geo's average fitted week, ``sqrt(m_g + m_g²/phi)`` with ``m_g =
+share[g] · kpi_scale`` (:meth:`MMMResponse.observation_sd`).
 
 Numbers are computed in float32 (as the model is fitted) and returned as float64.
 """
@@ -115,13 +117,18 @@ class MMMResponse:
         config: the model structure.
         scaling: the run's scaling constants.
         params: posterior draws flattened to ``(n_draws, ...)``, float32.
-        sigma: ``(n_draws,)`` observation noise sd in scaled units.
+        sigma: ``(n_draws,)`` observation noise sd in scaled units (negative binomial:
+            the national sd at the average fitted week, ``sqrt(1/kpi_scale + 1/phi)``).
+        phi: ``(n_draws,)`` the negative binomial's concentration; ``None`` for the
+            normal and Student-t likelihoods.
         control_level: ``(n_geos, n_controls)`` raw controls held for future weeks.
         known_controls: ``(n_geos, k, n_controls)`` raw controls of the first ``k`` weeks
             after history when they are known (a backtest from a run whose history ends
             before its data do: those weeks happened), used instead of ``control_level``.
         fit_caveats: what the fit says about its own reliability, repeated with every
             plan (approximate fit, or NUTS that did not converge).
+        baseline_value: currency per baseline KPI unit when the media KPI is valued per
+            channel (:meth:`with_channel_values`); 1 otherwise.
         prior_dominated: channels whose ROI posterior is mostly the prior (posterior/prior
             sd of log ROI above :data:`~margin.mmm.diagnostics.PRIOR_DOMINANCE`).
     """
@@ -142,6 +149,8 @@ class MMMResponse:
     fit_caveats: tuple[str, ...] = ()
     prior_dominated: tuple[str, ...] = ()
     known_controls: FloatArray | None = field(default=None, repr=False)
+    baseline_value: float = 1.0
+    phi: FloatArray | None = field(default=None, repr=False)
 
     @property
     def n_draws(self) -> int:
@@ -262,22 +271,69 @@ class MMMResponse:
             controls=controls,
         )
         mu = predict_draws(self.params, model_inputs(future, self.scaling), self.config)
-        result: FloatArray = np.asarray(mu, dtype=np.float64) * self.scaling.kpi_scale
+        scale = self.scaling.kpi_scale * self.baseline_value
+        result: FloatArray = np.asarray(mu, dtype=np.float64) * scale
         return result
 
     def observation_sd(self) -> FloatArray:
-        """``(n_draws, n_geos)`` observation noise sd in KPI units."""
-        result: FloatArray = (
-            self.sigma[:, None] * self.scaling.share[None, :] * self.scaling.kpi_scale
-        )
+        """``(n_draws, n_geos)`` observation noise sd in KPI units.
+
+        Negative binomial: the sd of the counts at each geo's average fitted week, ``m_g =
+        share[g] · kpi_scale`` (exact for KPI shares, population shares approximate it),
+        ``sqrt(m_g + m_g²/phi)`` (the count noise grows with the mean; this is its size
+        at the typical week, used as a normal noise sd by forecasts and plans).
+        """
+        scale = self.scaling.kpi_scale * self.baseline_value
+        if self.phi is not None:
+            m = self.scaling.share[None, :] * self.scaling.kpi_scale
+            counts_sd: FloatArray = np.sqrt(m + m**2 / self.phi[:, None]) * self.baseline_value
+            return counts_sd
+        result: FloatArray = self.sigma[:, None] * self.scaling.share[None, :] * scale
         return result
+
+    def with_channel_values(
+        self, values: FloatArray, baseline_value: float, kpi_name: str
+    ) -> MMMResponse:
+        """This model with each channel's KPI valued at its own worth per draw: a KPI that
+        counts new customers becomes their customer value (currency, ``kpi_value`` 1).
+
+        Args:
+            values: ``(n_draws, n_channels)`` currency per KPI unit a channel brings (e.g.
+                the value of a customer it acquires), one row per draw: their uncertainty
+                goes into every prediction.
+            baseline_value: currency per KPI unit of the baseline (customers no channel
+                brought).
+            kpi_name: the valued KPI's name (e.g. ``"customer value (52 weeks)"``).
+
+        Raises:
+            ConfigError: ``values`` of another shape, or values that are negative or not
+                finite.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (self.n_draws, len(self.channels)):
+            raise ConfigError(
+                f"channel values have shape {values.shape}; expected (n_draws={self.n_draws}, "
+                f"n_channels={len(self.channels)})"
+            )
+        if not (np.all(np.isfinite(values)) and np.all(values >= 0)):
+            raise ConfigError("channel values must be finite and >= 0 (currency per KPI unit)")
+        if not (np.isfinite(baseline_value) and baseline_value >= 0):
+            raise ConfigError(f"baseline_value = {baseline_value!r}; expected a number >= 0")
+        beta = self.params["beta"]
+        shape = (self.n_draws, *([1] * (beta.ndim - 2)), len(self.channels))
+        scaled = beta * jnp.asarray(values.reshape(shape), dtype=beta.dtype)
+        return replace(
+            self, params={**self.params, "beta": scaled}, kpi_value=1.0, kpi_name=kpi_name,
+            baseline_value=float(baseline_value),
+        )  # fmt: skip
 
     def take_draws(self, index: np.ndarray[Any, Any]) -> MMMResponse:
         """This model on the draws at ``index`` only (optional protocol method)."""
         keep = np.asarray(index, dtype=np.int64)
         return replace(
-            self, params={k: v[keep] for k, v in self.params.items()}, sigma=self.sigma[keep]
-        )
+            self, params={k: v[keep] for k, v in self.params.items()}, sigma=self.sigma[keep],
+            phi=None if self.phi is None else self.phi[keep],
+        )  # fmt: skip
 
     def adstock_weights(self) -> FloatArray:
         """``(n_draws, max_lag, n_channels)`` the normalised lag weights of every draw."""
@@ -330,7 +386,12 @@ def response_from_run(
     flat = flat_params(run.samples)
     keep = _thin(int(flat["roi"].shape[0]), max_draws)
     params = {name: jax.device_put(value[keep]) for name, value in flat.items()}
-    sigma = np.asarray(run.samples["sigma"], dtype=np.float64).reshape(-1)[keep]
+    phi = None
+    if "phi" in run.samples:  # negative binomial: no sigma; the national sd at the mean
+        phi = np.asarray(run.samples["phi"], dtype=np.float64).reshape(-1)[keep]
+        sigma = np.sqrt(1.0 / float(meta["scaling"]["kpi_scale"]) + 1.0 / phi)
+    else:
+        sigma = np.asarray(run.samples["sigma"], dtype=np.float64).reshape(-1)[keep]
     dates = run.dates
     controls = arrays["controls"][:, max(n_end - CONTROL_LOOKBACK, 0) : n_end, :]
     return MMMResponse(
@@ -345,6 +406,7 @@ def response_from_run(
         scaling=scaling,
         params=params,
         sigma=sigma,
+        phi=phi,
         control_level=controls.mean(axis=1),
         control_names=tuple(meta["control_names"]),
         fit_caveats=_fit_caveats(run.summary),

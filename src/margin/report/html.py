@@ -28,7 +28,8 @@ __all__ = ["CHART_JS", "build_report", "environment", "json_for_script", "static
 
 CHART_JS = "vendor/chart.js/chart.umd.min.js"
 """The vendored Chart.js build, relative to ``margin/report/static``."""
-_SCRIPTS = (CHART_JS, "margin-charts.js", "margin-report.js", "margin-breakdown.js")
+_SCRIPTS = (CHART_JS, "margin-charts.js", "margin-report.js", "margin-breakdown.js",
+            "margin-ltv.js")  # fmt: skip
 
 
 def static_text(name: str) -> str:
@@ -148,6 +149,7 @@ def build_report(
     data_quality: dict[str, Any] | None = None,
     currency: str | None = None,
     curves: dict[str, Any] | None = None,
+    ltv: dict[str, Any] | None = None,
 ) -> str:
     """The report of an MMM run as one self-contained HTML document.
 
@@ -160,9 +162,11 @@ def build_report(
         curves: response curves to draw instead of the run's ``curves.json``: the caller
             that can evaluate the model passes curves extended to reach the plan
             (:func:`margin.report.views.curve_reach` says when and how far).
+        ltv: the workspace's customer-value run (:func:`margin.ltv.runs.load_ltv_run`):
+            adds the "Customer value" section (:mod:`margin.report.ltv`).
 
     Raises:
-        ConfigError: a missing or invalid run folder or plan.
+        ConfigError: a missing or invalid run folder or plan, or a malformed ``ltv`` run.
     """
     summary, saved = read_run(run_dir)
     curves = curves if curves is not None else saved
@@ -170,6 +174,9 @@ def build_report(
     view = build_view(
         summary, curves=curves, plan=plan_body, data_quality=data_quality, currency=currency
     )
+    from margin.report.ltv import ltv_view
+
+    view["ltv"] = None if ltv is None else ltv_view(ltv, view["meta"].get("currency"))
     scripts = {name: _script(name) for name in _SCRIPTS}
     import markupsafe
 
@@ -184,5 +191,6 @@ def build_report(
             charts_js=markupsafe.Markup(scripts["margin-charts.js"]),
             report_js=markupsafe.Markup(scripts["margin-report.js"]),
             breakdown_js=markupsafe.Markup(scripts["margin-breakdown.js"]),
+            ltv_js=markupsafe.Markup(scripts["margin-ltv.js"]),
         )
     )

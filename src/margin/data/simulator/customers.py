@@ -6,23 +6,31 @@ cause or ``"organic"``). After it, in weeks: purchases arrive at rate ``λ ~ Gam
 rate=α)`` while the customer is alive, and after each repeat purchase the customer
 drops out with probability ``p ~ Beta(a, b)`` (never at the acquisition itself, as in
 Fader, Hardie & Lee 2005). Each amount is ``Gamma(p_shape, rate=ν)`` with the user's
-``ν ~ Gamma(q, rate=γ)``. Later conversions of the same user in the event log are pixel
+``ν ~ Gamma(q, rate=γ)``. All of ``r, α, a, b, p_shape, q, γ`` are the acquiring
+channel's (``WorldParams.ltv_for``; organic customers and channels without their own
+take ``WorldParams.ltv``). Later conversions of the same user in the event log are pixel
 events, not reconciled with this ledger.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import special
 
-from margin.data.simulator.journeys import ORGANIC, Conversions, UserSample
+from margin.data.simulator.journeys import ORGANIC, Conversions, UserSample, channel_spend_scale
 from margin.data.simulator.params import LtvParams, WorldParams
 from margin.errors import ConfigError
 from margin.types import FloatArray, IntArray
 
 __all__ = [
+    "draw_customer_rates",
     "draw_purchase_rates",
+    "expected_customer_value",
+    "expected_repeat_purchases",
     "purchase_process",
     "simulate_repeat_purchases",
     "simulate_transactions",
@@ -39,6 +47,49 @@ def draw_purchase_rates(
     rate = np.maximum(rng.gamma(ltv.r, 1.0 / ltv.alpha, n), _MIN_RATE)
     dropout = rng.beta(ltv.a, ltv.b, n)
     return rate, dropout
+
+
+def draw_customer_rates(
+    params: WorldParams, cause: IntArray, rng: np.random.Generator
+) -> tuple[FloatArray, FloatArray]:
+    """Purchase rate and dropout of customers acquired by ``cause`` (channel index, -1 organic).
+
+    The same draws as :func:`draw_purchase_rates` with each customer's channel parameters.
+    """
+    table = params.ltv_table
+    r, alpha, a, b = (
+        np.array([getattr(t, k) for t in table])[cause] for k in ("r", "alpha", "a", "b")
+    )
+    rate = np.maximum(rng.gamma(r, 1.0 / alpha), _MIN_RATE)
+    dropout = rng.beta(a, b)
+    return rate, dropout
+
+
+def expected_repeat_purchases(ltv: LtvParams, weeks: float) -> float:
+    """BG/NBD ``E[X(t)]``: repeat purchases of a new customer within ``weeks`` (FHL 2005 eq. 9).
+
+    ``(a+b-1)/(a-1) * [1 - (α/(α+t))^r * 2F1(r, b; a+b-1; t/(α+t))]``; within ``1e-8``
+    of ``a = 1``, the limit as the mean of ``a = 1 ± 1e-5``.
+    """
+    if abs(ltv.a - 1) < 1e-8:
+        return 0.5 * sum(
+            expected_repeat_purchases(replace(ltv, a=1 + d), weeks) for d in (-1e-5, 1e-5)
+        )
+    t = float(weeks)
+    z = t / (ltv.alpha + t)
+    bracket = 1 - (ltv.alpha / (ltv.alpha + t)) ** ltv.r * special.hyp2f1(
+        ltv.r, ltv.b, ltv.a + ltv.b - 1, z
+    )
+    return float((ltv.a + ltv.b - 1) / (ltv.a - 1) * bracket)
+
+
+def expected_customer_value(ltv: LtvParams, weeks: float) -> float:
+    """True undiscounted value of a newly acquired customer within ``weeks``, currency units.
+
+    The first purchase plus ``E[X(t)]`` repeat purchases, each worth the Gamma-Gamma mean
+    ``p * gamma / (q - 1)`` (the spend scale is independent of the purchase process).
+    """
+    return ltv.mean_amount * (1.0 + expected_repeat_purchases(ltv, weeks))
 
 
 def purchase_process(
@@ -78,9 +129,8 @@ def purchase_process(
 
 
 def _repeat_purchases(
-    horizons: FloatArray, ltv: LtvParams, rng: np.random.Generator
+    horizons: FloatArray, rate: FloatArray, dropout: FloatArray, rng: np.random.Generator
 ) -> tuple[IntArray, FloatArray]:
-    rate, dropout = draw_purchase_rates(horizons.size, ltv, rng)
     customer, time, _ = purchase_process(rate, dropout, np.zeros(horizons.size), horizons, rng)
     order = np.lexsort((time, customer))
     return customer[order], time[order]
@@ -106,7 +156,9 @@ def simulate_repeat_purchases(
         raise ConfigError(
             "simulate_repeat_purchases needs a 1-d array of finite horizons >= 0 weeks."
         )
-    return _repeat_purchases(horizons, ltv or LtvParams(), np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    rate, dropout = draw_purchase_rates(horizons.size, ltv or LtvParams(), rng)
+    return _repeat_purchases(horizons, rate, dropout, rng)
 
 
 def simulate_transactions(
@@ -125,13 +177,17 @@ def simulate_transactions(
         + params.n_weeks * _WEEK_US
     )
     horizons = (end_us - acquired_us) / _WEEK_US
-    customer, weeks = _repeat_purchases(horizons, params.ltv, rng)
+    cause = conversions.cause[first]
+    rate, dropout = draw_customer_rates(params, cause, rng)
+    customer, weeks = _repeat_purchases(horizons, rate, dropout, rng)
     repeat_ts = np.minimum(
         acquired_us[customer] + np.round(weeks * _WEEK_US).astype(np.int64), end_us - 1
     )
-    repeat_amount = rng.gamma(params.ltv.p_shape, 1.0 / users.spend_scale[first_user[customer]])
+    scale = channel_spend_scale(params, users.spend_scale[first_user], cause)
+    shape = np.array([ltv.p_shape for ltv in params.ltv_table])[cause]
+    repeat_amount = rng.gamma(shape[customer], 1.0 / scale[customer])
     labels = np.array([*params.channel_names, ORGANIC], dtype=object)
-    channel = labels[conversions.cause[first]]  # cause -1 (organic) picks the last label
+    channel = labels[cause]  # cause -1 (organic) picks the last label
     frame = pd.DataFrame(
         {
             "customer_key": users.keys[np.concatenate([first_user, first_user[customer]])],

@@ -13,8 +13,12 @@ week ``t``, channel ``c``:
 * organic conversions ~ Poisson(event_sample_fraction · baseline_gt · kpi_value /
   value_per_conversion) to uniformly drawn users of the geo.
 
-Each user has a Gamma-Gamma spend scale ``ν ~ Gamma(q, rate=γ)``; a conversion's value is
-``Gamma(p, rate=ν)``. Conversion events carry no channel, campaign or creative (null).
+Each user has a Gamma-Gamma spend scale ``ν ~ Gamma(q, rate=γ)`` (the world's ``ltv``).
+Once a user is acquired (their first conversion), ``ν`` is mapped to the same quantile of
+the acquiring channel's ``Gamma(q_c, rate=γ_c)`` (:func:`channel_spend_scale`, identity
+without per-channel parameters), and every conversion's value is ``Gamma(p_c, rate=ν_c)``
+with that channel's parameters. Conversion events carry no channel, campaign or creative
+(null).
 """
 
 from __future__ import annotations
@@ -25,9 +29,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from scipy import special
 
 from margin.data.simulator.media import adstock_weights
-from margin.data.simulator.params import WorldParams
+from margin.data.simulator.params import ORGANIC, WorldParams
 from margin.types import FloatArray, IntArray
 
 __all__ = [
@@ -35,15 +40,13 @@ __all__ = [
     "Conversions",
     "Touches",
     "UserSample",
+    "channel_spend_scale",
     "events_frame",
     "sample_users",
     "simulate_conversions",
     "simulate_touches",
     "user_keys",
 ]
-
-ORGANIC = "organic"
-"""The cause (and acquisition channel) of a conversion no channel caused."""
 
 _WEEK_US = 7 * 24 * 3600 * 1_000_000
 _CREATIVES = ("a", "b", "c")
@@ -85,6 +88,58 @@ def sample_users(params: WorldParams, seed: int, rng: np.random.Generator) -> Us
     scale = rng.gamma(params.ltv.q, 1.0 / params.ltv.gamma, total)
     geo = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     return UserSample(user_keys(total, seed), geo, offsets, counts, scale)
+
+
+def channel_spend_scale(params: WorldParams, scale: FloatArray, cause: IntArray) -> FloatArray:
+    """Spend scales ``ν`` drawn from the world's ``Gamma(q, rate=γ)`` as the acquiring channel's.
+
+    Each ``scale[i]`` goes to the same quantile of ``Gamma(q_c, rate=γ_c)`` of the channel
+    ``cause[i]`` (channel index, ``-1`` organic): a draw from the channel's distribution
+    that uses no random numbers, so a world without per-channel parameters is unchanged.
+    """
+    world = params.ltv
+    out = np.array(scale, dtype=np.float64)
+    for k, ltv in enumerate(params.ltv_table):
+        if (ltv.q, ltv.gamma) == (world.q, world.gamma):
+            continue
+        pick = cause == (k if k < len(params.channels) else -1)
+        x = out[pick] * world.gamma
+        lower, upper = special.gammainc(world.q, x), special.gammaincc(world.q, x)
+        mapped = np.where(
+            lower < 0.5,
+            special.gammaincinv(ltv.q, lower),
+            special.gammainccinv(ltv.q, upper),
+        )
+        out[pick] = np.maximum(mapped, 1e-300) / ltv.gamma
+    return out
+
+
+def _conversion_values(
+    params: WorldParams,
+    users: UserSample,
+    user: IntArray,
+    cause: IntArray,
+    order: IntArray,
+    acquired: IntArray | None,
+    rng: np.random.Generator,
+) -> FloatArray:
+    """Each conversion's value ``Gamma(p_c, rate=ν_c)`` with its user's acquiring channel ``c``.
+
+    ``user`` and ``cause`` are unsorted, ``order`` sorts them by time. ``acquired`` holds
+    each user's acquiring cause so far (below -1: not yet a customer); a user acquired here
+    takes the cause of their first conversion in time.
+    """
+    channel = np.full(users.keys.size, -2, dtype=np.int64)
+    if acquired is not None:
+        channel[:] = acquired
+    first_user, first = np.unique(user[order], return_index=True)
+    new = channel[first_user] < -1
+    channel[first_user[new]] = cause[order][first[new]]
+    channel_of = channel[user]
+    shape = np.array([ltv.p_shape for ltv in params.ltv_table])[channel_of]
+    scale = channel_spend_scale(params, users.spend_scale[user], channel_of)
+    value: FloatArray = rng.gamma(shape, 1.0 / scale)
+    return value
 
 
 @dataclass(frozen=True)
@@ -183,12 +238,14 @@ def simulate_conversions(
     users: UserSample,
     touches: Touches,
     rng: np.random.Generator,
+    acquired: IntArray | None = None,
 ) -> Conversions:
     """Sample organic and caused conversions (see module docstring), sorted by time.
 
     Args:
         organic: expected organic conversions in the sample, ``(n_geos, n_times)``.
         caused: expected caused conversions in the sample, ``(n_geos, n_times, n_channels)``.
+        acquired: each user's acquiring cause from earlier windows (below -1: none yet).
     """
     start = _week_start_us(params)
     n_org = rng.poisson(organic).reshape(-1)
@@ -214,12 +271,13 @@ def simulate_conversions(
 
     user = np.concatenate([org_user, touches.user[touch]]).astype(np.int64)
     order = np.argsort(np.concatenate([org_ts, inc_ts]), kind="stable")
-    value = rng.gamma(params.ltv.p_shape, 1.0 / users.spend_scale[user])
+    cause = np.concatenate([np.full(org_cells.size, -1), inc_channel]).astype(np.int64)
+    value = _conversion_values(params, users, user, cause, order, acquired, rng)
     return Conversions(
         user=user[order],
         geo=np.concatenate([org_geo, inc_geo]).astype(np.int64)[order],
         week=np.concatenate([org_week, inc_week]).astype(np.int64)[order],
-        cause=np.concatenate([np.full(org_cells.size, -1), inc_channel]).astype(np.int64)[order],
+        cause=cause[order],
         ts_us=np.concatenate([org_ts, inc_ts])[order],
         value=np.round(value[order], 2),
         touch_ts_us=np.concatenate([np.full(org_cells.size, -1), touches.ts_us[touch]])[order],

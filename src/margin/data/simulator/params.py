@@ -8,6 +8,7 @@ currency units per week. A ``kpi_type="conversions"`` world divides its value-sc
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
@@ -15,10 +16,13 @@ from typing import Any, Literal
 from margin.errors import ConfigError
 
 __all__ = [
+    "CHANNEL_LTV_PRESETS",
     "DEFAULT_CHANNELS",
     "DEFAULT_LIFT_TESTS",
+    "DEFAULT_LTV_BY_CHANNEL",
     "GEO_NAMES",
     "GEO_POPULATION",
+    "ORGANIC",
     "SPEND_PATTERNS",
     "ChannelParams",
     "LiftTestParams",
@@ -31,6 +35,8 @@ __all__ = [
 SpendPattern = Literal["flighted", "demand", "seasonal", "sparse"]
 SPEND_PATTERNS: tuple[str, ...] = ("flighted", "demand", "seasonal", "sparse")
 KPI_TYPES: tuple[str, ...] = ("revenue", "conversions")
+ORGANIC = "organic"
+"""The cause (and acquisition channel) of a conversion no channel caused."""
 
 
 def _fail(where: str, received: object, expected: str) -> ConfigError:
@@ -159,6 +165,44 @@ class LtvParams:
     def mean_amount(self) -> float:
         """Population mean spend per transaction, ``p * gamma / (q - 1)``."""
         return self.p_shape * self.gamma / (self.q - 1)
+
+    @property
+    def mean_rate(self) -> float:
+        """Population mean purchase rate of a live customer, ``r / alpha`` per week."""
+        return self.r / self.alpha
+
+    @property
+    def mean_dropout(self) -> float:
+        """Population mean dropout probability after a repeat purchase, ``a / (a + b)``."""
+        return self.a / (self.a + self.b)
+
+
+CHANNEL_LTV_PRESETS: tuple[tuple[str, LtvParams], ...] = (
+    ("tv", LtvParams(r=0.26, alpha=4.4, a=0.75, b=2.6, gamma=16.0)),
+    ("search", LtvParams(r=0.32, alpha=4.0, a=0.68, b=3.3, gamma=17.5)),
+    ("social", LtvParams(r=0.20, alpha=4.6, a=0.9, b=1.9, gamma=13.0)),
+    ("display", LtvParams(r=0.17, alpha=4.8, a=0.95, b=1.7, gamma=12.0)),
+    ("video", LtvParams(r=0.22, alpha=4.5, a=0.85, b=2.1, gamma=14.5)),
+)
+"""Customers by acquisition channel for the default channels (organic keeps ``ltv``):
+search customers buy most often (``r/alpha`` 0.080 a week), drop out least (``a/(a+b)``
+0.17) and spend most (mean amount $40); TV's are close to the CDNOW-like world default
+($35, 0.055, 0.25); social, video and display prospects buy less often (0.038-0.049),
+churn faster (0.29-0.36) and spend less ($27-33)."""
+
+
+class _DefaultLtvByChannel(tuple[tuple[str, LtvParams], ...]):
+    """Marker: the :data:`CHANNEL_LTV_PRESETS` of those of the world's channels they name."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "DEFAULT_LTV_BY_CHANNEL"
+
+
+DEFAULT_LTV_BY_CHANNEL: tuple[tuple[str, LtvParams], ...] = _DefaultLtvByChannel()
+"""The default of ``WorldParams.ltv_by_channel``: :data:`CHANNEL_LTV_PRESETS` for the
+world's channels that have a preset; pass ``ltv_by_channel=()`` for one ``ltv`` for all."""
 
 
 def _channel(name: str, pattern: SpendPattern, **kwargs: Any) -> ChannelParams:
@@ -360,12 +404,14 @@ class WorldParams:
     event_sample_fraction: float = 0.002
     touch_tracking_rate: float = 0.03
     ltv: LtvParams = field(default_factory=LtvParams)
+    ltv_by_channel: tuple[tuple[str, LtvParams], ...] = DEFAULT_LTV_BY_CHANNEL
 
     def __post_init__(self) -> None:
         _resolve_geos(self)
         _validate_shape(self)
         _validate_baseline(self)
         _validate_events(self)
+        _resolve_ltv_by_channel(self)
         if isinstance(self.lift_tests, _DefaultLiftTests):
             tests = default_lift_tests(self.geos, self.population, self.channels, self.n_weeks)
             object.__setattr__(self, "lift_tests", tests)
@@ -394,6 +440,59 @@ class WorldParams:
     def population_share(self) -> tuple[float, ...]:
         total = sum(self.population)
         return tuple(p / total for p in self.population)
+
+    def ltv_for(self, channel: str) -> LtvParams:
+        """The customer parameters of ``channel`` (or :data:`ORGANIC`): its own, else ``ltv``."""
+        return dict(self.ltv_by_channel).get(channel, self.ltv)
+
+    @property
+    def ltv_table(self) -> tuple[LtvParams, ...]:
+        """Customer parameters per acquisition cause: the channels in order, then organic.
+
+        Index it with a conversion's ``cause`` (channel index, ``-1`` organic).
+        """
+        return tuple(self.ltv_for(name) for name in (*self.channel_names, ORGANIC))
+
+
+def _ltv_entry(where: str, value: object) -> LtvParams:
+    """``value`` as :class:`LtvParams` (a mapping of its fields, as read from JSON, works)."""
+    if isinstance(value, LtvParams):
+        return value
+    if not isinstance(value, Mapping):
+        raise _fail(where, value, "LtvParams (or a mapping of r, alpha, a, b, p_shape, q, gamma)")
+    unknown = sorted(set(value) - set(LtvParams.__dataclass_fields__))
+    if unknown:
+        raise _fail(where, unknown, "only the fields r, alpha, a, b, p_shape, q, gamma")
+    try:
+        return LtvParams(**value)
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def _resolve_ltv_by_channel(p: WorldParams) -> None:
+    """Check ``ltv_by_channel`` (a mapping or ``(name, LtvParams)`` pairs); store it as pairs."""
+    raw: Any = p.ltv_by_channel
+    if isinstance(raw, _DefaultLtvByChannel):
+        raw = tuple(pair for pair in CHANNEL_LTV_PRESETS if pair[0] in p.channel_names)
+    try:
+        pairs = list(raw.items()) if isinstance(raw, Mapping) else [tuple(x) for x in raw]
+    except TypeError:
+        raise _fail("WorldParams.ltv_by_channel", raw, "a mapping channel -> LtvParams") from None
+    allowed = (*p.channel_names, ORGANIC)
+    seen: list[str] = []
+    resolved: list[tuple[str, LtvParams]] = []
+    for pair in pairs:
+        if len(pair) != 2:
+            raise _fail("WorldParams.ltv_by_channel", pair, "(channel, LtvParams) pairs")
+        name, value = pair
+        where = f"WorldParams.ltv_by_channel[{name!r}]"
+        if name not in allowed:
+            raise _fail(where, name, f"one of the channels {p.channel_names} or {ORGANIC!r}")
+        if name in seen:
+            raise _fail(where, name, "each channel at most once")
+        seen.append(name)
+        resolved.append((name, _ltv_entry(where, value)))
+    object.__setattr__(p, "ltv_by_channel", tuple(resolved))
 
 
 def _resolve_geos(p: WorldParams) -> None:

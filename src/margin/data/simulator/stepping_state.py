@@ -122,6 +122,7 @@ def params_from_json(body: dict[str, Any]) -> WorldParams:
         for t in d["lift_tests"]
     )
     d["ltv"] = LtvParams(**d["ltv"])
+    d.setdefault("ltv_by_channel", ())  # a world created before per-channel customers
     for name in ("geos", "population", "seasonality_cos", "seasonality_sin"):
         d[name] = tuple(d[name])
     return WorldParams(**d)

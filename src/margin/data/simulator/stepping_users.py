@@ -5,7 +5,8 @@ by the seed; in each window touches follow impressions, and a caused conversion 
 touch of its channel in the adstock window, which may lie in earlier windows (the touches
 of the last ``L − 1`` weeks are kept). Customers follow :mod:`.customers`' BG/NBD process,
 continued across windows (it is memoryless): a user's first conversion acquires them, and
-each customer's rate, dropout and whether they dropped out are kept.
+each customer's rate, dropout and whether they dropped out are kept. Rates, dropouts and
+spend come from the acquiring channel's parameters (``WorldParams.ltv_for``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from margin.data.simulator.customers import draw_purchase_rates, purchase_process
+from margin.data.simulator.customers import draw_customer_rates, purchase_process
 from margin.data.simulator.journeys import (
     ORGANIC,
     Conversions,
     Touches,
     UserSample,
+    channel_spend_scale,
     events_frame,
     sample_users,
     simulate_conversions,
@@ -99,7 +101,7 @@ def _customers(
     new = channel[first_user] == _NOT_CUSTOMER
     first_user, first = first_user[new], first[new]
     channel[first_user] = conversions.cause[first]
-    rate, dropout = draw_purchase_rates(first_user.size, params.ltv, rng)
+    rate, dropout = draw_customer_rates(params, conversions.cause[first], rng)
     state["customer_rate"][first_user] = rate
     state["customer_dropout"][first_user] = dropout
     epoch = int(np.datetime64(params.start.isoformat(), "us").astype(np.int64))
@@ -115,7 +117,9 @@ def _customers(
     buyer = live[who]
     end_us = epoch + window[1] * _WEEK_US
     repeat_ts = np.minimum(epoch + np.round(weeks * _WEEK_US).astype(np.int64), end_us - 1)
-    amount = rng.gamma(params.ltv.p_shape, 1.0 / users.spend_scale[buyer])
+    shape = np.array([ltv.p_shape for ltv in params.ltv_table])[channel[buyer]]
+    scale = channel_spend_scale(params, users.spend_scale[buyer], channel[buyer])
+    amount = rng.gamma(shape, 1.0 / scale)
     labels = np.array([*params.channel_names, ORGANIC], dtype=object)
     user = np.concatenate([first_user, buyer])
     frame = pd.DataFrame(
@@ -164,7 +168,9 @@ def simulate_users_window(
     organic[:, t0:t1] = (arrays["expected"] - media.sum(axis=2))[:, t0:t1] * to_conversions
     caused = np.zeros(media.shape)
     caused[:, t0:t1] = media[:, t0:t1] * to_conversions
-    conversions = simulate_conversions(organic, caused, params, users, touches, rngs["conversions"])
+    conversions = simulate_conversions(
+        organic, caused, params, users, touches, rngs["conversions"], state["customer_channel"]
+    )
     events = events_frame(params, users, new, conversions, arrays["campaigns"])
     events = events.rename(columns={"user_key": "user_id"})
     events["ts"] = events["ts"].dt.strftime(TIMESTAMP_FORMAT)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from margin.data.simulator.customers import expected_customer_value, expected_repeat_purchases
 from margin.data.simulator.journeys import ORGANIC
 from margin.data.simulator.lift import LiftOutcome
 from margin.data.simulator.outcomes import (
@@ -16,11 +17,14 @@ from margin.data.simulator.outcomes import (
     marginal_roi,
     noise_sd,
 )
-from margin.data.simulator.params import WorldParams
+from margin.data.simulator.params import LtvParams, WorldParams
 from margin.data.simulator.plan import week_starts
 from margin.types import FloatArray
 
-__all__ = ["DEFINITIONS", "EventTruth", "build_truth"]
+__all__ = ["DEFINITIONS", "LTV_HORIZONS_WEEKS", "EventTruth", "build_truth"]
+
+LTV_HORIZONS_WEEKS: tuple[int, ...] = (26, 52, 104)
+"""Horizons (weeks after acquisition) of the true customer values in ``truth["ltv"]``."""
 
 DEFINITIONS: dict[str, str] = {
     "contribution": "sum over geos and weeks of E[KPI | actual spend] - E[KPI | channel zero in every week], KPI units, carry-over included",
@@ -33,6 +37,7 @@ DEFINITIONS: dict[str, str] = {
     "hill": "x^slope / (x^slope + half_saturation^slope)",
     "baseline": "intercept * s_g * [(1 + trend_per_year * years)(1 + seasonality) + holiday_effect * holiday + price_coefficient * (price - reference_price)] / kpi.unit_value",
     "lift_total": "E[KPI | actual] - E[KPI | test cells at plan] in treated geos, test window plus max_lag - 1 carry-over weeks; lift_window: test window only",
+    "customer_value": "expected undiscounted revenue of a newly acquired customer within h weeks, first purchase included: mean_amount * (1 + E[X(h)]), E[X(h)] = (a+b-1)/(a-1) * [1 - (alpha/(alpha+h))^r * 2F1(r, b; a+b-1; h/(alpha+h))] (BG/NBD, FHL 2005 eq. 9), mean_amount = p * gamma / (q - 1) (Gamma-Gamma), currency units",
 }
 
 
@@ -118,6 +123,43 @@ def _events_truth(params: WorldParams, events: EventTruth) -> dict[str, Any]:
     }
 
 
+def _customer_truth(ltv: LtvParams, customers: int, own: bool, currency: str) -> dict[str, Any]:
+    """One acquisition channel's true customer parameters and value of a new customer."""
+    horizons = [str(h) for h in LTV_HORIZONS_WEEKS]
+    return {
+        "source": "ltv_by_channel" if own else "ltv",
+        "r": ltv.r,
+        "alpha": ltv.alpha,
+        "a": ltv.a,
+        "b": ltv.b,
+        "p": ltv.p_shape,
+        "q": ltv.q,
+        "gamma": ltv.gamma,
+        "mean_rate_per_week": ltv.mean_rate,
+        "mean_dropout": ltv.mean_dropout,
+        "mean_amount": ltv.mean_amount,
+        "customers": customers,
+        "expected_repeat_purchases": {
+            h: expected_repeat_purchases(ltv, float(h)) for h in horizons
+        },
+        "value": {h: expected_customer_value(ltv, float(h)) for h in horizons},
+        "value_unit": currency,
+    }
+
+
+def _ltv_by_channel(params: WorldParams, events: EventTruth) -> dict[str, Any]:
+    own = dict(params.ltv_by_channel)
+    return {
+        name: _customer_truth(
+            params.ltv_for(name),
+            events.customers_by_channel.get(name, 0),
+            name in own,
+            params.currency,
+        )
+        for name in (*params.channel_names, ORGANIC)
+    }
+
+
 def _ltv_truth(params: WorldParams, events: EventTruth) -> dict[str, Any]:
     ltv = params.ltv
     return {
@@ -134,6 +176,8 @@ def _ltv_truth(params: WorldParams, events: EventTruth) -> dict[str, Any]:
         "n_customers": sum(events.customers_by_channel.values()),
         "customers_by_channel": events.customers_by_channel,
         "n_transactions": events.n_transactions,
+        "value_horizons_weeks": list(LTV_HORIZONS_WEEKS),
+        "by_channel": _ltv_by_channel(params, events),
     }
 
 
