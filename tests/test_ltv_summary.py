@@ -299,3 +299,42 @@ def test_spark_and_duckdb_give_identical_summaries(
     bad.write_text("customer_id,ts,amount\na,2024-01-01,-1\n", encoding="utf-8")
     with pytest.raises(DataValidationError, match="negative"):
         summarize_file(bad, ids=KEY, engine=SparkEngine(spark))
+
+
+def test_raw_ids_are_hashed_once_per_customer_with_offloading_off() -> None:
+    """On DuckDB raw ids are hashed after the aggregation (once per customer, not per
+    transaction) while offloading to disk is switched off, so no raw id can reach a
+    temporary file; the result is the per-row hashing's, and the setting is restored."""
+    import contextlib
+
+    from margin.engines import open_engine
+    from margin.ltv import summary
+
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(
+        {
+            "customer_id": rng.choice([f"user-{i}@example.com" for i in range(300)], 3000),
+            "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 400, 3000), "D"),
+            "amount": rng.gamma(2.0, 20.0, 3000).round(2),
+            "acquisition_channel": rng.choice(["search", "tv"], 3000),
+        }
+    )
+    settings = SummarySettings(calibration_end=date(2024, 10, 1))
+    once = summarize_table(frame, settings, ids=KEY)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(summary, "_spill_off", lambda engine, raw: contextlib.nullcontext(False))
+        per_row = summarize_table(frame, settings, ids=KEY)
+    pd.testing.assert_frame_equal(once.customers, per_row.customers)
+    pd.testing.assert_frame_equal(once.weighted_by_channel, per_row.weighted_by_channel)
+    assert set(once.customers["customer_key"]) <= {KEY.hash(i) for i in set(frame["customer_id"])}
+    assert not once.customers["customer_key"].str.contains("@").any()
+    engine = open_engine("duckdb")
+    setting = "SELECT current_setting('temp_directory')"
+    before = engine.con.execute(setting).fetchone()
+    with summary._spill_off(engine, raw=True) as late:
+        assert late
+        assert engine.con.execute(setting).fetchone() == ("",)  # nothing can spill
+    assert engine.con.execute(setting).fetchone() == before
+    with summary._spill_off(engine, raw=False) as late:
+        assert not late  # already hashed: nothing to protect
+    engine.close()

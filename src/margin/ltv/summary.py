@@ -27,10 +27,12 @@ summary (fine for fitting; pass the workspace's key for exports).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -193,14 +195,18 @@ def _frame(arrow: pa.Table, divisor: float) -> pd.DataFrame:
 
 
 def _run(
-    engine: Engine, view: str, x: sql.Columns, settings: SummarySettings, source: str
-) -> tuple[pa.Table, pa.Table, pa.Table, int, int, int]:
+    engine: Engine, view: str, x: sql.Columns, settings: SummarySettings, source: str,
+    late: str | None = None,
+) -> tuple[pa.Table, pa.Table, pa.Table, int, int, int]:  # fmt: skip
     """Run the SQL: customers, the two collapsed tables, the calibration and observation
-    periods and the transactions read."""
+    periods and the transactions read. ``late``: the hash of ``a.key`` when raw ids are
+    hashed once per customer, after the aggregation (see :func:`_spill_off`)."""
     try:
-        engine.materialize("_ltv_tx", sql.normalised_sql(engine, view, x, settings.period))
+        rows = x if late is None else replace(x, key=x.raw_key)
+        engine.materialize("_ltv_tx", sql.normalised_sql(engine, view, rows, settings.period))
         _, cal, end = _bounds(engine, settings, source)
-        engine.materialize("_ltv_customers", sql.customers_sql("_ltv_tx", cal, end))
+        key = "a.key" if late is None else late
+        engine.materialize("_ltv_customers", sql.customers_sql("_ltv_tx", cal, end, key))
         customers = engine.query("SELECT * FROM _ltv_customers ORDER BY customer_key")
         weighted = engine.query(sql.collapsed_sql("_ltv_customers", False))
         by_channel = engine.query(sql.collapsed_sql("_ltv_customers", True))
@@ -210,6 +216,35 @@ def _run(
             engine.drop(name)
     n_tx = int(count["n"].to_pylist()[0] or 0)
     return customers, weighted, by_channel, cal, end, n_tx
+
+
+@contextlib.contextmanager
+def _spill_off(engine: Engine, *, raw: bool) -> Iterator[bool]:
+    """``True`` while raw ids may be held until the aggregation: an in-memory DuckDB with
+    offloading to disk switched off (``temp_directory = ''``), so no raw id can reach a
+    temporary file; it is then hashed once per customer instead of once per transaction.
+    ``False`` (hash every row as it is read) for Spark, whose shuffles go to local disk,
+    and for a DuckDB whose offloading cannot be switched off."""
+    con = getattr(engine, "con", None)
+    if not raw or engine.name != "duckdb" or con is None:
+        yield False
+        return
+    import duckdb
+
+    try:
+        (path,) = con.execute("SELECT current_setting('temp_directory')").fetchone()
+        (memory,) = con.execute("SELECT database_name FROM duckdb_databases() WHERE "
+                                "database_name = current_database() AND path IS NULL").fetchone() or (None,)  # fmt: skip
+        if memory is None:
+            raise duckdb.Error("a persistent database")
+        con.execute("SET temp_directory = ''")
+    except (duckdb.Error, TypeError):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        con.execute(f"SET temp_directory = {quote_literal(str(path))}")
 
 
 def summarize(
@@ -242,7 +277,11 @@ def summarize(
         ids = HashKey("one-off", (version,), "one-off")
     x = sql.Columns.of(engine, found, ids)
     sql.check_rows(engine, view, x, source)
-    customers, weighted, by_channel, cal, end, n_tx = _run(engine, view, x, settings, source)
+    with _spill_off(engine, raw=ids is not None and not x.prehashed) as late:
+        key = None if not late or ids is None else sql.hash_sql(engine, ids, "a.key")
+        customers, weighted, by_channel, cal, end, n_tx = _run(
+            engine, view, x, settings, source, key
+        )
     if not customers.num_rows:
         raise DataValidationError(
             f"{source} (transactions): no customer made a first purchase by the calibration "

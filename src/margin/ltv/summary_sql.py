@@ -270,10 +270,11 @@ def normalised_sql(engine: Engine, view: str, x: Columns, period: str) -> str:
     )
 
 
-def customers_sql(table: str, calibration_day: int, end_day: int) -> str:
+def customers_sql(table: str, calibration_day: int, end_day: int, key: str = "a.key") -> str:
     """Per customer acquired by ``calibration_day``: first purchase, frequency, recency and
     age in days, repeat spend, and holdout counts up to ``end_day`` (lifetimes' semantics:
-    purchases in one period collapse; frequency = periods − 1)."""
+    purchases in one period collapse; frequency = periods − 1). ``key``: the output
+    ``customer_key`` from ``a.key`` (its hash, when ``table`` holds raw ids)."""
     cal, end = int(calibration_day), int(end_day)
     return f"""
     WITH per AS (
@@ -296,7 +297,7 @@ def customers_sql(table: str, calibration_day: int, end_day: int) -> str:
         FROM {table} WHERE p <= {cal}
       ) ranked WHERE rn = 1
     )
-    SELECT a.key AS customer_key, f.us AS first_us,
+    SELECT {key} AS customer_key, f.us AS first_us,
       COALESCE(f.channel, 'unknown') AS acquisition_channel,
       a.first_value, CAST(a.n_cal - 1 AS BIGINT) AS frequency,
       CAST(a.p1 - a.p0 AS BIGINT) AS recency_days, CAST({cal} - a.p0 AS BIGINT) AS age_days,
