@@ -145,22 +145,9 @@ def make_transactions(path: Path, n_customers: int, seed: int) -> dict[str, Any]
 
 def ensure_venv(name: str) -> Path:
     """The peer's own venv under ``~/.cache/margin-bench/venvs/`` with its pins, made once."""
-    import hashlib
+    from mmm_peers import ensure_venv as make
 
-    venv = WORK / "venvs" / name
-    python = venv / "bin" / "python"
-    wanted = hashlib.sha256(json.dumps(VENVS[name]).encode()).hexdigest()
-    stamp = venv / ".margin-bench.sha256"
-    if python.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
-        return python
-    print(f"installing {' '.join(VENVS[name])} into {venv} (minutes, once)", flush=True)
-    if not python.exists():
-        subprocess.run([base_python(), "-m", "venv", str(venv)], check=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--upgrade", "pip>=24"], check=True)
-    subprocess.run([*pip, *VENVS[name]], check=True)
-    stamp.write_text(wanted + "\n")
-    return python
+    return make(name, VENVS[name])
 
 
 def _loop_running() -> bool:

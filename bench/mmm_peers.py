@@ -183,19 +183,22 @@ def base_python() -> str:
     return exe
 
 
-def ensure_venv(name: str) -> Path:
+def ensure_venv(name: str, packages: list[str] | None = None) -> Path:
+    """The peer's own venv ``~/.cache/margin-bench/venvs/<name>`` with ``packages``
+    (default: :data:`VENVS`'s pins for ``name``), made once; its Python."""
+    packages = VENVS[name] if packages is None else packages
     venv = WORK / "venvs" / name
     python = venv / "bin" / "python"
-    wanted = hashlib.sha256(json.dumps(VENVS[name]).encode()).hexdigest()
+    wanted = hashlib.sha256(json.dumps(packages).encode()).hexdigest()
     stamp = venv / ".margin-bench.sha256"
     if python.exists() and stamp.exists() and stamp.read_text().strip() == wanted:
         return python
-    print(f"installing {' '.join(VENVS[name])} into {venv} (minutes, once)", flush=True)
+    print(f"installing {' '.join(packages)} into {venv} (minutes, once)", flush=True)
     if not python.exists():
         subprocess.run([base_python(), "-m", "venv", str(venv)], check=True)
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip>=24"], check=True)
-    subprocess.run([*pip, *VENVS[name]], check=True)
+    subprocess.run([*pip, *packages], check=True)
     stamp.write_text(wanted + "\n")
     return python
 

@@ -21,6 +21,7 @@ from margin.attribution.paths import PathTable
 from margin.attribution.settings import JourneySettings
 from margin.attribution.shapley import MAX_CHANNELS, CoalitionCounts
 from margin.data.ingest.readers import quote_identifier, quote_literal
+from margin.engines.checks import check_rules, numbered, resolve_engine
 from margin.errors import DataValidationError
 from margin.types import FloatArray
 
@@ -48,7 +49,6 @@ _CANDIDATES: dict[str, tuple[str, ...]] = {
     "value": ("value", "revenue", "conversion_value"),
 }
 _REQUIRED = ("user_key", "ts", "channel", "event")
-_SHOWN = 5
 
 
 @dataclass(frozen=True)
@@ -192,28 +192,7 @@ def _rules(x: _Expressions) -> list[tuple[str, str, str, str]]:
 
 
 def _validate(engine: Engine, view: str, x: _Expressions, source: str) -> None:
-    rules = _rules(x)
-    sums = ", ".join(
-        f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END) AS r{i}" for i, (c, *_) in enumerate(rules)
-    )
-    counts = engine.query(f"SELECT {sums} FROM {view}").to_pylist()[0]
-    problems: list[str] = []
-    for i, (condition, shown, says, fix) in enumerate(rules):
-        n = int(counts[f"r{i}"] or 0)
-        if not n:
-            continue
-        rows = engine.query(
-            f"SELECT _row, {shown} AS v FROM {view} WHERE {condition} ORDER BY _row LIMIT {_SHOWN}"
-        ).to_pylist()
-        listed = ", ".join(
-            (f"row {r['_row']}" if r["_row"] is not None else "a row")
-            + ("" if r["v"] is None else f": {r['v']!r}")
-            for r in rows
-        )
-        more = f" and {n - len(rows)} more" if n > len(rows) else ""
-        problems.append(f"{n} row(s) {says} ({listed}{more}); {fix}")
-    if problems:
-        raise DataValidationError(f"{source} (events): " + ". ".join(problems))
+    check_rules(engine, view, _rules(x), f"{source} (events)")
 
 
 def _touch_filter(x: _Expressions, journey: JourneySettings) -> str:
@@ -409,14 +388,6 @@ def _assemble(
     )
 
 
-def _open(engine: Engine | str, options: dict[str, Any]) -> tuple[Engine, bool]:
-    if isinstance(engine, str):
-        from margin.engines import open_engine
-
-        return open_engine(engine, **options), True
-    return engine, False
-
-
 def journeys_from_file(
     path: str | os.PathLike[str],
     *,
@@ -434,7 +405,7 @@ def journeys_from_file(
         raise InputFileError(
             f"events file {file} does not exist (or is not a file); check the path"
         )
-    runner, owned = _open(engine, engine_options)
+    runner, owned = resolve_engine(engine, engine_options)
     try:
         runner.register_file("_mt_raw", file.resolve())
         return aggregate_events(runner, "_mt_raw", journey, order, f"file {file}", half_life_days)
@@ -454,13 +425,8 @@ def journeys_from_table(
     **engine_options: Any,
 ) -> Aggregates:
     """Aggregates from an in-memory events table (Arrow or pandas); ``_row`` is 1-based."""
-    import pyarrow as pa
-
-    arrow = (
-        table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
-    )
-    arrow = arrow.append_column("_row", pa.array(np.arange(1, arrow.num_rows + 1, dtype=np.int64)))
-    runner, owned = _open(engine, engine_options)
+    arrow = numbered(table)
+    runner, owned = resolve_engine(engine, engine_options)
     try:
         runner.register_arrow("_mt_raw", arrow)
         return aggregate_events(runner, "_mt_raw", journey, order, "events table", half_life_days)
@@ -508,7 +474,7 @@ def journeys_from_workspace(
         with tempfile.TemporaryDirectory(prefix="margin-events-") as tmp:
             copy = Path(tmp) / "events.parquet"
             ws.con.execute(f"COPY ({select}) TO {quote_literal(str(copy))} (FORMAT parquet)")
-            other, owned = _open(engine, engine_options)
+            other, owned = resolve_engine(engine, engine_options)
             try:
                 other.register_file("_mt_raw", copy)
                 return aggregate_events(other, "_mt_raw", journey, order, name, half_life_days)

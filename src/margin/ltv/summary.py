@@ -41,6 +41,7 @@ import numpy as np
 
 from margin.data.ingest.readers import quote_literal
 from margin.data.workspace.hashing import HMAC_SHA256, HashKey, KeyVersion
+from margin.engines.checks import numbered, resolve_engine
 from margin.errors import ConfigError, DataValidationError, InputFileError
 from margin.ltv import summary_sql as sql
 
@@ -304,14 +305,6 @@ def summarize(
     )
 
 
-def _open(engine: Engine | str, options: dict[str, Any]) -> tuple[Engine, bool]:
-    if isinstance(engine, str):
-        from margin.engines import open_engine
-
-        return open_engine(engine, **options), True
-    return engine, False
-
-
 def summarize_file(
     path: str | os.PathLike[str],
     settings: SummarySettings | None = None,
@@ -330,7 +323,7 @@ def summarize_file(
         raise InputFileError(
             f"transactions file {file} does not exist (or is not a file); check the path"
         )
-    runner, owned = _open(engine, engine_options)
+    runner, owned = resolve_engine(engine, engine_options)
     try:
         runner.register_file("_ltv_raw", file.resolve())
         return summarize(runner, "_ltv_raw", settings, source=f"file {file}", ids=ids)
@@ -349,13 +342,8 @@ def summarize_table(
     **engine_options: Any,
 ) -> CustomerSummary:
     """Summaries from an in-memory transactions table (Arrow or pandas); ``_row`` is 1-based."""
-    import pyarrow as pa
-
-    arrow = (
-        table if isinstance(table, pa.Table) else pa.Table.from_pandas(table, preserve_index=False)
-    )
-    arrow = arrow.append_column("_row", pa.array(np.arange(1, arrow.num_rows + 1, dtype=np.int64)))
-    runner, owned = _open(engine, engine_options)
+    arrow = numbered(table)
+    runner, owned = resolve_engine(engine, engine_options)
     try:
         runner.register_arrow("_ltv_raw", arrow)
         return summarize(runner, "_ltv_raw", settings, source="transactions table", ids=ids)
@@ -406,7 +394,7 @@ def summarize_workspace(
             ws.con.execute(
                 f"COPY ({columns} FROM transactions) TO {quote_literal(str(copy))} (FORMAT parquet)"
             )
-            other, owned = _open(engine, engine_options)
+            other, owned = resolve_engine(engine, engine_options)
             try:
                 other.register_file("_ltv_raw", copy)
                 return summarize(other, "_ltv_raw", settings, source=name)

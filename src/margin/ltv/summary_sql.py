@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from margin.data.ingest.readers import quote_identifier
 from margin.data.workspace.hashing import HMAC_SHA256, HashKey
+from margin.engines.checks import check_rules
 from margin.errors import DataValidationError
 
 if TYPE_CHECKING:
@@ -46,7 +47,6 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
 }
 """Accepted names (case and ``_``/space insensitive) of each column, first match wins."""
 _US_PER_DAY = 86_400_000_000
-_SHOWN = 5
 _BLOCK = 64  # SHA-256 block size in bytes (RFC 2104)
 
 
@@ -235,28 +235,7 @@ def _rules(x: Columns) -> list[tuple[str, str, str, str]]:
 
 def check_rows(engine: Engine, view: str, x: Columns, source: str) -> None:
     """Raise one :class:`DataValidationError` naming every broken rule and its first rows."""
-    rules = _rules(x)
-    sums = ", ".join(
-        f"SUM(CASE WHEN {c} THEN 1 ELSE 0 END) AS r{i}" for i, (c, *_) in enumerate(rules)
-    )
-    counts = engine.query(f"SELECT {sums} FROM {view}").to_pylist()[0]
-    problems: list[str] = []
-    for i, (condition, shown, says, fix) in enumerate(rules):
-        n = int(counts[f"r{i}"] or 0)
-        if not n:
-            continue
-        rows = engine.query(
-            f"SELECT _row, {shown} AS v FROM {view} WHERE {condition} ORDER BY _row LIMIT {_SHOWN}"
-        ).to_pylist()
-        listed = ", ".join(
-            (f"row {r['_row']}" if r["_row"] is not None else "a row")
-            + ("" if r["v"] is None else f": {r['v']!r}")
-            for r in rows
-        )
-        more = f" and {n - len(rows)} more" if n > len(rows) else ""
-        problems.append(f"{n} row(s) {says} ({listed}{more}); {fix}")
-    if problems:
-        raise DataValidationError(f"{source} (transactions): " + ". ".join(problems))
+    check_rules(engine, view, _rules(x), f"{source} (transactions)")
 
 
 def normalised_sql(engine: Engine, view: str, x: Columns, period: str) -> str:
